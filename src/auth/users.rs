@@ -1,0 +1,129 @@
+//! The users and API token tables.
+
+use super::password::{self, PasswordHashString};
+use super::AuthError;
+use crate::db::{self, Db};
+use crate::model::{CurrentUser, Role};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+fn valid_username(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+}
+
+fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CurrentUser, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(CurrentUser {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+    })
+}
+
+async fn hash_checked(password: &str) -> Result<PasswordHashString, AuthError> {
+    if password.chars().count() < password::MIN_PASSWORD_LEN {
+        return Err(AuthError::WeakPassword);
+    }
+    password::hash(password.to_string()).await.map_err(|_| AuthError::Hashing)
+}
+
+/// Adds a user. Refuses a bad name, a short password or an existing name.
+pub async fn create_user(db: &Db, username: &str, role: Role, password: &str) -> Result<CurrentUser, AuthError> {
+    if !valid_username(username) {
+        return Err(AuthError::InvalidUsername(username.to_string()));
+    }
+    let hash = hash_checked(password).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO users (username, password_hash, role, created_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (username) DO NOTHING RETURNING id",
+    )
+    .bind(username)
+    .bind(hash.as_str())
+    .bind(role.as_str())
+    .bind(db::now())
+    .fetch_optional(&db.writer)
+    .await?;
+    let row = inserted.ok_or_else(|| AuthError::UserExists(username.to_string()))?;
+    Ok(CurrentUser {
+        id: row.try_get("id")?,
+        username: username.to_string(),
+        role,
+    })
+}
+
+/// Replaces a user's password.
+pub async fn set_password(db: &Db, username: &str, password: &str) -> Result<(), AuthError> {
+    let hash = hash_checked(password).await?;
+    let done = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
+        .bind(hash.as_str())
+        .bind(username)
+        .execute(&db.writer)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(AuthError::NoSuchUser(username.to_string()));
+    }
+    Ok(())
+}
+
+/// The user if the password matches; None otherwise (same timing either way).
+pub(super) async fn verify_password(db: &Db, username: &str, password: &str) -> Result<Option<CurrentUser>, AuthError> {
+    let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.reader)
+        .await?;
+    let stored = match &row {
+        Some(r) => Some(PasswordHashString::from_stored(r.try_get("password_hash")?)),
+        None => None,
+    };
+    if !password::verify(password.to_string(), stored).await {
+        return Ok(None);
+    }
+    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+}
+
+pub(super) async fn by_id(db: &Db, id: i64) -> Result<Option<CurrentUser>, AuthError> {
+    let row = sqlx::query("SELECT id, username, role FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&db.reader)
+        .await?;
+    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+}
+
+fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Creates an API token for `username` and returns it; only its hash is stored.
+pub async fn create_api_token(db: &Db, username: &str) -> Result<String, AuthError> {
+    use rand::RngCore;
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.reader)
+        .await?
+        .ok_or_else(|| AuthError::NoSuchUser(username.to_string()))?;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let token = format!("of_{}", hex::encode(bytes));
+    sqlx::query("INSERT INTO api_tokens (user_id, token_hash, created_at) VALUES (?, ?, ?)")
+        .bind(user_id)
+        .bind(token_hash(&token))
+        .bind(db::now())
+        .execute(&db.writer)
+        .await?;
+    Ok(token)
+}
+
+/// The user an API token belongs to.
+pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<CurrentUser>, AuthError> {
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ?",
+    )
+    .bind(token_hash(token))
+    .fetch_optional(&db.reader)
+    .await?;
+    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+}

@@ -1,0 +1,69 @@
+//! Configuration: command-line flags with environment fallbacks, built once at start-up.
+
+use crate::model::Cents;
+
+/// Settings the server runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `sqlite://…` URL of the database file.
+    pub database_url: String,
+    /// Orders whose total is above this need a person's approval.
+    pub approval_threshold: Cents,
+    /// Send the session cookie only over HTTPS.
+    pub secure_cookies: bool,
+}
+
+impl Config {
+    /// Settings for tests: the given database, the seed's threshold of 100.00.
+    pub fn for_database(database_url: impl Into<String>) -> Config {
+        Config {
+            database_url: database_url.into(),
+            approval_threshold: Cents(10_000),
+            secure_cookies: false,
+        }
+    }
+}
+
+/// Parses an amount in whole currency units with at most two decimals ("100", "99.5",
+/// "100.00") into cents.
+pub fn parse_amount(s: &str) -> Result<Cents, String> {
+    let s = s.trim();
+    let (whole, frac) = match s.split_once('.') {
+        Some((whole, frac)) => (whole, Some(frac)),
+        None => (s, None),
+    };
+    let digits = |d: &str| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || frac.is_some_and(|f| !digits(f) || f.len() > 2) {
+        return Err(format!(
+            "'{s}' is not an amount: use digits with at most two decimals, like 100 or 99.50"
+        ));
+    }
+    let whole: i64 = whole
+        .parse()
+        .map_err(|_| format!("'{s}' is too large an amount"))?;
+    let frac: i64 = format!("{:0<2}", frac.unwrap_or("")).parse().unwrap_or(0);
+    whole
+        .checked_mul(100)
+        .and_then(|c| c.checked_add(frac))
+        .map(Cents)
+        .ok_or_else(|| format!("'{s}' is too large an amount"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_parse_to_exact_cents() {
+        assert_eq!(parse_amount("100"), Ok(Cents(10_000)));
+        assert_eq!(parse_amount("99.5"), Ok(Cents(9_950)));
+        assert_eq!(parse_amount(" 0.07 "), Ok(Cents(7)));
+    }
+
+    #[test]
+    fn malformed_amounts_are_refused() {
+        for bad in ["", "-1", "1.234", "abc", "1.", ".5", "1e3", "99999999999999999999"] {
+            assert!(parse_amount(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

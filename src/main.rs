@@ -1,0 +1,164 @@
+//! The `orderflow` binary: serve the app (the default), or manage users and API tokens.
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use orderflow::config::{parse_amount, Config};
+use orderflow::db::Db;
+use orderflow::model::Role;
+use orderflow::{auth, server};
+use std::io::Read;
+
+#[derive(Parser)]
+#[command(name = "orderflow", version, about = "Human-in-the-loop order approval on a durable ASL engine")]
+struct Cli {
+    /// SQLite database URL; the file is created on first run.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://orderflow.sqlite3", global = true)]
+    database_url: String,
+    #[command(flatten)]
+    serve: ServeArgs,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the web app and the APIs (the default).
+    Serve,
+    /// Manage approver and admin accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (overrides LEPTOS_SITE_ADDR).
+    #[arg(long, global = true)]
+    addr: Option<std::net::SocketAddr>,
+    /// Orders above this amount need a person's approval.
+    #[arg(long, env = "ORDERFLOW_APPROVAL_THRESHOLD", default_value = "100.00", global = true)]
+    approval_threshold: String,
+    /// Create demo accounts (approver "demo-approver", admin "demo-admin") with fresh random
+    /// passwords, printed at start.
+    #[arg(long, env = "ORDERFLOW_DEMO", global = true)]
+    demo: bool,
+    /// Mark the session cookie Secure (serve behind HTTPS).
+    #[arg(long, env = "ORDERFLOW_SECURE_COOKIES", global = true)]
+    secure_cookies: bool,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Set a user's password, read from standard input.
+    Passwd {
+        name: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create an API token for a user and print it (use as `Authorization: Bearer <token>`).
+    Create { name: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    Role::parse(s).ok_or_else(|| format!("'{s}' is not a role: use approver or admin"))
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("reading the password from standard input")?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(cli.database_url, cli.serve).await,
+        Command::User { command } => {
+            let db = Db::open(&cli.database_url).await?;
+            match command {
+                UserCommand::Add { name, role, .. } => {
+                    let password = read_password()?;
+                    let user = auth::create_user(&db, &name, role, &password).await?;
+                    println!("added {} ({})", user.username, user.role.as_str());
+                }
+                UserCommand::Passwd { name, .. } => {
+                    let password = read_password()?;
+                    auth::set_password(&db, &name, &password).await?;
+                    println!("password changed for {name}");
+                }
+            }
+            Ok(())
+        }
+        Command::Token {
+            command: TokenCommand::Create { name },
+        } => {
+            let db = Db::open(&cli.database_url).await?;
+            println!("{}", auth::create_api_token(&db, &name).await?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
+    let approval_threshold = parse_amount(&args.approval_threshold)
+        .map_err(|e| anyhow::anyhow!("--approval-threshold: {e}"))?;
+    let config = Config {
+        database_url,
+        approval_threshold,
+        secure_cookies: args.secure_cookies,
+    };
+    let leptos = leptos::config::get_configuration(None)?.leptos_options;
+    let addr = args.addr.unwrap_or(leptos.site_addr);
+    let app = server::Server::build(config, leptos, addr).await?;
+    if args.demo {
+        demo_accounts(&app.state).await?;
+    }
+    tracing::info!("listening on http://{}", app.local_addr()?);
+    app.run().await?;
+    Ok(())
+}
+
+/// Creates or resets the demo accounts with new random passwords and prints them.
+async fn demo_accounts(state: &orderflow::state::AppState) -> anyhow::Result<()> {
+    use rand::distributions::{Alphanumeric, DistString};
+    for (name, role) in [("demo-approver", Role::Approver), ("demo-admin", Role::Admin)] {
+        let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 20);
+        match auth::create_user(state.db(), name, role, &password).await {
+            Err(auth::AuthError::UserExists(_)) => auth::set_password(state.db(), name, &password).await?,
+            other => {
+                other?;
+            }
+        }
+        println!("demo account: {name} ({}) password: {password}", role.as_str());
+    }
+    Ok(())
+}

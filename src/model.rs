@@ -1,0 +1,223 @@
+//! Plain data shared by the server and the browser: what pages show and server functions return.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Money in minor units (cents). Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Cents(pub i64);
+
+impl fmt::Display for Cents {
+    /// `$1,234.50`-style display in the shop's currency (USD).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let whole = (abs / 100).to_string();
+        let mut grouped = String::new();
+        for (i, ch) in whole.chars().enumerate() {
+            if i > 0 && (whole.len() - i).is_multiple_of(3) {
+                grouped.push(',');
+            }
+            grouped.push(ch);
+        }
+        write!(f, "{sign}${grouped}.{:02}", abs % 100)
+    }
+}
+
+/// An order's status as customers, approvers and the REST API see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Pending,
+    AwaitingApproval,
+    Processed,
+    Rejected,
+    Invalid,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 5] = [
+        OrderStatus::Pending,
+        OrderStatus::AwaitingApproval,
+        OrderStatus::Processed,
+        OrderStatus::Rejected,
+        OrderStatus::Invalid,
+    ];
+
+    /// The stored and API spelling, e.g. `awaiting_approval`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "pending",
+            OrderStatus::AwaitingApproval => "awaiting_approval",
+            OrderStatus::Processed => "processed",
+            OrderStatus::Rejected => "rejected",
+            OrderStatus::Invalid => "invalid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        OrderStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Words for people, e.g. "Awaiting approval".
+    pub fn label(self) -> &'static str {
+        match self {
+            OrderStatus::Pending => "Pending",
+            OrderStatus::AwaitingApproval => "Awaiting approval",
+            OrderStatus::Processed => "Processed",
+            OrderStatus::Rejected => "Rejected",
+            OrderStatus::Invalid => "Invalid",
+        }
+    }
+
+    /// True once nothing more will happen to the order.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            OrderStatus::Processed | OrderStatus::Rejected | OrderStatus::Invalid
+        )
+    }
+}
+
+/// A catalogue entry in the storefront.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub price: Cents,
+}
+
+/// One line of an order. Storefront lines carry a SKU, quantity and unit price; lines sent
+/// through the API in the seed's shape carry only a description (`quantity` 1, no price).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderLine {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sku: Option<String>,
+    pub name: String,
+    pub quantity: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Cents>,
+}
+
+/// Who decided an order, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub approved: bool,
+    pub by: String,
+    pub at: String,
+    pub reason: Option<String>,
+}
+
+/// An order with everything a page about it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderSummary {
+    pub id: String,
+    pub customer_name: String,
+    pub customer_email: String,
+    pub items: Vec<OrderLine>,
+    pub total: Cents,
+    pub status: OrderStatus,
+    pub created_at: String,
+    /// Set while the order waits for an approver (RFC 3339).
+    pub awaiting_since: Option<String>,
+    pub decision: Option<Decision>,
+    pub execution_id: String,
+}
+
+/// What the customer sees on their order page (reached through its unguessable key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomerOrder {
+    pub id: String,
+    pub customer_name: String,
+    pub items: Vec<OrderLine>,
+    pub total: Cents,
+    pub status: OrderStatus,
+    pub created_at: String,
+    /// The approver's reason, shown when the order was rejected.
+    pub rejection_reason: Option<String>,
+}
+
+/// A page of the admin's order list, ordered newest first; `next` is the cursor for the next page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderPage {
+    pub orders: Vec<OrderSummary>,
+    pub next: Option<String>,
+}
+
+/// One execution history event, as AWS's GetExecutionHistory shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRow {
+    pub id: i64,
+    pub previous_event_id: i64,
+    pub kind: String,
+    pub timestamp: String,
+    /// The event's details as a JSON object string.
+    pub details: String,
+}
+
+/// An order with its execution's history, for the admin detail page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderAudit {
+    pub order: OrderSummary,
+    pub execution_status: String,
+    pub events: Vec<EventRow>,
+}
+
+/// Account roles. Customers need no account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Approver,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Approver => "approver",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "approver" => Some(Role::Approver),
+            "admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+
+    pub fn is_admin(self) -> bool {
+        self == Role::Admin
+    }
+}
+
+/// The signed-in user, as pages see them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cents_display_groups_thousands_and_keeps_two_decimals() {
+        assert_eq!(Cents(0).to_string(), "$0.00");
+        assert_eq!(Cents(5).to_string(), "$0.05");
+        assert_eq!(Cents(15050).to_string(), "$150.50");
+        assert_eq!(Cents(123456789).to_string(), "$1,234,567.89");
+        assert_eq!(Cents(-250).to_string(), "-$2.50");
+    }
+
+    #[test]
+    fn status_round_trips_through_its_stored_spelling() {
+        for st in OrderStatus::ALL {
+            assert_eq!(OrderStatus::parse(st.as_str()), Some(st));
+        }
+        assert_eq!(OrderStatus::parse("approved"), None);
+    }
+}

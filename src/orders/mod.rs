@@ -1,0 +1,415 @@
+//! The order domain: placing orders (each starts an order-approval execution), what customers,
+//! approvers and admins see of them, and approvers' decisions, which resume the workflow.
+
+pub mod handlers;
+mod store;
+
+use crate::db;
+use crate::model::{
+    Cents, CurrentUser, CustomerOrder, OrderAudit, OrderLine, OrderPage, OrderStatus, OrderSummary,
+    Product,
+};
+use crate::runtime::{CallbackError, RuntimeError};
+use crate::state::AppState;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// The state machine every order runs.
+pub const WORKFLOW: &str = "order-approval";
+/// Its definition, shipped in `workflows/`.
+pub const WORKFLOW_DEFINITION: &str = include_str!("../../workflows/order-approval.asl.json");
+
+/// Most units of one product in an order.
+pub const MAX_QUANTITY: u32 = 1000;
+/// Most lines in an order placed through the API.
+pub const MAX_ITEMS: usize = 100;
+/// Longest reason an approver may give.
+pub const MAX_REASON: usize = 1000;
+
+/// Why an order operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum OrderError {
+    /// Bad input; nothing was changed.
+    #[error("{reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("No order with id '{0}'.")]
+    NotFound(String),
+    #[error("An order with id '{0}' already exists.")]
+    Duplicate(String),
+    /// Someone decided first, or the order is not waiting for a decision.
+    #[error("{}", already_decided_message(.by, *.status))]
+    AlreadyDecided {
+        by: Option<String>,
+        status: OrderStatus,
+    },
+    #[error("The approval task could not be resumed: {0}")]
+    Callback(#[from] CallbackError),
+    #[error("The workflow failed to start: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("Database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+fn already_decided_message(by: &Option<String>, status: OrderStatus) -> String {
+    match by {
+        Some(by) => format!("This order was already decided by {by}."),
+        None => format!(
+            "This order is not awaiting approval (it is {}).",
+            status.label().to_lowercase()
+        ),
+    }
+}
+
+impl OrderError {
+    fn invalid(field: &'static str, reason: impl Into<String>) -> OrderError {
+        OrderError::Invalid {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// The input field at fault, for showing the error next to it.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            OrderError::Invalid { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+}
+
+/// A customer's name: 1 to 100 characters after trimming, no control characters.
+pub fn parse_customer_name(name: &str) -> Result<String, OrderError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(OrderError::invalid("customer_name", "Please enter your name."));
+    }
+    if name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(OrderError::invalid(
+            "customer_name",
+            "The name must be at most 100 characters, without control characters.",
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// An e-mail address: something@domain.tld, no spaces, at most 254 characters.
+pub fn parse_email(email: &str) -> Result<String, OrderError> {
+    let email = email.trim();
+    let bad = || OrderError::invalid("customer_email", "Please enter a valid e-mail address, like name@example.com.");
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    let ok = email.len() <= 254
+        && !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control());
+    if ok {
+        Ok(email.to_string())
+    } else {
+        Err(bad())
+    }
+}
+
+/// An order id given by an integrating system: 1 to 64 letters, digits, '-' or '_'.
+pub fn parse_order_id(id: &str) -> Result<String, OrderError> {
+    let ok = (1..=64).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(id.to_string())
+    } else {
+        Err(OrderError::invalid(
+            "OrderID",
+            "OrderID must be 1 to 64 letters, digits, '-' or '_'.",
+        ))
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rngs::OsRng.fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn new_order_id() -> String {
+    format!("ORD-{}", random_hex(5).to_uppercase())
+}
+
+/// The storefront catalogue.
+pub async fn catalogue(state: &AppState) -> Result<Vec<Product>, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::products(&mut conn).await?)
+}
+
+/// Places an order from the storefront. Prices come from the catalogue, never the browser.
+/// Returns the secret key of the customer's order page and the order as it now stands.
+pub async fn place_from_storefront(
+    state: &AppState,
+    customer_name: &str,
+    customer_email: &str,
+    quantities: &HashMap<String, u32>,
+) -> Result<(String, OrderSummary), OrderError> {
+    let name = parse_customer_name(customer_name)?;
+    let email = parse_email(customer_email)?;
+    let catalogue = catalogue(state).await?;
+    if let Some(sku) = quantities.keys().find(|sku| !catalogue.iter().any(|p| &&p.sku == sku)) {
+        return Err(OrderError::invalid("quantities", format!("Unknown product '{sku}'.")));
+    }
+    let mut lines = Vec::new();
+    let mut total = 0i64;
+    for product in &catalogue {
+        let quantity = quantities.get(&product.sku).copied().unwrap_or(0);
+        if quantity > MAX_QUANTITY {
+            return Err(OrderError::invalid(
+                "quantities",
+                format!("At most {MAX_QUANTITY} of {} per order.", product.name),
+            ));
+        }
+        if quantity > 0 {
+            total += product.price.0 * i64::from(quantity);
+            lines.push(OrderLine {
+                sku: Some(product.sku.clone()),
+                name: product.name.clone(),
+                quantity,
+                unit_price: Some(product.price),
+            });
+        }
+    }
+    if lines.is_empty() {
+        return Err(OrderError::invalid("quantities", "Choose at least one product."));
+    }
+    let order = place(state, None, name, email, lines, Cents(total)).await?;
+    Ok((order.view_key.clone(), order.summary()))
+}
+
+/// An order in the seed's API shape: `{"OrderID"?, "OrderItems": [..], "Cost": 150}`.
+#[derive(Debug, Clone)]
+pub struct ApiOrder {
+    pub order_id: Option<String>,
+    pub items: Vec<String>,
+    pub cost: Cents,
+    pub customer_name: String,
+    pub customer_email: String,
+}
+
+/// Places an order sent by an integrating system. Orders with no items or no cost are
+/// accepted and then found invalid by the workflow, as in the seed.
+pub async fn place_from_api(state: &AppState, order: ApiOrder) -> Result<OrderSummary, OrderError> {
+    if order.items.len() > MAX_ITEMS {
+        return Err(OrderError::invalid("OrderItems", format!("At most {MAX_ITEMS} items per order.")));
+    }
+    let lines = order
+        .items
+        .into_iter()
+        .map(|name| OrderLine {
+            sku: None,
+            name,
+            quantity: 1,
+            unit_price: None,
+        })
+        .collect();
+    let placed = place(
+        state,
+        order.order_id,
+        order.customer_name,
+        order.customer_email,
+        lines,
+        order.cost,
+    )
+    .await?;
+    Ok(placed.summary())
+}
+
+/// Saves the order and starts its workflow in one transaction, then runs the workflow as far
+/// as it goes before answering: the caller sees the order pending approval, processed or
+/// invalid, never half-done.
+async fn place(
+    state: &AppState,
+    id: Option<String>,
+    customer_name: String,
+    customer_email: String,
+    items: Vec<OrderLine>,
+    total: Cents,
+) -> Result<store::OrderRow, OrderError> {
+    let runtime = &state.runtime;
+    let mut tx = state.db().writer.begin().await?;
+    let id = match id {
+        Some(id) => {
+            let id = parse_order_id(&id)?;
+            if store::exists(&mut tx, &id).await? {
+                return Err(OrderError::Duplicate(id));
+            }
+            id
+        }
+        None => new_order_id(),
+    };
+    let input = json!({
+        "OrderID": id,
+        "OrderItems": items.iter().map(line_text).collect::<Vec<_>>(),
+        "Cost": cost_number(total),
+    });
+    let execution_id = runtime
+        .start_execution_in(&mut tx, WORKFLOW, Some(&id), input)
+        .await?;
+    let row = store::OrderRow {
+        id: id.clone(),
+        view_key: random_hex(16),
+        customer_name,
+        customer_email,
+        items,
+        total,
+        status: OrderStatus::Pending,
+        execution_id: execution_id.clone(),
+        task_token: None,
+        awaiting_since: None,
+        decided_by: None,
+        decided_at: None,
+        decision_reason: None,
+        created_at: db::now(),
+    };
+    store::insert(&mut tx, &row).await?;
+    let outcome = runtime
+        .advance_in(&mut tx, &execution_id, crate::runtime::INLINE_STEPS)
+        .await?;
+    let row = store::by_id(&mut tx, &id).await?.ok_or_else(|| OrderError::NotFound(id.clone()))?;
+    tx.commit().await?;
+    runtime.after_commit(outcome);
+    tracing::info!(order = %row.id, status = row.status.as_str(), "order placed");
+    Ok(row)
+}
+
+/// How a line reads in the workflow input's `OrderItems`.
+fn line_text(line: &OrderLine) -> String {
+    if line.quantity == 1 {
+        line.name.clone()
+    } else {
+        format!("{} x {}", line.quantity, line.name)
+    }
+}
+
+/// Cents as the seed's `Cost` number in whole units (150.5 for 15050).
+pub fn cost_number(total: Cents) -> Value {
+    if total.0 % 100 == 0 {
+        json!(total.0 / 100)
+    } else {
+        // Two-decimal amounts print exactly from their decimal text.
+        serde_json::from_str(&format!("{}.{:02}", total.0 / 100, (total.0 % 100).abs()))
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// The customer's view of an order, by the secret key in its page URL.
+pub async fn customer_view(state: &AppState, view_key: &str) -> Result<Option<CustomerOrder>, OrderError> {
+    if view_key.len() != 32 || !view_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::by_view_key(&mut conn, view_key).await?.map(|o| CustomerOrder {
+        id: o.id,
+        customer_name: o.customer_name,
+        items: o.items,
+        total: o.total,
+        status: o.status,
+        created_at: o.created_at,
+        rejection_reason: (o.status == OrderStatus::Rejected)
+            .then_some(o.decision_reason)
+            .flatten(),
+    }))
+}
+
+/// Orders awaiting approval, oldest first.
+pub async fn inbox(state: &AppState) -> Result<Vec<OrderSummary>, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::awaiting(&mut conn, 500)
+        .await?
+        .iter()
+        .map(store::OrderRow::summary)
+        .collect())
+}
+
+pub async fn get(state: &AppState, order_id: &str) -> Result<Option<OrderSummary>, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::by_id(&mut conn, order_id).await?.map(|o| o.summary()))
+}
+
+/// Approves or rejects an order awaiting approval and resumes its workflow, all in one
+/// transaction: the decision, the callback and the workflow's next steps commit together.
+pub async fn decide(
+    state: &AppState,
+    order_id: &str,
+    approved: bool,
+    reason: Option<&str>,
+    by: &CurrentUser,
+) -> Result<OrderSummary, OrderError> {
+    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+    if !approved && reason.is_none() {
+        return Err(OrderError::invalid("reason", "Please give a reason for rejecting the order."));
+    }
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
+        return Err(OrderError::invalid("reason", format!("The reason must be at most {MAX_REASON} characters.")));
+    }
+    let runtime = &state.runtime;
+    let mut tx = state.db().writer.begin().await?;
+    let order = store::by_id(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    let now = db::now();
+    let token = order.task_token.clone();
+    let recorded =
+        store::record_decision(&mut tx, order_id, approved, &by.username, reason, &now).await?;
+    let Some(token) = token.filter(|_| recorded) else {
+        return Err(OrderError::AlreadyDecided {
+            by: order.decided_by,
+            status: order.status,
+        });
+    };
+    let output = json!({ "approved": approved, "decidedBy": by.username, "reason": reason });
+    let (_, outcome) = runtime.send_task_success_in(&mut tx, &token, output).await?;
+    let order = store::by_id(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    tx.commit().await?;
+    runtime.after_commit(outcome);
+    tracing::info!(order = %order_id, approved, by = %by.username, "order decided");
+    Ok(order.summary())
+}
+
+/// Orders newest first, optionally of one status; `cursor` comes from the previous page.
+pub async fn list(
+    state: &AppState,
+    status: Option<OrderStatus>,
+    cursor: Option<&str>,
+    limit: u32,
+) -> Result<OrderPage, OrderError> {
+    let limit = limit.clamp(1, 200);
+    let after = match cursor {
+        Some(c) => Some(c.split_once('~').ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?),
+        None => None,
+    };
+    let mut conn = state.db().reader.acquire().await?;
+    let mut rows = store::page(&mut conn, status, after, limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more
+        .then(|| rows.last().map(|o| format!("{}~{}", o.created_at, o.id)))
+        .flatten();
+    Ok(OrderPage {
+        orders: rows.iter().map(store::OrderRow::summary).collect(),
+        next,
+    })
+}
+
+/// An order with its execution's history.
+pub async fn audit(state: &AppState, order_id: &str) -> Result<Option<OrderAudit>, OrderError> {
+    let Some(order) = get(state, order_id).await? else {
+        return Ok(None);
+    };
+    let execution = state.runtime.describe_execution(&order.execution_id).await?;
+    let events = state.runtime.history(&order.execution_id).await?;
+    Ok(Some(OrderAudit {
+        execution_status: execution.map(|e| e.status).unwrap_or_default(),
+        order,
+        events,
+    }))
+}

@@ -1,0 +1,340 @@
+//! One step of an execution: ask the engine what the current state does, perform it (task
+//! handlers, tokens, timers) and record the transition and its events on the caller's
+//! transaction.
+
+use super::store::{self, Execution, PendingTask, Phase, FAILED, RUNNING, SUCCEEDED};
+use super::{
+    new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
+    TaskCall, MAX_HISTORY_EVENTS,
+};
+use crate::db;
+use crate::engine::{Action, Context, EventType, Failure, Next, StateMachine, Step, WaitUntil};
+use serde_json::{json, Value};
+use sqlx::{Connection, SqliteConnection};
+
+impl Runtime {
+    /// Runs one step of the execution: the current state, or a due timer.
+    pub(super) async fn step_in(
+        &self,
+        conn: &mut SqliteConnection,
+        execution_id: &str,
+    ) -> Result<StepOutcome, RuntimeError> {
+        let mut ex = store::load_execution(conn, execution_id)
+            .await?
+            .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(execution_id.to_string()))?;
+        if ex.status != RUNNING {
+            return Ok(StepOutcome::Finished);
+        }
+        let machine = self.definition(conn, ex.definition_id).await?;
+        let now = db::now();
+        match ex.phase {
+            Phase::Done => return Ok(StepOutcome::Finished),
+            Phase::Waiting => {
+                let due = ex.timer_due_at.as_deref().is_some_and(|due| due <= now.as_str());
+                if !due {
+                    return Ok(StepOutcome::Waiting);
+                }
+                self.fire_timer(conn, &mut ex, &now).await?;
+            }
+            Phase::Ready => {
+                let state_name = ex.current_state.clone().unwrap_or_default();
+                let input = ex.state_input.clone().unwrap_or(Value::Null);
+                let mut ctx = context(&ex, &state_name, &now);
+                let step = match machine.state(&state_name) {
+                    Some(state) => {
+                        if state.needs_task_token() {
+                            ctx.task_token = Some(new_token());
+                        }
+                        machine.enter(&state_name, &input, &ctx)
+                    }
+                    None => Step {
+                        action: Action::Fail(Failure {
+                            error: "States.Runtime".into(),
+                            cause: format!("The state '{state_name}' does not exist"),
+                        }),
+                        events: vec![],
+                    },
+                };
+                self.apply(conn, &mut ex, &machine, &ctx, &input, step, &now)
+                    .await?;
+            }
+        }
+        if ex.status == RUNNING && ex.event_count >= MAX_HISTORY_EVENTS {
+            let failure = Failure {
+                error: "States.Runtime".into(),
+                cause: format!(
+                    "The execution reached the limit of {MAX_HISTORY_EVENTS} history events"
+                ),
+            };
+            fail(conn, &mut ex, failure, &now).await?;
+        }
+        store::save_execution(conn, &ex).await?;
+        Ok(outcome(&ex))
+    }
+
+    /// The Wait state's timer is due: leave the state and move on.
+    async fn fire_timer(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        let output = ex.timer_output.take().unwrap_or(Value::Null);
+        let name = ex.current_state.clone().unwrap_or_default();
+        let details = json!({ "name": name, "output": output.to_string() });
+        store::append_event(conn, ex, EventType::WaitStateExited, &details, now).await?;
+        let next = match ex.timer_next.take() {
+            Some(state) => Next::State(state),
+            None => Next::End,
+        };
+        ex.timer_due_at = None;
+        transition(conn, ex, output, next, now).await?;
+        Ok(())
+    }
+
+    /// Records a step's events and performs its action; task results feed back into the engine
+    /// until the state is left or the execution pauses.
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        ctx: &Context,
+        state_input: &Value,
+        mut step: Step,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        loop {
+            for event in &step.events {
+                store::append_event(conn, ex, event.kind, &event.details, now).await?;
+            }
+            match step.action {
+                Action::Transition { output, next } => {
+                    transition(conn, ex, output, next, now).await?;
+                }
+                Action::Fail(failure) => fail(conn, ex, failure, now).await?,
+                Action::Wait {
+                    until,
+                    output,
+                    next,
+                } => {
+                    let due = match until {
+                        WaitUntil::Seconds(s) => db::format_time(
+                            time::OffsetDateTime::now_utc()
+                                + time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)),
+                        ),
+                        WaitUntil::Timestamp(ts) => match db::parse_time(&ts) {
+                            Some(t) => db::format_time(t),
+                            None => {
+                                let failure = Failure {
+                                    error: "States.Runtime".into(),
+                                    cause: format!("'{ts}' is not an RFC 3339 timestamp"),
+                                };
+                                fail(conn, ex, failure, now).await?;
+                                return Ok(());
+                            }
+                        },
+                    };
+                    ex.phase = Phase::Waiting;
+                    ex.timer_due_at = Some(due);
+                    ex.timer_output = Some(output);
+                    ex.timer_next = match next {
+                        Next::State(s) => Some(s),
+                        Next::End => None,
+                    };
+                }
+                Action::Invoke {
+                    resource,
+                    parameters,
+                    wait_for_token,
+                } => {
+                    let started = json!({ "resource": resource, "resourceType": "orderflow" });
+                    store::append_event(conn, ex, EventType::TaskStarted, &started, now).await?;
+                    let call = TaskCall {
+                        execution_id: ex.id.clone(),
+                        state_name: ctx.state_name.clone(),
+                        resource: resource.clone(),
+                        parameters,
+                        task_token: ctx.task_token.clone().filter(|_| wait_for_token),
+                    };
+                    let result = self.invoke(conn, call).await?;
+                    step = match result {
+                        Ok(output) if wait_for_token => {
+                            let details = json!({
+                                "resource": resource,
+                                "resourceType": "orderflow",
+                                "output": output.to_string(),
+                            });
+                            store::append_event(conn, ex, EventType::TaskSubmitted, &details, now)
+                                .await?;
+                            let token = ctx.task_token.clone().unwrap_or_else(new_token);
+                            let pending = PendingTask {
+                                execution_id: ex.id.clone(),
+                                state_name: ctx.state_name.clone(),
+                                state_input: state_input.clone(),
+                                resource,
+                                status: "pending".into(),
+                            };
+                            store::insert_token(conn, &token, &pending, now).await?;
+                            ex.phase = Phase::Waiting;
+                            return Ok(());
+                        }
+                        Ok(output) => {
+                            machine.task_succeeded(&ctx.state_name, state_input, output, ctx)
+                        }
+                        Err(failure) => {
+                            machine.task_failed(&ctx.state_name, state_input, failure, ctx)
+                        }
+                    };
+                    continue;
+                }
+            }
+            return Ok(());
+        }
+    }
+
+    /// Calls the resource's handler inside a savepoint, so a failed task leaves nothing behind.
+    /// Database errors abort the whole step.
+    async fn invoke(
+        &self,
+        conn: &mut SqliteConnection,
+        call: TaskCall,
+    ) -> Result<Result<Value, Failure>, RuntimeError> {
+        let Some(handler) = self.inner.handlers.get(&call.resource) else {
+            return Ok(Err(Failure {
+                error: "States.TaskFailed".into(),
+                cause: format!("No task handler is registered for resource '{}'", call.resource),
+            }));
+        };
+        let mut savepoint = conn.begin().await?;
+        match handler.call(&mut savepoint, call).await {
+            Ok(output) => {
+                savepoint.commit().await?;
+                Ok(Ok(output))
+            }
+            Err(HandlerError::Task(failure)) => {
+                savepoint.rollback().await?;
+                Ok(Err(failure))
+            }
+            Err(HandlerError::Database(e)) => Err(e.into()),
+        }
+    }
+
+    /// Resumes the task waiting on `token` with its result, exactly once.
+    pub(super) async fn complete_task_in(
+        &self,
+        conn: &mut SqliteConnection,
+        token: &str,
+        result: Result<Value, Failure>,
+    ) -> Result<(String, StepOutcome), CallbackError> {
+        if !well_formed_token(token) {
+            return Err(CallbackError::InvalidToken);
+        }
+        let task = store::load_token(conn, token)
+            .await?
+            .ok_or(CallbackError::TaskDoesNotExist)?;
+        let now = db::now();
+        let consumed_as = if result.is_ok() { "succeeded" } else { "failed" };
+        if task.status != "pending" || !store::consume_token(conn, token, consumed_as, &now).await? {
+            return Err(CallbackError::TaskTimedOut);
+        }
+        let mut ex = store::load_execution(conn, &task.execution_id)
+            .await?
+            .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(task.execution_id.clone()))?;
+        let waiting_here = ex.status == RUNNING
+            && ex.phase == Phase::Waiting
+            && ex.current_state.as_deref() == Some(task.state_name.as_str());
+        if !waiting_here {
+            return Err(CallbackError::TaskTimedOut);
+        }
+        let machine = self.definition(conn, ex.definition_id).await?;
+        let ctx = context(&ex, &task.state_name, &now);
+        let step = match result {
+            Ok(output) => machine.task_succeeded(&task.state_name, &task.state_input, output, &ctx),
+            Err(failure) => machine.task_failed(&task.state_name, &task.state_input, failure, &ctx),
+        };
+        self.apply(conn, &mut ex, &machine, &ctx, &task.state_input, step, &now)
+            .await?;
+        store::save_execution(conn, &ex).await?;
+        let mut now_stands = outcome(&ex);
+        if now_stands == StepOutcome::Ready {
+            now_stands = self.advance_in(conn, &ex.id, super::INLINE_STEPS).await?;
+        }
+        Ok((ex.id, now_stands))
+    }
+}
+
+fn outcome(ex: &Execution) -> StepOutcome {
+    match ex.phase {
+        Phase::Ready => StepOutcome::Ready,
+        Phase::Waiting => StepOutcome::Waiting,
+        Phase::Done => StepOutcome::Finished,
+    }
+}
+
+/// The `$$` context for running `state_name` of `ex`.
+fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
+    Context {
+        execution_id: ex.id.clone(),
+        execution_name: ex.name.clone(),
+        execution_input: ex.input.clone(),
+        execution_start_time: ex.started_at.clone(),
+        state_machine_id: format!(
+            "arn:aws:states:{}:{}:stateMachine:{}",
+            super::REGION,
+            super::ACCOUNT,
+            ex.state_machine
+        ),
+        state_machine_name: ex.state_machine.clone(),
+        state_name: state_name.to_string(),
+        state_entered_time: now.to_string(),
+        task_token: None,
+    }
+}
+
+/// Leaves the current state for `next`, or ends the execution successfully.
+async fn transition(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    output: Value,
+    next: Next,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    match next {
+        Next::State(state) => {
+            ex.current_state = Some(state);
+            ex.state_input = Some(output);
+            ex.phase = Phase::Ready;
+        }
+        Next::End => {
+            let details = json!({
+                "output": output.to_string(),
+                "outputDetails": { "truncated": false },
+            });
+            store::append_event(conn, ex, EventType::ExecutionSucceeded, &details, now).await?;
+            ex.status = SUCCEEDED.to_string();
+            ex.phase = Phase::Done;
+            ex.output = Some(output);
+            ex.stopped_at = Some(now.to_string());
+        }
+    }
+    Ok(())
+}
+
+/// Ends the execution as failed.
+async fn fail(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    failure: Failure,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let details = json!({ "error": failure.error, "cause": failure.cause });
+    store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
+    ex.status = FAILED.to_string();
+    ex.phase = Phase::Done;
+    ex.error = Some(failure.error);
+    ex.cause = Some(failure.cause);
+    ex.stopped_at = Some(now.to_string());
+    Ok(())
+}

@@ -1,0 +1,435 @@
+//! The durable executor. It owns executions, history, task tokens and timers in SQLite: it
+//! drives engine steps, commits each transition with its events in one transaction, resumes
+//! by task token exactly once, and picks every unfinished execution up again after a restart.
+//! It performs effects; deciding what they are is the engine's job.
+
+mod executor;
+pub mod handlers;
+mod store;
+
+pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
+pub use store::{FAILED, RUNNING, SUCCEEDED};
+
+use crate::db::{self, Db};
+use crate::engine::{self, StateMachine};
+use crate::model::EventRow;
+use serde_json::Value;
+use sqlx::SqliteConnection;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// Region and account in the ARNs we hand out, as AWS shapes them.
+pub const REGION: &str = "us-east-1";
+pub const ACCOUNT: &str = "000000000000";
+
+/// AWS's limit on events in one execution's history; past it the execution fails.
+pub const MAX_HISTORY_EVENTS: i64 = 25_000;
+
+/// Steps one request may run inline before leaving the rest to the background worker.
+pub const INLINE_STEPS: usize = 200;
+
+/// Why the runtime could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("state machine '{0}' does not exist")]
+    StateMachineDoesNotExist(String),
+    #[error("execution '{0}' does not exist")]
+    ExecutionDoesNotExist(String),
+    #[error("an execution named '{0}' already exists")]
+    ExecutionAlreadyExists(String),
+    #[error("invalid execution name '{0}': use 1 to 80 letters, digits, '-' or '_'")]
+    InvalidName(String),
+    #[error("invalid definition: {0}")]
+    InvalidDefinition(#[from] engine::DefinitionError),
+    #[error("the stored definition {0} no longer parses: {1}")]
+    CorruptDefinition(i64, String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Why a callback (SendTaskSuccess/SendTaskFailure) was refused, named as AWS names it.
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("Invalid Token: the task token is malformed")]
+    InvalidToken,
+    #[error("Task Token does not exist")]
+    TaskDoesNotExist,
+    #[error("Task Timed Out: the task was already completed, failed or timed out")]
+    TaskTimedOut,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+}
+
+/// How an execution stands after a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepOutcome {
+    /// More steps can run now.
+    Ready,
+    /// Paused on a task token or a timer.
+    Waiting,
+    /// Ended (succeeded or failed).
+    Finished,
+}
+
+/// What one call of the worker's step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    Empty,
+}
+
+/// A summary of an execution.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExecutionInfo {
+    pub id: String,
+    pub name: String,
+    pub state_machine: String,
+    pub status: String,
+    pub current_state: Option<String>,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub started_at: String,
+    pub stopped_at: Option<String>,
+}
+
+/// Handle to the executor; cheap to clone.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Db,
+    handlers: Registry,
+    /// Parsed definitions by id; a definition never changes once stored.
+    definitions: RwLock<HashMap<i64, Arc<StateMachine>>>,
+    wake: Notify,
+}
+
+impl Runtime {
+    pub fn new(db: Db, handlers: Registry) -> Runtime {
+        Runtime {
+            inner: Arc::new(Inner {
+                db,
+                handlers,
+                definitions: RwLock::new(HashMap::new()),
+                wake: Notify::new(),
+            }),
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.inner.db
+    }
+
+    /// Creates or updates state machine `name`. The definition is validated first; running
+    /// executions keep the definition they started with.
+    pub async fn put_state_machine(&self, name: &str, definition: &str) -> Result<(), RuntimeError> {
+        validate_name(name)?;
+        let machine = engine::parse(definition)?;
+        let now = db::now();
+        let mut tx = self.db().writer.begin().await?;
+        let id = store::intern_definition(&mut tx, definition, &now).await?;
+        store::upsert_machine(&mut tx, name, id, &now).await?;
+        tx.commit().await?;
+        self.cache(id, Arc::new(machine));
+        Ok(())
+    }
+
+    fn cache(&self, id: i64, machine: Arc<StateMachine>) {
+        if let Ok(mut map) = self.inner.definitions.write() {
+            map.insert(id, machine);
+        }
+    }
+
+    async fn definition(
+        &self,
+        conn: &mut SqliteConnection,
+        id: i64,
+    ) -> Result<Arc<StateMachine>, RuntimeError> {
+        if let Some(m) = self.inner.definitions.read().ok().and_then(|m| m.get(&id).cloned()) {
+            return Ok(m);
+        }
+        let body = store::definition_body(conn, id)
+            .await?
+            .ok_or_else(|| RuntimeError::CorruptDefinition(id, "missing".into()))?;
+        let machine = Arc::new(
+            engine::parse(&body).map_err(|e| RuntimeError::CorruptDefinition(id, e.to_string()))?,
+        );
+        self.cache(id, machine.clone());
+        Ok(machine)
+    }
+
+    /// Starts an execution inside the caller's transaction and returns its id (an ARN). Nothing
+    /// runs until [`Runtime::advance_in`] or the worker picks it up; the caller commits.
+    pub async fn start_execution_in(
+        &self,
+        conn: &mut SqliteConnection,
+        state_machine: &str,
+        name: Option<&str>,
+        input: Value,
+    ) -> Result<String, RuntimeError> {
+        let name = match name {
+            Some(n) => {
+                validate_name(n)?;
+                n.to_string()
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let definition_id = store::machine_definition(conn, state_machine)
+            .await?
+            .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
+        let machine = self.definition(conn, definition_id).await?;
+        let id = execution_arn(state_machine, &name);
+        if store::load_execution(conn, &id).await?.is_some() {
+            return Err(RuntimeError::ExecutionAlreadyExists(name));
+        }
+        let now = db::now();
+        let mut ex = store::Execution {
+            id: id.clone(),
+            name,
+            state_machine: state_machine.to_string(),
+            definition_id,
+            status: RUNNING.to_string(),
+            phase: store::Phase::Ready,
+            input: input.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            current_state: Some(machine.start_at().to_string()),
+            state_input: Some(input.clone()),
+            timer_due_at: None,
+            timer_output: None,
+            timer_next: None,
+            event_count: 0,
+            started_at: now.clone(),
+            stopped_at: None,
+        };
+        store::insert_execution(conn, &ex).await?;
+        let details = serde_json::json!({
+            "input": input.to_string(),
+            "inputDetails": { "truncated": false },
+            "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/orderflow"),
+        });
+        store::append_event(conn, &mut ex, engine::EventType::ExecutionStarted, &details, &now)
+            .await?;
+        store::save_execution(conn, &ex).await?;
+        Ok(id)
+    }
+
+    /// Starts an execution in its own transaction, runs it as far as it goes right away, and
+    /// returns its id once committed.
+    pub async fn start_execution(
+        &self,
+        state_machine: &str,
+        name: Option<&str>,
+        input: Value,
+    ) -> Result<String, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        let id = self.start_execution_in(&mut tx, state_machine, name, input).await?;
+        let outcome = self.advance_in(&mut tx, &id, INLINE_STEPS).await?;
+        tx.commit().await?;
+        self.after_commit(outcome);
+        Ok(id)
+    }
+
+    /// Runs up to `max_steps` steps of the execution in the caller's transaction.
+    pub async fn advance_in(
+        &self,
+        conn: &mut SqliteConnection,
+        execution_id: &str,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
+        let mut outcome = StepOutcome::Ready;
+        for _ in 0..max_steps {
+            outcome = self.step_in(conn, execution_id).await?;
+            if outcome != StepOutcome::Ready {
+                break;
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Tells the worker to look for work once the caller's transaction has committed, if the
+    /// execution still has steps to run.
+    pub fn after_commit(&self, outcome: StepOutcome) {
+        if outcome == StepOutcome::Ready {
+            self.wake();
+        }
+    }
+
+    /// Wakes the background worker.
+    pub fn wake(&self) {
+        self.inner.wake.notify_one();
+    }
+
+    /// SendTaskSuccess inside the caller's transaction: consumes the token exactly once and runs
+    /// the execution on as far as it goes. Returns the execution id.
+    pub async fn send_task_success_in(
+        &self,
+        conn: &mut SqliteConnection,
+        token: &str,
+        output: Value,
+    ) -> Result<(String, StepOutcome), CallbackError> {
+        self.complete_task_in(conn, token, Ok(output)).await
+    }
+
+    /// SendTaskFailure inside the caller's transaction.
+    pub async fn send_task_failure_in(
+        &self,
+        conn: &mut SqliteConnection,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<(String, StepOutcome), CallbackError> {
+        let failure = engine::Failure {
+            error: error.to_string(),
+            cause: cause.to_string(),
+        };
+        self.complete_task_in(conn, token, Err(failure)).await
+    }
+
+    /// SendTaskSuccess in its own transaction.
+    pub async fn send_task_success(&self, token: &str, output: Value) -> Result<String, CallbackError> {
+        let mut tx = self.db().writer.begin().await?;
+        let (id, outcome) = self.send_task_success_in(&mut tx, token, output).await?;
+        tx.commit().await?;
+        self.after_commit(outcome);
+        Ok(id)
+    }
+
+    /// SendTaskFailure in its own transaction.
+    pub async fn send_task_failure(
+        &self,
+        token: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<String, CallbackError> {
+        let mut tx = self.db().writer.begin().await?;
+        let (id, outcome) = self.send_task_failure_in(&mut tx, token, error, cause).await?;
+        tx.commit().await?;
+        self.after_commit(outcome);
+        Ok(id)
+    }
+
+    /// The worker's unit of work: find one execution that can move (ready, or a due timer),
+    /// run it as far as it goes in one transaction, commit.
+    pub async fn try_execute_task(&self) -> Result<Outcome, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        let Some(id) = store::next_runnable(&mut tx, &db::now()).await? else {
+            return Ok(Outcome::Empty);
+        };
+        self.advance_in(&mut tx, &id, INLINE_STEPS).await?;
+        tx.commit().await?;
+        Ok(Outcome::Done)
+    }
+
+    /// Runs every runnable execution until none is left (tests and start-up use it).
+    pub async fn run_until_idle(&self) -> Result<usize, RuntimeError> {
+        let mut n = 0;
+        while self.try_execute_task().await? == Outcome::Done {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Starts the background worker: it resumes whatever was running before a restart, fires
+    /// timers when due, and picks up work that requests left for it.
+    pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
+        let rt = self.clone();
+        tokio::spawn(async move {
+            loop {
+                match rt.try_execute_task().await {
+                    Ok(Outcome::Done) => continue,
+                    Ok(Outcome::Empty) => {
+                        let pause = rt.pause_until_next_timer().await;
+                        tokio::select! {
+                            _ = rt.inner.wake.notified() => {}
+                            _ = tokio::time::sleep(pause) => {}
+                        }
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "workflow step failed; retrying shortly");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        })
+    }
+
+    async fn pause_until_next_timer(&self) -> Duration {
+        const IDLE: Duration = Duration::from_secs(5);
+        let Ok(mut conn) = self.db().reader.acquire().await else {
+            return IDLE;
+        };
+        let due = store::next_timer(&mut conn).await.ok().flatten();
+        let Some(due) = due.as_deref().and_then(db::parse_time) else {
+            return IDLE;
+        };
+        let left = due - time::OffsetDateTime::now_utc();
+        Duration::try_from(left)
+            .unwrap_or(Duration::ZERO)
+            .min(IDLE)
+    }
+
+    /// An execution's summary.
+    pub async fn describe_execution(&self, id: &str) -> Result<Option<ExecutionInfo>, RuntimeError> {
+        let mut conn = self.db().reader.acquire().await?;
+        Ok(store::load_execution(&mut conn, id).await?.map(|ex| ExecutionInfo {
+            id: ex.id,
+            name: ex.name,
+            state_machine: ex.state_machine,
+            status: ex.status,
+            current_state: ex.current_state,
+            input: ex.input,
+            output: ex.output,
+            error: ex.error,
+            cause: ex.cause,
+            started_at: ex.started_at,
+            stopped_at: ex.stopped_at,
+        }))
+    }
+
+    /// An execution's history events, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<EventRow>, RuntimeError> {
+        let mut conn = self.db().reader.acquire().await?;
+        Ok(store::history(&mut conn, id).await?)
+    }
+}
+
+/// The ARN of execution `name` of `state_machine`.
+pub fn execution_arn(state_machine: &str, name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine}:{name}")
+}
+
+/// AWS's rule for state machine and execution names, kept to the safe subset.
+fn validate_name(name: &str) -> Result<(), RuntimeError> {
+    let ok = (1..=80).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidName(name.to_string()))
+    }
+}
+
+/// A fresh task token: 256 random bits, hex-encoded.
+fn new_token() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// True when `token` has the shape of a token we issue.
+fn well_formed_token(token: &str) -> bool {
+    token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit())
+}

@@ -1,0 +1,359 @@
+//! The runtime's tables: executions, their history, task tokens and definitions. Every function
+//! takes the caller's connection so that a step's reads and writes share one transaction.
+
+use crate::engine::EventType;
+use crate::model::EventRow;
+use serde_json::Value;
+use sqlx::{Row, SqliteConnection};
+
+/// Execution status, spelled as AWS spells it.
+pub const RUNNING: &str = "RUNNING";
+pub const SUCCEEDED: &str = "SUCCEEDED";
+pub const FAILED: &str = "FAILED";
+
+/// What the executor does next with an execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Run `current_state` on `state_input`.
+    Ready,
+    /// Paused on a task token or a timer.
+    Waiting,
+    /// Ended.
+    Done,
+}
+
+impl Phase {
+    fn as_str(self) -> &'static str {
+        match self {
+            Phase::Ready => "ready",
+            Phase::Waiting => "waiting",
+            Phase::Done => "done",
+        }
+    }
+
+    fn parse(s: &str) -> Phase {
+        match s {
+            "ready" => Phase::Ready,
+            "waiting" => Phase::Waiting,
+            _ => Phase::Done,
+        }
+    }
+}
+
+/// An execution row, loaded for a step and saved at its end.
+#[derive(Debug, Clone)]
+pub struct Execution {
+    pub id: String,
+    pub name: String,
+    pub state_machine: String,
+    pub definition_id: i64,
+    pub status: String,
+    pub phase: Phase,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub current_state: Option<String>,
+    pub state_input: Option<Value>,
+    pub timer_due_at: Option<String>,
+    pub timer_output: Option<Value>,
+    /// Where a Wait goes when its timer fires; `None` with a due time means the Wait ends the
+    /// execution.
+    pub timer_next: Option<String>,
+    pub event_count: i64,
+    pub started_at: String,
+    pub stopped_at: Option<String>,
+}
+
+fn json_column(text: Option<String>) -> Result<Option<Value>, sqlx::Error> {
+    text.map(|t| serde_json::from_str(&t).map_err(|e| sqlx::Error::Decode(Box::new(e))))
+        .transpose()
+}
+
+fn json_text(value: &Option<Value>) -> Option<String> {
+    value.as_ref().map(Value::to_string)
+}
+
+/// Inserts a new running execution.
+pub async fn insert_execution(conn: &mut SqliteConnection, ex: &Execution) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
+             current_state, state_input, event_count, started_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+    )
+    .bind(&ex.id)
+    .bind(&ex.name)
+    .bind(&ex.state_machine)
+    .bind(ex.definition_id)
+    .bind(&ex.status)
+    .bind(ex.phase.as_str())
+    .bind(ex.input.to_string())
+    .bind(&ex.current_state)
+    .bind(json_text(&ex.state_input))
+    .bind(&ex.started_at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Loads an execution by id.
+pub async fn load_execution(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<Execution>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT id, name, state_machine, definition_id, status, phase, input, output, error, cause,
+                current_state, state_input, timer_due_at, timer_output, timer_next, event_count,
+                started_at, stopped_at
+         FROM executions WHERE id = ?",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(Execution {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        state_machine: row.try_get("state_machine")?,
+        definition_id: row.try_get("definition_id")?,
+        status: row.try_get("status")?,
+        phase: Phase::parse(row.try_get("phase")?),
+        input: json_column(row.try_get("input")?)?.unwrap_or(Value::Null),
+        output: json_column(row.try_get("output")?)?,
+        error: row.try_get("error")?,
+        cause: row.try_get("cause")?,
+        current_state: row.try_get("current_state")?,
+        state_input: json_column(row.try_get("state_input")?)?,
+        timer_due_at: row.try_get("timer_due_at")?,
+        timer_output: json_column(row.try_get("timer_output")?)?,
+        timer_next: row.try_get("timer_next")?,
+        event_count: row.try_get("event_count")?,
+        started_at: row.try_get("started_at")?,
+        stopped_at: row.try_get("stopped_at")?,
+    }))
+}
+
+/// Writes back everything a step may change.
+pub async fn save_execution(conn: &mut SqliteConnection, ex: &Execution) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
+             current_state = ?, state_input = ?, timer_due_at = ?, timer_output = ?,
+             timer_next = ?, event_count = ?, stopped_at = ?
+         WHERE id = ?",
+    )
+    .bind(&ex.status)
+    .bind(ex.phase.as_str())
+    .bind(json_text(&ex.output))
+    .bind(&ex.error)
+    .bind(&ex.cause)
+    .bind(&ex.current_state)
+    .bind(json_text(&ex.state_input))
+    .bind(&ex.timer_due_at)
+    .bind(json_text(&ex.timer_output))
+    .bind(&ex.timer_next)
+    .bind(ex.event_count)
+    .bind(&ex.stopped_at)
+    .bind(&ex.id)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Appends one history event after the execution's last one.
+pub async fn append_event(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    kind: EventType,
+    details: &Value,
+    timestamp: &str,
+) -> Result<(), sqlx::Error> {
+    let id = ex.event_count + 1;
+    sqlx::query(
+        "INSERT INTO history_events (execution_id, id, previous_event_id, type, timestamp, details)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&ex.id)
+    .bind(id)
+    .bind(ex.event_count)
+    .bind(kind.as_str())
+    .bind(timestamp)
+    .bind(details.to_string())
+    .execute(conn)
+    .await?;
+    ex.event_count = id;
+    Ok(())
+}
+
+/// The execution's history, oldest first.
+pub async fn history(conn: &mut SqliteConnection, execution_id: &str) -> Result<Vec<EventRow>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, previous_event_id, type, timestamp, details FROM history_events
+         WHERE execution_id = ? ORDER BY id",
+    )
+    .bind(execution_id)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(EventRow {
+                id: r.try_get("id")?,
+                previous_event_id: r.try_get("previous_event_id")?,
+                kind: r.try_get("type")?,
+                timestamp: r.try_get("timestamp")?,
+                details: r.try_get("details")?,
+            })
+        })
+        .collect()
+}
+
+/// A pending callback, as stored with its token.
+#[derive(Debug, Clone)]
+pub struct PendingTask {
+    pub execution_id: String,
+    pub state_name: String,
+    pub state_input: Value,
+    pub resource: String,
+    pub status: String,
+}
+
+pub async fn insert_token(
+    conn: &mut SqliteConnection,
+    token: &str,
+    task: &PendingTask,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO task_tokens (token, execution_id, state_name, state_input, resource, status, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+    )
+    .bind(token)
+    .bind(&task.execution_id)
+    .bind(&task.state_name)
+    .bind(task.state_input.to_string())
+    .bind(&task.resource)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn load_token(conn: &mut SqliteConnection, token: &str) -> Result<Option<PendingTask>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT execution_id, state_name, state_input, resource, status FROM task_tokens WHERE token = ?",
+    )
+    .bind(token)
+    .fetch_optional(conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    Ok(Some(PendingTask {
+        execution_id: row.try_get("execution_id")?,
+        state_name: row.try_get("state_name")?,
+        state_input: json_column(row.try_get("state_input")?)?.unwrap_or(Value::Null),
+        resource: row.try_get("resource")?,
+        status: row.try_get("status")?,
+    }))
+}
+
+/// Consumes a pending token: the compare-and-set that makes a resume happen exactly once.
+/// Returns false when the token was no longer pending.
+pub async fn consume_token(
+    conn: &mut SqliteConnection,
+    token: &str,
+    outcome: &str,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE task_tokens SET status = ?, consumed_at = ? WHERE token = ? AND status = 'pending'",
+    )
+    .bind(outcome)
+    .bind(now)
+    .bind(token)
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Stores a definition once (by content hash) and returns its id.
+pub async fn intern_definition(
+    conn: &mut SqliteConnection,
+    body: &str,
+    now: &str,
+) -> Result<i64, sqlx::Error> {
+    use sha2::Digest;
+    let hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+    sqlx::query("INSERT INTO definitions (sha256, body, created_at) VALUES (?, ?, ?) ON CONFLICT (sha256) DO NOTHING")
+        .bind(&hash)
+        .bind(body)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query_scalar("SELECT id FROM definitions WHERE sha256 = ?")
+        .bind(&hash)
+        .fetch_one(conn)
+        .await
+}
+
+pub async fn definition_body(conn: &mut SqliteConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT body FROM definitions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
+/// The current definition id of a state machine.
+pub async fn machine_definition(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT definition_id FROM state_machines WHERE name = ?")
+        .bind(name)
+        .fetch_optional(conn)
+        .await
+}
+
+pub async fn upsert_machine(
+    conn: &mut SqliteConnection,
+    name: &str,
+    definition_id: i64,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO state_machines (name, definition_id, created_at, updated_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET definition_id = excluded.definition_id, updated_at = excluded.updated_at",
+    )
+    .bind(name)
+    .bind(definition_id)
+    .bind(now)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// One execution that can make progress now: ready, or waiting on a timer that is due.
+pub async fn next_runnable(conn: &mut SqliteConnection, now: &str) -> Result<Option<String>, sqlx::Error> {
+    let ready: Option<String> =
+        sqlx::query_scalar("SELECT id FROM executions WHERE phase = 'ready' LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+    if ready.is_some() {
+        return Ok(ready);
+    }
+    sqlx::query_scalar(
+        "SELECT id FROM executions WHERE phase = 'waiting' AND timer_due_at <= ?
+         ORDER BY timer_due_at LIMIT 1",
+    )
+    .bind(now)
+    .fetch_optional(conn)
+    .await
+}
+
+/// The earliest timer still to fire.
+pub async fn next_timer(conn: &mut SqliteConnection) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT MIN(timer_due_at) FROM executions WHERE phase = 'waiting' AND timer_due_at IS NOT NULL",
+    )
+    .fetch_one(conn)
+    .await
+}

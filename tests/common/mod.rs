@@ -1,0 +1,85 @@
+//! Shared test set-up: the real app on a loopback port over a temporary SQLite file.
+#![allow(dead_code)]
+
+use orderflow::config::Config;
+use orderflow::model::Role;
+use orderflow::server::Server;
+use orderflow::state::AppState;
+use std::net::SocketAddr;
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub client: reqwest::Client,
+    pub approver_token: String,
+    pub admin_token: String,
+    _dir: tempfile::TempDir,
+}
+
+pub fn leptos_options() -> leptos::config::LeptosOptions {
+    leptos::config::get_configuration(Some("Cargo.toml"))
+        .expect("Cargo.toml has [package.metadata.leptos]")
+        .leptos_options
+}
+
+/// Starts the app on port 0 with a fresh database, an approver and an admin with API tokens.
+pub async fn spawn_app() -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
+    let server = Server::build(Config::for_database(url), leptos_options(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("app builds");
+    let addr = server.local_addr().unwrap();
+    let state = server.state.clone();
+    tokio::spawn(server.run());
+    let db = state.db();
+    orderflow::auth::create_user(db, "approver", Role::Approver, "approver-password").await.unwrap();
+    orderflow::auth::create_user(db, "admin", Role::Admin, "admin-password-1").await.unwrap();
+    let approver_token = orderflow::auth::create_api_token(db, "approver").await.unwrap();
+    let admin_token = orderflow::auth::create_api_token(db, "admin").await.unwrap();
+    TestApp {
+        addr,
+        state,
+        client: reqwest::Client::new(),
+        approver_token,
+        admin_token,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn get_json(&self, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = self.client.get(self.url(path));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let res = req.send().await.expect("request sent");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    pub async fn order_count(&self) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+            .fetch_one(&self.state.db().reader)
+            .await
+            .unwrap()
+    }
+}

@@ -1,0 +1,91 @@
+//! The real binary killed with SIGKILL while an order awaits approval: after a restart the order
+//! is still there and can be approved to `processed`.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_orderflow");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn cli(db: &str, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", db)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "orderflow {args:?} failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+async fn start(db: &str, port: u16) -> Child {
+    let mut child = Command::new(BIN)
+        .env("DATABASE_URL", db)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await {
+            if r.status().is_success() {
+                return child;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    panic!("server did not come up");
+}
+
+#[tokio::test]
+async fn an_order_awaiting_approval_survives_kill_dash_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("crash.sqlite3").display());
+    cli(&db, &["user", "add", "ann", "--role", "approver", "--password-stdin"], "a-long-password\n");
+    let token = cli(&db, &["token", "create", "ann"], "").trim().to_string();
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let mut server = start(&db, port).await;
+    let res = client
+        .post(format!("{base}/api/orders"))
+        .bearer_auth(&token)
+        .body(r#"{"OrderID": "crash-1", "OrderItems": ["server rack"], "Cost": 2500}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 201);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["status"], "awaiting_approval");
+    server.kill().unwrap(); // SIGKILL: no shutdown, no flush
+    server.wait().unwrap();
+
+    let mut server = start(&db, port).await;
+    let res = client
+        .post(format!("{base}/api/orders/crash-1/decision"))
+        .bearer_auth(&token)
+        .body(r#"{"approved": true}"#)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.unwrap();
+    server.kill().unwrap();
+    server.wait().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], "processed");
+}

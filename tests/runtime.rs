@@ -1,0 +1,265 @@
+//! The durable runtime on real SQLite files: transitions, callbacks, timers and restarts.
+
+use orderflow::db::Db;
+use orderflow::runtime::{CallbackError, HandlerError, HandlerFuture, Registry, Runtime, TaskCall};
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+
+fn url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("rt.sqlite3").display())
+}
+
+/// A task that records its call in a table, then fails if asked to.
+fn record<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        sqlx::query("CREATE TABLE IF NOT EXISTS calls (state TEXT, params TEXT)")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("INSERT INTO calls VALUES (?, ?)")
+            .bind(&call.state_name)
+            .bind(call.parameters.to_string())
+            .execute(&mut *conn)
+            .await?;
+        if call.parameters.get("fail") == Some(&json!(true)) {
+            return Err(HandlerError::task("Boom", "asked to fail"));
+        }
+        Ok(json!({ "recorded": call.state_name, "token": call.task_token }))
+    })
+}
+
+async fn runtime(dir: &tempfile::TempDir) -> Runtime {
+    let db = Db::open(&url(dir)).await.unwrap();
+    let mut registry = Registry::new();
+    registry.register("test:record", record);
+    Runtime::new(db, registry)
+}
+
+const CALLBACK: &str = r#"{
+  "StartAt": "Prepare",
+  "States": {
+    "Prepare": { "Type": "Pass", "Result": {"n": 1}, "ResultPath": "$.prepared", "Next": "Ask" },
+    "Ask": {
+      "Type": "Task",
+      "Resource": "test:record.waitForTaskToken",
+      "Parameters": { "who.$": "$.who", "token.$": "$$.Task.Token" },
+      "ResultPath": "$.answer",
+      "Next": "Done"
+    },
+    "Done": { "Type": "Succeed" }
+  }
+}"#;
+
+async fn token_of(rt: &Runtime, execution: &str) -> String {
+    sqlx::query_scalar("SELECT token FROM task_tokens WHERE execution_id = ? AND status = 'pending'")
+        .bind(execution)
+        .fetch_one(&rt.db().reader)
+        .await
+        .unwrap()
+}
+
+async fn calls(rt: &Runtime) -> Vec<(String, String)> {
+    sqlx::query_as("SELECT state, params FROM calls")
+        .fetch_all(&rt.db().reader)
+        .await
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn callback_task_pauses_until_its_token_comes_back_and_keeps_the_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine("cb", CALLBACK).await.unwrap();
+    let id = rt.start_execution("cb", Some("one"), json!({"who": "ann"})).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "RUNNING");
+    assert_eq!(info.current_state.as_deref(), Some("Ask"));
+
+    let token = token_of(&rt, &id).await;
+    assert_eq!(token.len(), 64);
+    // The handler got the token through Parameters' $$.Task.Token.
+    let (_, params) = calls(&rt).await.pop().unwrap();
+    let params: Value = serde_json::from_str(&params).unwrap();
+    assert_eq!(params, json!({"who": "ann", "token": token}));
+
+    rt.send_task_success(&token, json!({"ok": true})).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(
+        info.output.unwrap(),
+        json!({"who": "ann", "prepared": {"n": 1}, "answer": {"ok": true}})
+    );
+}
+
+#[tokio::test]
+async fn a_token_resumes_exactly_once_and_bad_tokens_get_aws_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine("cb", CALLBACK).await.unwrap();
+    let id = rt.start_execution("cb", None, json!({"who": "bo"})).await.unwrap();
+    let token = token_of(&rt, &id).await;
+
+    let (a, b) = tokio::join!(
+        rt.send_task_success(&token, json!(1)),
+        rt.send_task_success(&token, json!(2))
+    );
+    assert!(a.is_ok() != b.is_ok(), "exactly one resume wins");
+    let loser = if a.is_err() { a } else { b };
+    assert!(matches!(loser, Err(CallbackError::TaskTimedOut)));
+    assert!(matches!(
+        rt.send_task_success(&token, json!(3)).await,
+        Err(CallbackError::TaskTimedOut)
+    ));
+    assert!(matches!(
+        rt.send_task_success("not a token", json!(3)).await,
+        Err(CallbackError::InvalidToken)
+    ));
+    assert!(matches!(
+        rt.send_task_success(&"ab".repeat(32), json!(3)).await,
+        Err(CallbackError::TaskDoesNotExist)
+    ));
+    let history = rt.history(&id).await.unwrap();
+    let succeeded = history.iter().filter(|e| e.kind == "TaskSucceeded").count();
+    assert_eq!(succeeded, 1);
+}
+
+#[tokio::test]
+async fn task_failure_by_callback_fails_the_execution_with_its_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine("cb", CALLBACK).await.unwrap();
+    let id = rt.start_execution("cb", None, json!({"who": "cy"})).await.unwrap();
+    let token = token_of(&rt, &id).await;
+    rt.send_task_failure(&token, "Denied", "nope").await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("Denied"));
+    assert_eq!(info.cause.as_deref(), Some("nope"));
+}
+
+#[tokio::test]
+async fn a_paused_execution_survives_a_restart_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let rt = runtime(&dir).await;
+        rt.put_state_machine("cb", CALLBACK).await.unwrap();
+        rt.start_execution("cb", Some("restart-me"), json!({"who": "di"})).await.unwrap()
+    };
+    // A new process: new pools, new runtime, nothing cached.
+    let rt = runtime(&dir).await;
+    let token = token_of(&rt, &id).await;
+    rt.send_task_success(&token, json!("yes")).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(info.output.unwrap()["answer"], "yes");
+}
+
+#[tokio::test]
+async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let rt = runtime(&dir).await;
+        rt.put_state_machine(
+            "p",
+            r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Result": 7, "End": true}}}"#,
+        )
+        .await
+        .unwrap();
+        let mut tx = rt.db().writer.begin().await.unwrap();
+        let id = rt.start_execution_in(&mut tx, "p", None, json!({})).await.unwrap();
+        tx.commit().await.unwrap();
+        id
+    };
+    let rt = runtime(&dir).await;
+    assert_eq!(rt.run_until_idle().await.unwrap(), 1);
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(info.output, Some(json!(7)));
+}
+
+#[tokio::test]
+async fn wait_timers_are_durable_and_fire_when_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let rt = runtime(&dir).await;
+        rt.put_state_machine(
+            "w",
+            r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "E"}, "E": {"Type": "Succeed"}}}"#,
+        )
+        .await
+        .unwrap();
+        let id = rt.start_execution("w", None, json!({"k": 1})).await.unwrap();
+        assert_eq!(rt.describe_execution(&id).await.unwrap().unwrap().status, "RUNNING");
+        id
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let rt = runtime(&dir).await;
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(info.output, Some(json!({"k": 1})));
+    let kinds: Vec<String> = rt.history(&id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"WaitStateEntered".to_string()));
+    assert!(kinds.contains(&"WaitStateExited".to_string()));
+}
+
+#[tokio::test]
+async fn a_failed_task_leaves_none_of_its_writes_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "f",
+        r#"{"StartAt": "T", "States": {
+            "Seed": {"Type": "Pass", "End": true},
+            "T": {"Type": "Task", "Resource": "test:record", "Next": "Seed"}}}"#,
+    )
+    .await
+    .unwrap();
+    // A first, successful call creates the table and one row.
+    rt.start_execution("f", None, json!({"fail": false})).await.unwrap();
+    let id = rt.start_execution("f", None, json!({"fail": true})).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("Boom"));
+    assert_eq!(calls(&rt).await.len(), 1, "the failing call's insert was rolled back");
+}
+
+#[tokio::test]
+async fn unknown_resources_fail_the_task_and_bad_definitions_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "u",
+        r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "test:nothing", "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("u", None, json!({})).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.TaskFailed"));
+
+    let err = rt
+        .put_state_machine("bad", r#"{"StartAt": "Nope", "States": {}}"#)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("Nope") || err.to_string().contains("States"), "{err}");
+    assert!(rt.start_execution("bad", None, json!({})).await.is_err());
+    assert!(rt.start_execution("u", Some("has space"), json!({})).await.is_err());
+}
+
+#[tokio::test]
+async fn a_pass_loop_is_stopped_by_the_history_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "loop",
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("loop", None, json!({})).await.unwrap();
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+}
