@@ -253,7 +253,10 @@ async fn a_pass_loop_is_stopped_by_the_history_limit() {
     let rt = runtime(&dir).await;
     rt.put_state_machine(
         "loop",
-        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}"#,
+        r#"{"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Next": "B"},
+            "B": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "Done"}], "Default": "A"},
+            "Done": {"Type": "Succeed"}}}"#,
     )
     .await
     .unwrap();

@@ -1,0 +1,1503 @@
+//! Parsing an ASL definition into typed states, reporting every problem at once with AWS's
+//! diagnostic codes (`SCHEMA_VALIDATION_FAILED`, `MISSING_TRANSITION_TARGET`, …).
+//!
+//! `Retry` is parsed, checked and stored ([`State::retry`]) but never acted on here: deciding
+//! whether and when to retry a failed task is the runtime's job.
+
+use super::choice::ChoiceRule;
+use super::paths::{Path, Template};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::fmt;
+
+/// A definition that cannot run, with every problem found in it.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .problems.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct DefinitionError {
+    /// The problems, in definition order.
+    pub problems: Vec<Problem>,
+}
+
+/// One validation problem, e.g. code `MISSING_TRANSITION_TARGET`, location
+/// `/States/Validate Order/Next`, message `State "Validate Order" has Next "Nope", which is not a
+/// state`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Problem {
+    /// AWS's diagnostic code.
+    pub code: String,
+    /// What is wrong, naming the state and field.
+    pub message: String,
+    /// Where in the definition, e.g. `/States/Foo/Next`.
+    pub location: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+impl Problem {
+    fn new(code: &str, location: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            code: code.to_string(),
+            message: message.into(),
+            location: location.into(),
+        }
+    }
+
+    /// A `SCHEMA_VALIDATION_FAILED` problem.
+    pub(crate) fn schema(location: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem::new("SCHEMA_VALIDATION_FAILED", location, message)
+    }
+}
+
+/// A parsed, valid state machine.
+#[derive(Debug, Clone)]
+pub struct StateMachine {
+    start_at: String,
+    comment: Option<String>,
+    timeout_seconds: Option<u64>,
+    states: Vec<State>,
+    by_name: HashMap<String, usize>,
+}
+
+impl StateMachine {
+    /// The name of the first state.
+    pub fn start_at(&self) -> &str {
+        &self.start_at
+    }
+
+    /// The state called `name`.
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.by_name.get(name).and_then(|i| self.states.get(*i))
+    }
+
+    /// Every state name, in definition order.
+    pub fn state_names(&self) -> impl Iterator<Item = &str> {
+        self.states.iter().map(|s| s.name.as_str())
+    }
+
+    /// The definition's `Comment`.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The definition's top-level `TimeoutSeconds` (the runtime enforces it).
+    pub fn timeout_seconds(&self) -> Option<u64> {
+        self.timeout_seconds
+    }
+}
+
+/// The type of a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateKind {
+    /// `Pass`.
+    Pass,
+    /// `Task`.
+    Task,
+    /// `Choice`.
+    Choice,
+    /// `Wait`.
+    Wait,
+    /// `Succeed`.
+    Succeed,
+    /// `Fail`.
+    Fail,
+}
+
+/// One state of a machine.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub(crate) name: String,
+    pub(crate) comment: Option<String>,
+    pub(crate) body: Body,
+}
+
+impl State {
+    /// The state's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The state's `Comment`.
+    pub fn comment(&self) -> Option<&str> {
+        self.comment.as_deref()
+    }
+
+    /// The state's type.
+    pub fn kind(&self) -> StateKind {
+        match &self.body {
+            Body::Pass(_) => StateKind::Pass,
+            Body::Task(_) => StateKind::Task,
+            Body::Choice(_) => StateKind::Choice,
+            Body::Wait(_) => StateKind::Wait,
+            Body::Succeed(_) => StateKind::Succeed,
+            Body::Fail(_) => StateKind::Fail,
+        }
+    }
+
+    /// True for a Task whose Resource ends in `.waitForTaskToken`: the runtime must put a fresh
+    /// token in `Context::task_token` before calling `enter`.
+    pub fn needs_task_token(&self) -> bool {
+        matches!(&self.body, Body::Task(t) if t.wait_for_token)
+    }
+
+    /// A Task's `TimeoutSeconds` (`None` if absent or not a Task).
+    pub fn timeout_seconds(&self) -> Option<u64> {
+        match &self.body {
+            Body::Task(t) => t.timeout_seconds,
+            _ => None,
+        }
+    }
+
+    /// A Task's `HeartbeatSeconds` (`None` if absent or not a Task).
+    pub fn heartbeat_seconds(&self) -> Option<u64> {
+        match &self.body {
+            Body::Task(t) => t.heartbeat_seconds,
+            _ => None,
+        }
+    }
+
+    /// A Task's `Retry` rules, in order (empty for other states). The engine never retries;
+    /// the runtime decides with these.
+    pub fn retry(&self) -> &[Retrier] {
+        match &self.body {
+            Body::Task(t) => &t.retry,
+            _ => &[],
+        }
+    }
+}
+
+/// One `Retry` rule of a Task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Retrier {
+    /// Error names this rule applies to (may include `States.ALL`, `States.TaskFailed`).
+    pub error_equals: Vec<String>,
+    /// Seconds before the first retry (default 1).
+    pub interval_seconds: u64,
+    /// Retries at most (default 3; 0 means never).
+    pub max_attempts: u64,
+    /// Multiplier of the interval per attempt (default 2.0).
+    pub backoff_rate: f64,
+    /// Upper bound of an interval, if any.
+    pub max_delay_seconds: Option<u64>,
+    /// `true` for `"JitterStrategy": "FULL"`.
+    pub full_jitter: bool,
+}
+
+impl Retrier {
+    /// True when this rule covers `error` (AWS: `States.ALL` and `States.TaskFailed` never
+    /// cover `States.Runtime`; `States.TaskFailed` does not cover `States.Timeout`).
+    pub fn matches(&self, error: &str) -> bool {
+        error_matches(&self.error_equals, error)
+    }
+}
+
+/// Whether an `ErrorEquals` list covers `error`, following AWS's wildcard rules.
+pub(crate) fn error_matches(error_equals: &[String], error: &str) -> bool {
+    if error == "States.Runtime" {
+        return false;
+    }
+    error_equals.iter().any(|e| {
+        e == error
+            || (e == "States.ALL" && error != "States.DataLimitExceeded")
+            || (e == "States.TaskFailed"
+                && !matches!(error, "States.Timeout" | "States.DataLimitExceeded"))
+    })
+}
+
+/// The type-specific part of a state.
+#[derive(Debug, Clone)]
+pub(crate) enum Body {
+    Pass(PassState),
+    Task(TaskState),
+    Choice(ChoiceState),
+    Wait(WaitState),
+    Succeed(InputOutput),
+    Fail(FailState),
+}
+
+/// `InputPath` and `OutputPath`; `None` stands for JSON `null` (meaning `{}`).
+#[derive(Debug, Clone)]
+pub(crate) struct InputOutput {
+    pub(crate) input_path: Option<Path>,
+    pub(crate) output_path: Option<Path>,
+}
+
+/// Where a state goes when it is done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Transition {
+    Next(String),
+    End,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PassState {
+    pub(crate) io: InputOutput,
+    pub(crate) parameters: Option<Template>,
+    pub(crate) result: Option<Value>,
+    /// `None` stands for `"ResultPath": null` (discard the result).
+    pub(crate) result_path: Option<Path>,
+    pub(crate) transition: Transition,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskState {
+    pub(crate) io: InputOutput,
+    /// The resource as written, without a `.waitForTaskToken` suffix.
+    pub(crate) resource: String,
+    pub(crate) wait_for_token: bool,
+    pub(crate) parameters: Option<Template>,
+    pub(crate) result_selector: Option<Template>,
+    pub(crate) result_path: Option<Path>,
+    pub(crate) timeout_seconds: Option<u64>,
+    pub(crate) heartbeat_seconds: Option<u64>,
+    pub(crate) retry: Vec<Retrier>,
+    pub(crate) catch: Vec<Catcher>,
+    pub(crate) transition: Transition,
+}
+
+/// One `Catch` rule of a Task.
+#[derive(Debug, Clone)]
+pub(crate) struct Catcher {
+    pub(crate) error_equals: Vec<String>,
+    pub(crate) result_path: Option<Path>,
+    pub(crate) next: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ChoiceState {
+    pub(crate) io: InputOutput,
+    pub(crate) choices: Vec<ChoiceRule>,
+    pub(crate) default: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum WaitFor {
+    Seconds(u64),
+    Timestamp(String),
+    SecondsPath(Path),
+    TimestampPath(Path),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct WaitState {
+    pub(crate) io: InputOutput,
+    pub(crate) wait: WaitFor,
+    pub(crate) transition: Transition,
+}
+
+/// A Fail state's `Error` or `Cause`: a fixed string or a path into the input.
+#[derive(Debug, Clone)]
+pub(crate) enum Text {
+    Fixed(String),
+    Path(Path),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct FailState {
+    pub(crate) error: Option<Text>,
+    pub(crate) cause: Option<Text>,
+}
+
+const TOP_FIELDS: &[&str] = &[
+    "StartAt",
+    "States",
+    "Comment",
+    "TimeoutSeconds",
+    "Version",
+    "QueryLanguage",
+];
+/// Allowed in every object the definition checks field by field.
+const COMMON: &[&str] = &["Comment"];
+const PASS_FIELDS: &[&str] = &[
+    "Type",
+    "Next",
+    "End",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "Result",
+];
+const TASK_FIELDS: &[&str] = &[
+    "Type",
+    "Next",
+    "End",
+    "Resource",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+    "TimeoutSeconds",
+    "HeartbeatSeconds",
+    "Retry",
+    "Catch",
+];
+const CHOICE_FIELDS: &[&str] = &["Type", "Choices", "Default", "InputPath", "OutputPath"];
+const WAIT_FIELDS: &[&str] = &[
+    "Type",
+    "Next",
+    "End",
+    "Seconds",
+    "Timestamp",
+    "SecondsPath",
+    "TimestampPath",
+    "InputPath",
+    "OutputPath",
+];
+const SUCCEED_FIELDS: &[&str] = &["Type", "InputPath", "OutputPath"];
+const FAIL_FIELDS: &[&str] = &["Type", "Error", "Cause", "ErrorPath", "CausePath"];
+/// Fields AWS knows that orderflow does not implement yet; they get a clearer message.
+const NOT_YET: &[&str] = &[
+    "Assign",
+    "Arguments",
+    "Output",
+    "QueryLanguage",
+    "Credentials",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "Items",
+    "ItemsPath",
+    "ItemSelector",
+    "ItemProcessor",
+    "Iterator",
+    "Branches",
+    "MaxConcurrency",
+];
+/// AWS limits a state name to 80 characters.
+const MAX_STATE_NAME: usize = 80;
+
+/// Parses and validates an ASL JSON definition, reporting all problems at once.
+pub fn parse(definition: &str) -> Result<StateMachine, DefinitionError> {
+    let doc: Value = serde_json::from_str(definition).map_err(|e| DefinitionError {
+        problems: vec![Problem::new(
+            "INVALID_JSON_DESCRIPTION",
+            "/",
+            format!("The definition is not valid JSON: {e}"),
+        )],
+    })?;
+    let Value::Object(top) = &doc else {
+        return Err(DefinitionError {
+            problems: vec![Problem::new(
+                "INVALID_JSON_DESCRIPTION",
+                "/",
+                "The definition must be a JSON object",
+            )],
+        });
+    };
+    let mut problems = Vec::new();
+    let mut r = Reader::new("The state machine", top, String::new(), &mut problems);
+    r.unknown_fields(TOP_FIELDS, "a state machine");
+    if let Some(language) = r.string("QueryLanguage") {
+        if language != "JSONPath" {
+            let message =
+                format!("QueryLanguage \"{language}\" is not supported yet; only JSONPath is");
+            r.problem("QueryLanguage", message);
+        }
+    }
+    let comment = r.string("Comment");
+    let timeout_seconds = r.count("TimeoutSeconds", 0);
+    r.string("Version");
+    let start_at = r.required_string("StartAt");
+
+    let raw_states = match top.get("States") {
+        Some(Value::Object(states)) if !states.is_empty() => Some(states),
+        Some(Value::Object(_)) => {
+            problems.push(Problem::schema(
+                "/States",
+                "States must hold at least one state",
+            ));
+            None
+        }
+        Some(_) => {
+            problems.push(Problem::schema(
+                "/States",
+                "States must be an object of named states",
+            ));
+            None
+        }
+        None => {
+            problems.push(Problem::schema(
+                "/",
+                "The state machine has no States field",
+            ));
+            None
+        }
+    };
+    let Some(raw_states) = raw_states else {
+        return Err(DefinitionError { problems });
+    };
+
+    let names = state_order(definition, raw_states, &mut problems);
+    let states: Vec<State> = names
+        .iter()
+        .filter_map(|name| raw_states.get(name).map(|v| (name, v)))
+        .filter_map(|(name, v)| parse_state(name, v, &mut problems))
+        .collect();
+    check_graph(start_at.as_deref(), &names, raw_states, &mut problems);
+
+    match start_at {
+        Some(start_at) if problems.is_empty() => {
+            let by_name = states
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.name.clone(), i))
+                .collect();
+            Ok(StateMachine {
+                start_at,
+                comment,
+                timeout_seconds,
+                states,
+                by_name,
+            })
+        }
+        _ => Err(DefinitionError { problems }),
+    }
+}
+
+/// State names in the order the definition lists them (serde_json's map may sort keys), and a
+/// `DUPLICATE_STATE_NAME` problem for any name given twice.
+fn state_order(
+    definition: &str,
+    states: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) -> Vec<String> {
+    #[derive(Deserialize)]
+    struct Top {
+        #[serde(rename = "States")]
+        states: KeysInOrder,
+    }
+    let listed = serde_json::from_str::<Top>(definition)
+        .map(|t| t.states.0)
+        .unwrap_or_else(|_| states.keys().cloned().collect());
+    let mut seen = HashSet::new();
+    let mut names = Vec::new();
+    for name in listed {
+        if seen.insert(name.clone()) {
+            names.push(name);
+        } else {
+            problems.push(Problem::new(
+                "DUPLICATE_STATE_NAME",
+                format!("/States/{name}"),
+                format!("State \"{name}\" is defined more than once"),
+            ));
+        }
+    }
+    names
+}
+
+/// The keys of a JSON object, in the order written.
+struct KeysInOrder(Vec<String>);
+
+impl<'de> Deserialize<'de> for KeysInOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Keys;
+        impl<'de> serde::de::Visitor<'de> for Keys {
+            type Value = KeysInOrder;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of states")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<KeysInOrder, A::Error> {
+                let mut keys = Vec::new();
+                while let Some(key) = map.next_key::<String>()? {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    keys.push(key);
+                }
+                Ok(KeysInOrder(keys))
+            }
+        }
+        deserializer.deserialize_map(Keys)
+    }
+}
+
+/// Transition targets of a raw state, with the location of each (AWS spells them
+/// `/States/C/Choices[0]/Next`).
+fn targets(name: &str, state: &Value) -> Vec<(String, String)> {
+    let loc = format!("/States/{name}");
+    let mut out = Vec::new();
+    let mut push = |location: String, v: Option<&Value>| {
+        if let Some(Value::String(target)) = v {
+            out.push((location, target.clone()));
+        }
+    };
+    push(format!("{loc}/Next"), state.get("Next"));
+    push(format!("{loc}/Default"), state.get("Default"));
+    for list in ["Choices", "Catch"] {
+        if let Some(Value::Array(items)) = state.get(list) {
+            for (i, item) in items.iter().enumerate() {
+                push(format!("{loc}/{list}[{i}]/Next"), item.get("Next"));
+            }
+        }
+    }
+    out
+}
+
+/// Checks StartAt and every transition target, that some state ends the execution, and that
+/// every state can be reached from StartAt.
+fn check_graph(
+    start_at: Option<&str>,
+    names: &[String],
+    raw: &Map<String, Value>,
+    problems: &mut Vec<Problem>,
+) {
+    for name in names {
+        for (location, target) in raw.get(name).map(|s| targets(name, s)).unwrap_or_default() {
+            if !raw.contains_key(&target) {
+                problems.push(Problem::new(
+                    "MISSING_TRANSITION_TARGET",
+                    location,
+                    format!("State \"{name}\" names \"{target}\" as its next state, which is not a state"),
+                ));
+            }
+        }
+    }
+    let Some(start_at) = start_at else { return };
+    if !raw.contains_key(start_at) {
+        problems.push(Problem::new(
+            "MISSING_TRANSITION_TARGET",
+            "/StartAt",
+            format!("StartAt names \"{start_at}\", which is not a state"),
+        ));
+        return;
+    }
+    let terminal = |s: &Value| {
+        matches!(
+            s.get("Type").and_then(Value::as_str),
+            Some("Succeed" | "Fail")
+        ) || s.get("End") == Some(&Value::Bool(true))
+    };
+    if !raw.values().any(terminal) {
+        // AWS reports only this, and skips the reachability walk, when nothing can end.
+        problems.push(Problem::new(
+            "MISSING_END_STATE",
+            "/States",
+            "No state ends the execution: add \"End\": true, a Succeed or a Fail state",
+        ));
+        return;
+    }
+    let mut reached = HashSet::from([start_at.to_string()]);
+    let mut queue = VecDeque::from([start_at.to_string()]);
+    while let Some(name) = queue.pop_front() {
+        for (_, target) in raw
+            .get(&name)
+            .map(|s| targets(&name, s))
+            .unwrap_or_default()
+        {
+            if raw.contains_key(&target) && reached.insert(target.clone()) {
+                queue.push_back(target);
+            }
+        }
+    }
+    for name in names.iter().filter(|n| !reached.contains(*n)) {
+        problems.push(Problem::new(
+            "MISSING_TRANSITION_TARGET",
+            format!("/States/{name}"),
+            format!("State \"{name}\" is not reachable from StartAt"),
+        ));
+    }
+}
+
+fn parse_state(name: &str, value: &Value, problems: &mut Vec<Problem>) -> Option<State> {
+    let loc = format!("/States/{name}");
+    if name.is_empty() || name.chars().count() > MAX_STATE_NAME {
+        problems.push(Problem::new(
+            "INVALID_STATE_NAME",
+            &loc,
+            format!("State name \"{name}\" must be 1 to {MAX_STATE_NAME} characters long"),
+        ));
+    }
+    let Value::Object(obj) = value else {
+        problems.push(Problem::schema(
+            loc,
+            format!("State \"{name}\" must be a JSON object"),
+        ));
+        return None;
+    };
+    let label = format!("State \"{name}\"");
+    let mut r = Reader::new(&label, obj, loc.clone(), problems);
+    let comment = r.string("Comment");
+    let kind = r.required_string("Type")?;
+    let body = match kind.as_str() {
+        "Pass" => {
+            r.unknown_fields(PASS_FIELDS, "a Pass state");
+            Body::Pass(PassState {
+                io: r.input_output(),
+                parameters: r.template("Parameters"),
+                result: obj.get("Result").cloned(),
+                result_path: r.result_path("ResultPath"),
+                transition: r.transition()?,
+            })
+        }
+        "Task" => Body::Task(r.task()?),
+        "Choice" => {
+            r.unknown_fields(CHOICE_FIELDS, "a Choice state");
+            Body::Choice(ChoiceState {
+                io: r.input_output(),
+                choices: r.choices()?,
+                default: r.string("Default"),
+            })
+        }
+        "Wait" => {
+            r.unknown_fields(WAIT_FIELDS, "a Wait state");
+            Body::Wait(WaitState {
+                io: r.input_output(),
+                wait: r.wait_for()?,
+                transition: r.transition()?,
+            })
+        }
+        "Succeed" => {
+            r.unknown_fields(SUCCEED_FIELDS, "a Succeed state");
+            Body::Succeed(r.input_output())
+        }
+        "Fail" => {
+            r.unknown_fields(FAIL_FIELDS, "a Fail state");
+            Body::Fail(FailState {
+                error: r.text("Error", "ErrorPath"),
+                cause: r.text("Cause", "CausePath"),
+            })
+        }
+        "Parallel" | "Map" => {
+            let message =
+                format!("{label} has Type \"{kind}\", which orderflow does not support yet");
+            r.problem("Type", message);
+            return None;
+        }
+        other => {
+            let message = format!(
+                "{label} has unknown Type \"{other}\"; expected Pass, Task, Choice, Wait, Succeed or Fail"
+            );
+            r.problem("Type", message);
+            return None;
+        }
+    };
+    Some(State {
+        name: name.to_string(),
+        comment,
+        body,
+    })
+}
+
+/// Reads the fields of one JSON object, recording a problem for each bad one.
+pub(crate) struct Reader<'a> {
+    /// How messages name the object, e.g. `State "Foo"`.
+    pub(crate) label: &'a str,
+    pub(crate) obj: &'a Map<String, Value>,
+    pub(crate) location: String,
+    pub(crate) problems: &'a mut Vec<Problem>,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(
+        label: &'a str,
+        obj: &'a Map<String, Value>,
+        location: String,
+        problems: &'a mut Vec<Problem>,
+    ) -> Reader<'a> {
+        Reader {
+            label,
+            obj,
+            location,
+            problems,
+        }
+    }
+
+    /// The object's own location (`/` for the top level).
+    fn here(&self) -> String {
+        if self.location.is_empty() {
+            "/".to_string()
+        } else {
+            self.location.clone()
+        }
+    }
+
+    pub(crate) fn at(&self, field: &str) -> String {
+        format!("{}/{field}", self.location)
+    }
+
+    pub(crate) fn problem(&mut self, field: &str, message: String) {
+        let location = self.at(field);
+        self.problems.push(Problem::schema(location, message));
+    }
+
+    /// One problem per field not in `COMMON` or `allowed`.
+    pub(crate) fn unknown_fields(&mut self, allowed: &[&str], what: &str) {
+        let unknown: Vec<String> = self
+            .obj
+            .keys()
+            .filter(|k| !COMMON.contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for field in unknown {
+            let message = if NOT_YET.contains(&field.as_str()) {
+                format!(
+                    "{} has field \"{field}\", which orderflow does not support yet",
+                    self.label
+                )
+            } else {
+                format!(
+                    "{} has field \"{field}\", which {what} does not allow",
+                    self.label
+                )
+            };
+            self.problem(&field, message);
+        }
+    }
+
+    /// An optional string field.
+    pub(crate) fn string(&mut self, field: &str) -> Option<String> {
+        match self.obj.get(field)? {
+            Value::String(s) => Some(s.clone()),
+            _ => {
+                let message = format!("{}: {field} must be a string", self.label);
+                self.problem(field, message);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn required_string(&mut self, field: &str) -> Option<String> {
+        if !self.obj.contains_key(field) {
+            let message = format!("{} has no {field} field", self.label);
+            self.problems.push(Problem::schema(self.here(), message));
+            return None;
+        }
+        self.string(field)
+    }
+
+    /// An optional whole number of at least `min`.
+    pub(crate) fn count(&mut self, field: &str, min: u64) -> Option<u64> {
+        let v = self.obj.get(field)?;
+        match v.as_u64().filter(|n| *n >= min) {
+            Some(n) => Some(n),
+            None => {
+                let message = format!(
+                    "{}: {field} must be a whole number of at least {min}, not {v}",
+                    self.label
+                );
+                self.problem(field, message);
+                None
+            }
+        }
+    }
+
+    /// A path field; `reference` requires a reference path and refuses `$$`.
+    pub(crate) fn path_value(
+        &mut self,
+        field: &str,
+        text: &str,
+        reference: bool,
+        context: bool,
+    ) -> Option<Path> {
+        match Path::parse(text) {
+            Ok(p) if reference && !p.is_reference() => {
+                let message = format!(
+                    "{}: {field} must be a reference path (no '*' or '..'), not '{text}'",
+                    self.label
+                );
+                self.problem(field, message);
+                None
+            }
+            Ok(p) if !context && p.is_context() => {
+                let message = format!(
+                    "{}: {field} cannot refer to the context object ('$$')",
+                    self.label
+                );
+                self.problem(field, message);
+                None
+            }
+            Ok(p) => Some(p),
+            Err(e) => {
+                let message = format!("{}: {field}: {e}", self.label);
+                self.problem(field, message);
+                None
+            }
+        }
+    }
+
+    /// A required reference path (Choice `Variable`, `SecondsPath`, …); `$$` allowed.
+    pub(crate) fn reference_path(&mut self, field: &str) -> Option<Path> {
+        let text = self.string(field)?;
+        self.path_value(field, &text, true, true)
+    }
+
+    /// InputPath/OutputPath-style field: absent means `$`, `null` means `None`.
+    fn nullable_path(&mut self, field: &str, reference: bool) -> Option<Path> {
+        match self.obj.get(field) {
+            None => Some(Path::whole_input()),
+            Some(Value::Null) => None,
+            Some(Value::String(text)) => {
+                let text = text.clone();
+                Some(
+                    self.path_value(field, &text, reference, false)
+                        .unwrap_or_else(Path::whole_input),
+                )
+            }
+            Some(_) => {
+                let message = format!("{}: {field} must be a path string or null", self.label);
+                self.problem(field, message);
+                Some(Path::whole_input())
+            }
+        }
+    }
+
+    fn input_output(&mut self) -> InputOutput {
+        InputOutput {
+            input_path: self.nullable_path("InputPath", false),
+            output_path: self.nullable_path("OutputPath", false),
+        }
+    }
+
+    fn result_path(&mut self, field: &str) -> Option<Path> {
+        self.nullable_path(field, true)
+    }
+
+    fn template(&mut self, field: &str) -> Option<Template> {
+        let value = self.obj.get(field)?;
+        let location = self.at(field);
+        Some(Template::parse(value, self.label, &location, self.problems))
+    }
+
+    /// `Next` xor `"End": true`.
+    fn transition(&mut self) -> Option<Transition> {
+        let next = self.string("Next");
+        let end = match self.obj.get("End") {
+            None => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                let message = format!("{}: End must be true or false", self.label);
+                self.problem("End", message);
+                return None;
+            }
+        };
+        match (next, end) {
+            (Some(next), false) => Some(Transition::Next(next)),
+            (None, true) => Some(Transition::End),
+            (Some(_), true) => {
+                let message = format!(
+                    "{} has both Next and \"End\": true; it must have exactly one",
+                    self.label
+                );
+                self.problems
+                    .push(Problem::schema(self.location.clone(), message));
+                None
+            }
+            (None, false) => {
+                if !self.obj.contains_key("Next") {
+                    let message = format!(
+                        "{} has neither Next nor \"End\": true; it must have one",
+                        self.label
+                    );
+                    self.problems
+                        .push(Problem::schema(self.location.clone(), message));
+                }
+                None
+            }
+        }
+    }
+
+    fn task(&mut self) -> Option<TaskState> {
+        self.unknown_fields(TASK_FIELDS, "a Task state");
+        let io = self.input_output();
+        let parameters = self.template("Parameters");
+        let result_selector = self.template("ResultSelector");
+        let result_path = self.result_path("ResultPath");
+        let timeout_seconds = self.count("TimeoutSeconds", 1);
+        let heartbeat_seconds = self.count("HeartbeatSeconds", 1);
+        if let (Some(t), Some(h)) = (timeout_seconds, heartbeat_seconds) {
+            if h >= t {
+                let message = format!(
+                    "{}: HeartbeatSeconds ({h}) must be smaller than TimeoutSeconds ({t})",
+                    self.label
+                );
+                self.problem("HeartbeatSeconds", message);
+            }
+        }
+        let retry = self.retriers();
+        let catch = self.catchers();
+        let transition = self.transition();
+        let resource = match self.obj.get("Resource") {
+            Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+            Some(_) => {
+                let message = format!("{}: Resource must be a non-empty string", self.label);
+                let location = self.at("Resource");
+                self.problems
+                    .push(Problem::new("INVALID_RESOURCE", location, message));
+                None
+            }
+            None => {
+                let message = format!("{} has no Resource field", self.label);
+                self.problems.push(Problem::schema(self.here(), message));
+                None
+            }
+        }?;
+        if resource.ends_with(".sync") || resource.contains(".sync:") {
+            let message = format!(
+                "{}: the .sync integration pattern of Resource \"{resource}\" is not supported yet",
+                self.label
+            );
+            let location = self.at("Resource");
+            self.problems
+                .push(Problem::new("INVALID_RESOURCE", location, message));
+        }
+        let (resource, wait_for_token) = match resource.strip_suffix(".waitForTaskToken") {
+            Some(base) => (base.to_string(), true),
+            None => (resource, false),
+        };
+        Some(TaskState {
+            io,
+            resource,
+            wait_for_token,
+            parameters,
+            result_selector,
+            result_path,
+            timeout_seconds,
+            heartbeat_seconds,
+            retry,
+            catch,
+            transition: transition?,
+        })
+    }
+
+    /// The objects of an optional array field, each with its location.
+    fn objects(&mut self, field: &str) -> Vec<(String, &'a Map<String, Value>)> {
+        let obj = self.obj;
+        match obj.get(field) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let location = format!("{}/{field}[{i}]", self.location);
+                    match item {
+                        Value::Object(o) => out.push((location, o)),
+                        _ => {
+                            let message =
+                                format!("{}: each {field} entry must be an object", self.label);
+                            self.problems.push(Problem::schema(location, message));
+                        }
+                    }
+                }
+                out
+            }
+            Some(_) => {
+                let message = format!("{}: {field} must be an array", self.label);
+                self.problem(field, message);
+                Vec::new()
+            }
+        }
+    }
+
+    /// `ErrorEquals`: a non-empty list of names, with `States.ALL` alone.
+    fn error_equals(&mut self) -> Vec<String> {
+        let names: Vec<String> = match self.obj.get("ErrorEquals") {
+            Some(Value::Array(items)) if !items.is_empty() => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => {
+                let message = format!(
+                    "{}: ErrorEquals must be a non-empty array of error names",
+                    self.label
+                );
+                self.problem("ErrorEquals", message);
+                return Vec::new();
+            }
+        };
+        if names.len()
+            != self
+                .obj
+                .get("ErrorEquals")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len)
+        {
+            let message = format!("{}: every ErrorEquals entry must be a string", self.label);
+            self.problem("ErrorEquals", message);
+        }
+        if names.len() > 1 && names.iter().any(|n| n == "States.ALL") {
+            let message = format!(
+                "{}: States.ALL must appear alone in ErrorEquals",
+                self.label
+            );
+            self.problem("ErrorEquals", message);
+        }
+        names
+    }
+
+    fn retriers(&mut self) -> Vec<Retrier> {
+        let entries = self.objects("Retry");
+        let count = entries.len();
+        let mut out = Vec::new();
+        for (i, (location, obj)) in entries.into_iter().enumerate() {
+            let label = format!("{} Retry[{i}]", self.label);
+            let mut r = Reader::new(&label, obj, location, self.problems);
+            r.unknown_fields(
+                &[
+                    "ErrorEquals",
+                    "IntervalSeconds",
+                    "MaxAttempts",
+                    "BackoffRate",
+                    "MaxDelaySeconds",
+                    "JitterStrategy",
+                ],
+                "a Retry rule",
+            );
+            let error_equals = r.error_equals();
+            r.all_last(&error_equals, i, count);
+            let backoff_rate = match obj.get("BackoffRate") {
+                None => 2.0,
+                Some(v) => match v.as_f64().filter(|b| *b >= 1.0) {
+                    Some(b) => b,
+                    None => {
+                        let message =
+                            format!("{label}: BackoffRate must be a number of at least 1.0");
+                        r.problem("BackoffRate", message);
+                        2.0
+                    }
+                },
+            };
+            let full_jitter = match r.string("JitterStrategy").as_deref() {
+                None | Some("NONE") => false,
+                Some("FULL") => true,
+                Some(other) => {
+                    let message =
+                        format!("{label}: JitterStrategy must be FULL or NONE, not \"{other}\"");
+                    r.problem("JitterStrategy", message);
+                    false
+                }
+            };
+            out.push(Retrier {
+                error_equals,
+                interval_seconds: r.count("IntervalSeconds", 1).unwrap_or(1),
+                max_attempts: r.count("MaxAttempts", 0).unwrap_or(3),
+                backoff_rate,
+                max_delay_seconds: r.count("MaxDelaySeconds", 1),
+                full_jitter,
+            });
+        }
+        out
+    }
+
+    fn catchers(&mut self) -> Vec<Catcher> {
+        let entries = self.objects("Catch");
+        let count = entries.len();
+        let mut out = Vec::new();
+        for (i, (location, obj)) in entries.into_iter().enumerate() {
+            let label = format!("{} Catch[{i}]", self.label);
+            let mut r = Reader::new(&label, obj, location, self.problems);
+            r.unknown_fields(&["ErrorEquals", "Next", "ResultPath"], "a Catch rule");
+            let error_equals = r.error_equals();
+            r.all_last(&error_equals, i, count);
+            let result_path = r.result_path("ResultPath");
+            if let Some(next) = r.required_string("Next") {
+                out.push(Catcher {
+                    error_equals,
+                    result_path,
+                    next,
+                });
+            }
+        }
+        out
+    }
+
+    /// `States.ALL` may only appear in the last rule.
+    fn all_last(&mut self, error_equals: &[String], index: usize, count: usize) {
+        if index + 1 < count && error_equals.iter().any(|e| e == "States.ALL") {
+            let message = format!(
+                "{}: a rule with States.ALL must be the last one",
+                self.label
+            );
+            self.problem("ErrorEquals", message);
+        }
+    }
+
+    fn choices(&mut self) -> Option<Vec<ChoiceRule>> {
+        let Some(Value::Array(items)) = self.obj.get("Choices") else {
+            let message = format!(
+                "{} must have Choices: a non-empty array of rules",
+                self.label
+            );
+            self.problem("Choices", message);
+            return None;
+        };
+        if items.is_empty() {
+            let message = format!("{}: Choices must hold at least one rule", self.label);
+            self.problem("Choices", message);
+            return None;
+        }
+        let rules: Vec<Option<ChoiceRule>> = items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| {
+                let location = format!("{}/Choices[{i}]", self.location);
+                ChoiceRule::parse(self.label, item, location, self.problems)
+            })
+            .collect();
+        rules.into_iter().collect()
+    }
+
+    fn wait_for(&mut self) -> Option<WaitFor> {
+        let given: Vec<&str> = ["Seconds", "Timestamp", "SecondsPath", "TimestampPath"]
+            .into_iter()
+            .filter(|f| self.obj.contains_key(*f))
+            .collect();
+        if given.len() != 1 {
+            let message = format!(
+                "{} must have exactly one of Seconds, Timestamp, SecondsPath or TimestampPath (has {})",
+                self.label,
+                if given.is_empty() { "none".to_string() } else { given.join(", ") }
+            );
+            self.problems
+                .push(Problem::schema(self.location.clone(), message));
+            return None;
+        }
+        match given.first().copied() {
+            Some("Seconds") => self.count("Seconds", 0).map(WaitFor::Seconds),
+            Some("Timestamp") => {
+                let ts = self.string("Timestamp")?;
+                if super::choice::parse_timestamp(&ts).is_none() {
+                    let message = format!(
+                        "{}: Timestamp \"{ts}\" is not an RFC 3339 timestamp",
+                        self.label
+                    );
+                    self.problem("Timestamp", message);
+                    return None;
+                }
+                Some(WaitFor::Timestamp(ts))
+            }
+            Some("SecondsPath") => self.reference_path("SecondsPath").map(WaitFor::SecondsPath),
+            _ => self
+                .reference_path("TimestampPath")
+                .map(WaitFor::TimestampPath),
+        }
+    }
+
+    /// A Fail state's `Error`/`Cause` (`fixed`) or `ErrorPath`/`CausePath` (`path`).
+    fn text(&mut self, fixed: &str, path: &str) -> Option<Text> {
+        if self.obj.contains_key(fixed) && self.obj.contains_key(path) {
+            let message = format!(
+                "{} has both {fixed} and {path}; it may have only one",
+                self.label
+            );
+            self.problem(path, message);
+            return None;
+        }
+        if let Some(text) = self.obj.get(path).and_then(Value::as_str) {
+            if text.starts_with("States.") {
+                let message = format!(
+                    "{}: intrinsic functions in {path} are not supported yet",
+                    self.label
+                );
+                self.problem(path, message);
+                return None;
+            }
+        }
+        match self.string(fixed) {
+            Some(s) => Some(Text::Fixed(s)),
+            None => self
+                .obj
+                .contains_key(path)
+                .then(|| self.reference_path(path))
+                .flatten()
+                .map(Text::Path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(definition: &Value) -> Vec<Problem> {
+        match parse(&definition.to_string()) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        }
+    }
+
+    fn has(problems: &[Problem], code: &str, location: &str) -> bool {
+        problems
+            .iter()
+            .any(|p| p.code == code && p.location == location)
+    }
+
+    /// A copy of the seed order workflow (workflows/order-approval.asl.json).
+    pub(crate) const ORDER_APPROVAL: &str = r#"{
+      "Comment": "Order approval: validate the order, auto-approve small ones, wait for a person on large ones.",
+      "StartAt": "Validate Order",
+      "States": {
+        "Validate Order": {"Type": "Task", "Resource": "orderflow:validate-order", "ResultPath": "$.validation", "Next": "Is the order valid?"},
+        "Is the order valid?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.validation.isValid", "BooleanEquals": true, "Next": "Validate Cost"}], "Default": "FailState"},
+        "Validate Cost": {"Type": "Task", "Resource": "orderflow:validate-cost", "ResultPath": "$.costCheck", "Next": "Is the order auto-approved?"},
+        "Is the order auto-approved?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.costCheck.requiresApproval", "BooleanEquals": false, "Next": "Process the Order"}], "Default": "WaitForApproval"},
+        "WaitForApproval": {"Type": "Task", "Resource": "orderflow:request-approval.waitForTaskToken",
+            "Parameters": {"OrderID.$": "$.OrderID", "Cost.$": "$.Cost", "TaskToken.$": "$$.Task.Token"},
+            "ResultPath": "$.approval", "Next": "Is the order approved?"},
+        "Is the order approved?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.approval.approved", "BooleanEquals": true, "Next": "Process the Order"}], "Default": "FailState"},
+        "Process the Order": {"Type": "Task", "Resource": "orderflow:process-order", "ResultPath": "$.processing", "End": true},
+        "FailState": {"Type": "Fail", "Error": "ErrorA", "Cause": "Invalid order."}
+      }
+    }"#;
+
+    #[test]
+    fn seed_order_workflow_parses_with_states_in_definition_order() {
+        let machine = parse(ORDER_APPROVAL).map_err(|e| e.to_string());
+        let machine = machine.as_ref().map_err(String::as_str);
+        assert!(machine.is_ok(), "{machine:?}");
+        let Ok(machine) = machine else { return };
+        assert_eq!(machine.start_at(), "Validate Order");
+        let names: Vec<_> = machine.state_names().collect();
+        assert_eq!(names.first(), Some(&"Validate Order"));
+        assert_eq!(names.last(), Some(&"FailState"));
+        assert_eq!(names.len(), 8);
+        let wait = machine.state("WaitForApproval");
+        assert_eq!(wait.map(State::needs_task_token), Some(true));
+        assert_eq!(wait.map(State::kind), Some(StateKind::Task));
+        assert_eq!(
+            machine.state("Validate Order").map(State::needs_task_token),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn workflow_file_in_the_repository_parses_when_present() {
+        let file = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/workflows/order-approval.asl.json"
+        );
+        let Ok(text) = std::fs::read_to_string(file) else {
+            return;
+        };
+        assert!(parse(&text).is_ok(), "{:?}", parse(&text).err());
+    }
+
+    #[test]
+    fn several_problems_are_reported_at_once_each_located() {
+        let found = problems(&json!({
+            "StartAt": "A",
+            "States": {
+                "A": {"Type": "Pass", "Next": "Nope"},
+                "B": {"Type": "Pass", "Next": "C", "End": true},
+                "C": {"Type": "Bogus"},
+                "D": {"Type": "Task", "Resource": "x", "End": true, "Colour": "red"},
+                "E": {"Type": "Wait", "Seconds": 1, "Timestamp": "2024-01-01T00:00:00Z", "End": true},
+                "F": {"Type": "Pass", "InputPath": "a.b", "End": true},
+                "G": {"Type": "Choice", "Default": "A"},
+                "H": {"Type": "Parallel", "Branches": [], "End": true}
+            }
+        }));
+        for (code, location) in [
+            ("MISSING_TRANSITION_TARGET", "/States/A/Next"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/B"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/C/Type"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/D/Colour"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/E"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/F/InputPath"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/G/Choices"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/H/Type"),
+            ("MISSING_TRANSITION_TARGET", "/States/D"),
+        ] {
+            assert!(
+                has(&found, code, location),
+                "no {code} at {location} in {found:#?}"
+            );
+        }
+        let parallel = found.iter().find(|p| p.location == "/States/H/Type");
+        assert!(parallel
+            .is_some_and(|p| p.message.contains("\"H\"") && p.message.contains("not support yet")));
+    }
+
+    #[test]
+    fn missing_start_at_and_empty_states_are_reported_together() {
+        let found = problems(&json!({"States": {}}));
+        assert!(has(&found, "SCHEMA_VALIDATION_FAILED", "/States"));
+        assert!(found.iter().any(|p| p.message.contains("StartAt")));
+    }
+
+    #[test]
+    fn start_at_naming_no_state_is_a_missing_transition_target() {
+        let found = problems(&json!({"StartAt": "X", "States": {"A": {"Type": "Succeed"}}}));
+        assert!(
+            has(&found, "MISSING_TRANSITION_TARGET", "/StartAt"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn unreachable_state_is_reported_like_aws() {
+        let found = problems(&json!({"StartAt": "A", "States": {
+            "A": {"Type": "Succeed"}, "Orphan": {"Type": "Pass", "End": true}}}));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(has(&found, "MISSING_TRANSITION_TARGET", "/States/Orphan"));
+        assert!(found[0].message.contains("\"Orphan\" is not reachable"));
+    }
+
+    #[test]
+    fn machine_without_terminal_state_reports_missing_end_state() {
+        let found = problems(&json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "Next": "B"}, "B": {"Type": "Pass", "Next": "A"}}}));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, "MISSING_END_STATE");
+    }
+
+    #[test]
+    fn choice_targets_default_and_catch_targets_are_checked() {
+        let found = problems(&json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [
+                {"Variable": "$.x", "IsPresent": true, "Next": "Gone"},
+                {"Variable": "$.x", "IsNull": true}
+            ], "Default": "Missing"},
+            "T": {"Type": "Task", "Resource": "r", "End": true,
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Away"}]}
+        }}));
+        for (code, location) in [
+            ("MISSING_TRANSITION_TARGET", "/States/C/Choices[0]/Next"),
+            ("MISSING_TRANSITION_TARGET", "/States/C/Default"),
+            ("MISSING_TRANSITION_TARGET", "/States/T/Catch[0]/Next"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/C/Choices[1]/Next"),
+        ] {
+            assert!(
+                has(&found, code, location),
+                "no {code} at {location} in {found:#?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wait_without_any_duration_and_fail_with_both_error_forms_are_refused() {
+        let found = problems(&json!({"StartAt": "W", "States": {
+            "W": {"Type": "Wait", "Next": "F"},
+            "F": {"Type": "Fail", "Error": "E", "ErrorPath": "$.e"}
+        }}));
+        assert!(
+            has(&found, "SCHEMA_VALIDATION_FAILED", "/States/W"),
+            "{found:?}"
+        );
+        assert!(
+            has(&found, "SCHEMA_VALIDATION_FAILED", "/States/F/ErrorPath"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn result_path_must_be_a_reference_path_without_context() {
+        let found = problems(&json!({"StartAt": "A", "States": {
+            "A": {"Type": "Pass", "ResultPath": "$.a[*]", "Next": "B"},
+            "B": {"Type": "Pass", "ResultPath": "$$.Execution", "End": true}
+        }}));
+        assert!(has(
+            &found,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/A/ResultPath"
+        ));
+        assert!(has(
+            &found,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/B/ResultPath"
+        ));
+    }
+
+    #[test]
+    fn states_all_must_be_alone_and_last_in_catch() {
+        let found = problems(&json!({"StartAt": "T", "States": {
+            "T": {"Type": "Task", "Resource": "r", "End": true, "Catch": [
+                {"ErrorEquals": ["States.ALL", "X"], "Next": "T"},
+                {"ErrorEquals": ["Y"], "Next": "T"}
+            ]}
+        }}));
+        let at = "/States/T/Catch[0]/ErrorEquals";
+        assert_eq!(
+            found.iter().filter(|p| p.location == at).count(),
+            2,
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn task_timeouts_retry_and_token_resource_are_stored() {
+        let machine = parse(
+            &json!({"StartAt": "T", "States": {"T": {
+                "Type": "Task", "Resource": "svc:act.waitForTaskToken", "End": true,
+                "TimeoutSeconds": 60, "HeartbeatSeconds": 10,
+                "Retry": [{"ErrorEquals": ["States.Timeout"], "MaxAttempts": 2, "JitterStrategy": "FULL"}]
+            }}})
+            .to_string(),
+        );
+        let state = machine.as_ref().ok().and_then(|m| m.state("T"));
+        assert_eq!(state.map(State::timeout_seconds), Some(Some(60)));
+        assert_eq!(state.map(State::heartbeat_seconds), Some(Some(10)));
+        assert_eq!(state.map(State::needs_task_token), Some(true));
+        let retry = state.map(|s| s.retry().to_vec()).unwrap_or_default();
+        assert_eq!(retry.len(), 1);
+        assert_eq!(
+            (
+                retry[0].max_attempts,
+                retry[0].interval_seconds,
+                retry[0].full_jitter
+            ),
+            (2, 1, true)
+        );
+        assert!(retry[0].matches("States.Timeout"));
+    }
+
+    #[test]
+    fn heartbeat_not_below_timeout_is_refused() {
+        let found = problems(&json!({"StartAt": "T", "States": {"T": {
+            "Type": "Task", "Resource": "r", "End": true, "TimeoutSeconds": 5, "HeartbeatSeconds": 5}}}));
+        assert!(has(
+            &found,
+            "SCHEMA_VALIDATION_FAILED",
+            "/States/T/HeartbeatSeconds"
+        ));
+    }
+
+    #[test]
+    fn invalid_json_is_one_invalid_json_description_problem() {
+        let err = parse("{not json")
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default();
+        assert_eq!(err.len(), 1);
+        assert_eq!(err[0].code, "INVALID_JSON_DESCRIPTION");
+    }
+
+    #[test]
+    fn duplicate_state_names_are_reported() {
+        let text =
+            r#"{"StartAt": "A", "States": {"A": {"Type": "Succeed"}, "A": {"Type": "Succeed"}}}"#;
+        let found = parse(text).err().map(|e| e.problems).unwrap_or_default();
+        assert!(
+            has(&found, "DUPLICATE_STATE_NAME", "/States/A"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn error_matching_follows_aws_wildcards() {
+        let all = vec!["States.ALL".to_string()];
+        let task_failed = vec!["States.TaskFailed".to_string()];
+        assert!(error_matches(&all, "Custom"));
+        assert!(!error_matches(&all, "States.Runtime"));
+        assert!(!error_matches(
+            &["States.Runtime".to_string()],
+            "States.Runtime"
+        ));
+        assert!(error_matches(&task_failed, "States.Permissions"));
+        assert!(!error_matches(&task_failed, "States.Timeout"));
+    }
+
+    #[test]
+    fn problem_displays_location_then_message() {
+        let p = Problem::schema("/States/A", "bad");
+        assert_eq!(p.to_string(), "/States/A: bad");
+    }
+}

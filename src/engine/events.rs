@@ -1,0 +1,193 @@
+//! History events as AWS names and shapes them; the engine fills `details`, the runtime adds
+//! ids and timestamps.
+
+use serde_json::{json, Value};
+use std::fmt;
+
+/// Declares `EventType` with its AWS spellings in one place.
+macro_rules! event_types {
+    ($($name:ident),* $(,)?) => {
+        /// An AWS history event type, spelled as AWS spells it (`Display`/`as_str` give that
+        /// spelling).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum EventType {
+            $(
+                #[doc = concat!("`", stringify!($name), "`")]
+                $name,
+            )*
+        }
+
+        impl EventType {
+            /// Every event type.
+            pub const ALL: &'static [EventType] = &[$(EventType::$name),*];
+
+            /// The AWS spelling, e.g. `"TaskStateEntered"`.
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(EventType::$name => stringify!($name),)*
+                }
+            }
+
+            /// The event type spelled `s`, if any.
+            pub fn parse(s: &str) -> Option<EventType> {
+                match s {
+                    $(stringify!($name) => Some(EventType::$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+event_types!(
+    ExecutionStarted,
+    ExecutionSucceeded,
+    ExecutionFailed,
+    ExecutionAborted,
+    ExecutionTimedOut,
+    PassStateEntered,
+    PassStateExited,
+    TaskStateEntered,
+    TaskScheduled,
+    TaskStarted,
+    TaskSubmitted,
+    TaskSucceeded,
+    TaskFailed,
+    TaskTimedOut,
+    TaskStateExited,
+    ChoiceStateEntered,
+    ChoiceStateExited,
+    WaitStateEntered,
+    WaitStateExited,
+    SucceedStateEntered,
+    SucceedStateExited,
+    FailStateEntered,
+);
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One history event as the engine produces it; the runtime adds id, previous id and
+/// timestamp. `details` follows AWS's `*EventDetails` shapes, with input, output and
+/// parameters as JSON *strings* as AWS stores them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEvent {
+    /// The event type.
+    pub kind: EventType,
+    /// The event's details object.
+    pub details: Value,
+}
+
+impl HistoryEvent {
+    /// `stateEnteredEventDetails`: `{name, input}`.
+    pub(crate) fn entered(kind: EventType, name: &str, input: &Value) -> HistoryEvent {
+        HistoryEvent {
+            kind,
+            details: json!({ "name": name, "input": input.to_string() }),
+        }
+    }
+
+    /// `stateExitedEventDetails`: `{name, output}`.
+    pub(crate) fn exited(kind: EventType, name: &str, output: &Value) -> HistoryEvent {
+        HistoryEvent {
+            kind,
+            details: json!({ "name": name, "output": output.to_string() }),
+        }
+    }
+
+    /// `taskScheduledEventDetails`: `{resource, resourceType, parameters, timeoutInSeconds?,
+    /// heartbeatInSeconds?}`.
+    pub(crate) fn task_scheduled(
+        resource: &str,
+        parameters: &Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    ) -> HistoryEvent {
+        let mut details = json!({
+            "resource": resource,
+            "resourceType": resource_type(resource),
+            "parameters": parameters.to_string(),
+        });
+        if let Some(t) = timeout {
+            details["timeoutInSeconds"] = json!(t);
+        }
+        if let Some(h) = heartbeat {
+            details["heartbeatInSeconds"] = json!(h);
+        }
+        HistoryEvent {
+            kind: EventType::TaskScheduled,
+            details,
+        }
+    }
+
+    /// `taskSucceededEventDetails`: `{resource, resourceType, output}`.
+    pub(crate) fn task_succeeded(resource: &str, output: &Value) -> HistoryEvent {
+        HistoryEvent {
+            kind: EventType::TaskSucceeded,
+            details: json!({
+                "resource": resource,
+                "resourceType": resource_type(resource),
+                "output": output.to_string(),
+            }),
+        }
+    }
+
+    /// `taskFailedEventDetails`: `{resource, resourceType, error, cause}`.
+    pub(crate) fn task_failed(resource: &str, error: &str, cause: &str) -> HistoryEvent {
+        HistoryEvent {
+            kind: EventType::TaskFailed,
+            details: json!({
+                "resource": resource,
+                "resourceType": resource_type(resource),
+                "error": error,
+                "cause": cause,
+            }),
+        }
+    }
+}
+
+/// AWS's `resourceType`: the service of `arn:aws:states:::service:action`, otherwise the
+/// text before the first `:` (`orderflow` for `orderflow:validate-order`).
+fn resource_type(resource: &str) -> &str {
+    match resource.strip_prefix("arn:") {
+        Some(arn) => arn.split(':').nth(4).unwrap_or(""),
+        None => resource.split(':').next().unwrap_or(resource),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_round_trips_through_its_aws_spelling() {
+        for kind in EventType::ALL {
+            assert_eq!(EventType::parse(kind.as_str()), Some(*kind));
+            assert_eq!(kind.to_string(), kind.as_str());
+        }
+        assert_eq!(EventType::TaskStateEntered.as_str(), "TaskStateEntered");
+        assert_eq!(EventType::parse("taskstateentered"), None);
+    }
+
+    #[test]
+    fn resource_type_is_the_service_or_prefix() {
+        assert_eq!(resource_type("orderflow:validate-order"), "orderflow");
+        assert_eq!(resource_type("arn:aws:states:::lambda:invoke"), "lambda");
+    }
+
+    #[test]
+    fn details_hold_input_and_output_as_json_strings() {
+        let e = HistoryEvent::entered(
+            EventType::PassStateEntered,
+            "P",
+            &serde_json::json!({"a": 1}),
+        );
+        assert_eq!(
+            e.details,
+            serde_json::json!({"name": "P", "input": "{\"a\":1}"})
+        );
+    }
+}

@@ -1,0 +1,23 @@
+//! The Amazon States Language interpreter: a pure function from (definition, state, input,
+//! context) to what should happen next. No I/O, clock, database or async here — `runtime/`
+//! performs what this returns.
+//!
+//! - `definition`: parse and validate a definition into typed states.
+//! - `paths`: JSONPath, payload templates and `ResultPath`.
+//! - `choice`: Choice rules.
+//! - `step`: running a state (`enter`, `task_succeeded`, `task_failed`).
+//! - `events`: history event types and detail shapes.
+//!
+//! Supported: Pass, Task (incl. `.waitForTaskToken`, Catch), Choice, Wait, Succeed, Fail.
+//! Not yet: Parallel, Map, intrinsic functions, JSONata, variables (`Assign`). `Retry` rules
+//! are parsed and exposed via `State::retry`; applying them is the runtime's job.
+
+mod choice;
+mod definition;
+mod events;
+mod paths;
+mod step;
+
+pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
+pub use events::{EventType, HistoryEvent};
+pub use step::{Action, Context, Failure, Next, Step, WaitUntil};

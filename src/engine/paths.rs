@@ -1,0 +1,719 @@
+//! JSONPath as ASL uses it: parsing paths, reading them against the input or the `$$` context,
+//! writing a result at a `ResultPath`, and rendering payload templates (`"key.$"` fields).
+//!
+//! Supported syntax:
+//!
+//! | syntax | meaning | where |
+//! | --- | --- | --- |
+//! | `$` / `$$` | the input / the context object | everywhere (`$$` not in InputPath, OutputPath, ResultPath) |
+//! | `.name`, `['name']`, `["name"]` | an object field | everywhere |
+//! | `[3]` | an array element | everywhere |
+//! | `[*]`, `.*` | every child | InputPath, OutputPath, template values |
+//! | `..name`, `..*` | recursive descent | InputPath, OutputPath, template values |
+//!
+//! Paths using `[*]` or `..` select a list and always yield a JSON array (possibly empty), as
+//! AWS does. Filters (`[?(…)]`), slices (`[1:3]`), unions (`[0,1]`) and negative indexes are
+//! refused when the definition is parsed. Intrinsic functions (`States.Format(…)`) are
+//! recognised but not evaluated yet: rendering one fails with `States.Runtime`.
+
+use super::definition::Problem;
+use serde_json::{Map, Value};
+use std::fmt;
+
+/// Which document a path starts from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    /// `$`: the state's (effective) input.
+    Input,
+    /// `$$`: the context object.
+    Context,
+}
+
+/// One step of a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Segment {
+    Field(String),
+    Index(usize),
+    /// `[*]` or `.*`.
+    Wildcard,
+    /// `..name`, or `..*` when `None`.
+    Descend(Option<String>),
+}
+
+/// A parsed JSONPath; once you hold one it is syntactically valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Path {
+    text: String,
+    root: Root,
+    segments: Vec<Segment>,
+}
+
+/// Why a string is not a path we accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{path}' is not a valid path: {reason}")]
+pub(crate) struct PathError {
+    path: String,
+    reason: String,
+}
+
+/// A `ResultPath` could not be applied because a step of it is not an object (or not an array
+/// long enough): AWS's `States.ResultPathMatchFailure`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Unable to apply ResultPath '{path}' to input '{input}'")]
+pub(crate) struct ResultPathMismatch {
+    path: String,
+    input: String,
+}
+
+impl Path {
+    /// Parses `text`, which must start with `$`.
+    pub(crate) fn parse(text: &str) -> Result<Path, PathError> {
+        let fail = |reason: &str| PathError {
+            path: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let Some(after_dollar) = text.strip_prefix('$') else {
+            return Err(fail("a path must start with '$'"));
+        };
+        let (root, mut rest) = match after_dollar.strip_prefix('$') {
+            Some(r) => (Root::Context, r),
+            None => (Root::Input, after_dollar),
+        };
+        let mut segments = Vec::new();
+        while !rest.is_empty() {
+            if let Some(r) = rest.strip_prefix("..") {
+                if let Some(r) = r.strip_prefix('*') {
+                    segments.push(Segment::Descend(None));
+                    rest = r;
+                } else {
+                    let (name, r) = take_name(r)
+                        .ok_or_else(|| fail("'..' must be followed by a field name or '*'"))?;
+                    segments.push(Segment::Descend(Some(name.to_string())));
+                    rest = r;
+                }
+            } else if let Some(r) = rest.strip_prefix('.') {
+                if let Some(r) = r.strip_prefix('*') {
+                    segments.push(Segment::Wildcard);
+                    rest = r;
+                } else {
+                    let (name, r) =
+                        take_name(r).ok_or_else(|| fail("'.' must be followed by a field name"))?;
+                    segments.push(Segment::Field(name.to_string()));
+                    rest = r;
+                }
+            } else if let Some(r) = rest.strip_prefix('[') {
+                let (segment, r) = bracket(r).map_err(fail)?;
+                segments.push(segment);
+                rest = r;
+            } else {
+                return Err(fail("expected '.', '..' or '[' after the root or a step"));
+            }
+        }
+        Ok(Path {
+            text: text.to_string(),
+            root,
+            segments,
+        })
+    }
+
+    /// The path `$`: the whole input.
+    pub(crate) fn whole_input() -> Path {
+        Path {
+            text: "$".to_string(),
+            root: Root::Input,
+            segments: Vec::new(),
+        }
+    }
+
+    /// The path as written in the definition.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// True for a *reference path*: one that can only ever identify a single node.
+    pub(crate) fn is_reference(&self) -> bool {
+        self.segments
+            .iter()
+            .all(|s| matches!(s, Segment::Field(_) | Segment::Index(_)))
+    }
+
+    /// True when the path starts at the context object (`$$`).
+    pub(crate) fn is_context(&self) -> bool {
+        self.root == Root::Context
+    }
+
+    /// The bracketed form AWS prints in error causes, e.g. `$['a'][0]`.
+    pub(crate) fn canonical(&self) -> String {
+        let mut out = String::from(if self.is_context() { "$$" } else { "$" });
+        for segment in &self.segments {
+            match segment {
+                Segment::Field(name) => out.push_str(&format!("['{name}']")),
+                Segment::Index(i) => out.push_str(&format!("[{i}]")),
+                Segment::Wildcard => out.push_str("[*]"),
+                Segment::Descend(Some(name)) => out.push_str(&format!("..['{name}']")),
+                Segment::Descend(None) => out.push_str("..[*]"),
+            }
+        }
+        out
+    }
+
+    /// Reads the path against `input` (for `$`) or `context` (for `$$`).
+    ///
+    /// A reference path yields the node it names, or `None` when there is none. Any other path
+    /// yields an array of every node it matches.
+    pub(crate) fn select(&self, input: &Value, context: &Value) -> Option<Value> {
+        let root = match self.root {
+            Root::Input => input,
+            Root::Context => context,
+        };
+        if self.is_reference() {
+            let mut node = root;
+            for segment in &self.segments {
+                node = match segment {
+                    Segment::Field(name) => node.as_object()?.get(name)?,
+                    Segment::Index(i) => node.as_array()?.get(*i)?,
+                    Segment::Wildcard | Segment::Descend(_) => return None,
+                };
+            }
+            return Some(node.clone());
+        }
+        let mut nodes = vec![root];
+        for segment in &self.segments {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|node| step(node, segment))
+                .collect();
+        }
+        Some(Value::Array(nodes.into_iter().cloned().collect()))
+    }
+
+    /// Returns `target` with `value` written at this (reference) path, creating missing
+    /// objects on the way. `$` replaces the whole target.
+    pub(crate) fn put(&self, target: Value, value: Value) -> Result<Value, ResultPathMismatch> {
+        let mut out = target;
+        if put_at(&mut out, &self.segments, value) {
+            Ok(out)
+        } else {
+            Err(ResultPathMismatch {
+                path: self.text.clone(),
+                input: out.to_string(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// A dot-notation field name: everything up to the next `.`, `[` or `]`; never empty.
+fn take_name(s: &str) -> Option<(&str, &str)> {
+    let end = s.find(['.', '[', ']']).unwrap_or(s.len());
+    (end > 0).then(|| s.split_at(end))
+}
+
+/// The inside of `[…]` (the `[` already consumed) and what follows the `]`.
+fn bracket(s: &str) -> Result<(Segment, &str), &'static str> {
+    if let Some(quote) = s.chars().next().filter(|c| *c == '\'' || *c == '"') {
+        let mut name = String::new();
+        let mut chars = s[1..].char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, escaped)) => name.push(escaped),
+                    None => return Err("unterminated quoted field name"),
+                },
+                c if c == quote => {
+                    let after = &s[1 + i + 1..];
+                    return match after.strip_prefix(']') {
+                        Some(rest) => Ok((Segment::Field(name), rest)),
+                        None => Err("expected ']' after a quoted field name"),
+                    };
+                }
+                c => name.push(c),
+            }
+        }
+        return Err("unterminated quoted field name");
+    }
+    let Some(end) = s.find(']') else {
+        return Err("'[' without a matching ']'");
+    };
+    let (inside, rest) = (s[..end].trim(), &s[end + 1..]);
+    if inside == "*" {
+        return Ok((Segment::Wildcard, rest));
+    }
+    if inside.starts_with('?') || inside.starts_with('(') {
+        return Err("filter and script expressions are not supported yet");
+    }
+    if inside.contains(':') {
+        return Err("array slices are not supported yet");
+    }
+    if inside.contains(',') {
+        return Err("unions are not supported yet");
+    }
+    if inside.starts_with('-') {
+        return Err("negative array indexes are not supported yet");
+    }
+    if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit()) {
+        return inside
+            .parse()
+            .map(|i| (Segment::Index(i), rest))
+            .map_err(|_| "array index is too large");
+    }
+    Err("expected an array index, '*' or a quoted field name inside '[…]'")
+}
+
+/// The nodes one segment of an indefinite path reaches from `node`.
+fn step<'a>(node: &'a Value, segment: &Segment) -> Vec<&'a Value> {
+    match segment {
+        Segment::Field(name) => node
+            .as_object()
+            .and_then(|o| o.get(name))
+            .into_iter()
+            .collect(),
+        Segment::Index(i) => node
+            .as_array()
+            .and_then(|a| a.get(*i))
+            .into_iter()
+            .collect(),
+        Segment::Wildcard => children(node),
+        Segment::Descend(name) => {
+            let mut found = Vec::new();
+            descend(node, name.as_deref(), &mut found);
+            found
+        }
+    }
+}
+
+fn children(node: &Value) -> Vec<&Value> {
+    match node {
+        Value::Object(o) => o.values().collect(),
+        Value::Array(a) => a.iter().collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// Collects, in document order, `name` fields of `node` and all its descendants (or every
+/// descendant when `name` is `None`).
+fn descend<'a>(node: &'a Value, name: Option<&str>, found: &mut Vec<&'a Value>) {
+    if let (Some(name), Value::Object(o)) = (name, node) {
+        if let Some(v) = o.get(name) {
+            found.push(v);
+        }
+    }
+    for child in children(node) {
+        if name.is_none() {
+            found.push(child);
+        }
+        descend(child, name, found);
+    }
+}
+
+fn put_at(node: &mut Value, segments: &[Segment], value: Value) -> bool {
+    let Some((first, rest)) = segments.split_first() else {
+        *node = value;
+        return true;
+    };
+    match (first, node) {
+        (Segment::Field(name), Value::Object(o)) => {
+            if rest.is_empty() {
+                o.insert(name.clone(), value);
+                return true;
+            }
+            let child = o
+                .entry(name.clone())
+                .or_insert_with(|| Value::Object(Map::new()));
+            put_at(child, rest, value)
+        }
+        (Segment::Index(i), Value::Array(a)) => match a.get_mut(*i) {
+            Some(child) => put_at(child, rest, value),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// A payload template (`Parameters`, `ResultSelector`) with its `"key.$"` fields parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Template {
+    /// A value copied as is.
+    Literal(Value),
+    /// An object; keys are the output keys (".$" already removed from dynamic ones).
+    Object(Vec<(String, Template)>),
+    /// An array whose elements may themselves hold dynamic fields.
+    Array(Vec<Template>),
+    /// `"field.$": "$.path"` or `"$$.path"`.
+    Path { field: String, path: Path },
+    /// `"field.$": "States.Format(…)"`: recognised, not evaluated yet.
+    Intrinsic { field: String, expression: String },
+}
+
+/// Why a template could not be rendered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum TemplateError {
+    /// A path in a `"key.$"` field matched nothing.
+    #[error("The JSONPath '{path}' specified for the field '{field}' could not be found in the input '{input}'")]
+    PathNotFound {
+        path: String,
+        field: String,
+        input: String,
+    },
+    /// Intrinsic functions are not implemented yet.
+    #[error("The intrinsic function '{expression}' in the field '{field}' is not supported yet")]
+    Intrinsic { field: String, expression: String },
+}
+
+impl Template {
+    /// Parses a template of `owner` (e.g. `State "Foo"`) found at `location`, recording a
+    /// problem for every `"key.$"` field whose value is not a valid path or intrinsic.
+    pub(crate) fn parse(
+        value: &Value,
+        owner: &str,
+        location: &str,
+        problems: &mut Vec<Problem>,
+    ) -> Template {
+        match value {
+            Value::Object(o) => Template::Object(
+                o.iter()
+                    .map(|(key, v)| {
+                        let here = format!("{location}/{key}");
+                        match key.strip_suffix(".$") {
+                            Some(out_key) => {
+                                (out_key.to_string(), dynamic(owner, key, v, &here, problems))
+                            }
+                            None => (key.clone(), Template::parse(v, owner, &here, problems)),
+                        }
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Template::Array(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| Template::parse(v, owner, &format!("{location}[{i}]"), problems))
+                    .collect(),
+            ),
+            other => Template::Literal(other.clone()),
+        }
+    }
+
+    /// Renders the template against `input` (for `$`) and `context` (for `$$`).
+    pub(crate) fn render(&self, input: &Value, context: &Value) -> Result<Value, TemplateError> {
+        Ok(match self {
+            Template::Literal(v) => v.clone(),
+            Template::Object(fields) => {
+                let mut out = Map::new();
+                for (key, template) in fields {
+                    out.insert(key.clone(), template.render(input, context)?);
+                }
+                Value::Object(out)
+            }
+            Template::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|t| t.render(input, context))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Template::Path { field, path } => {
+                path.select(input, context)
+                    .ok_or_else(|| TemplateError::PathNotFound {
+                        path: path.text().to_string(),
+                        field: field.clone(),
+                        input: if path.is_context() { context } else { input }.to_string(),
+                    })?
+            }
+            Template::Intrinsic { field, expression } => {
+                return Err(TemplateError::Intrinsic {
+                    field: field.clone(),
+                    expression: expression.clone(),
+                })
+            }
+        })
+    }
+}
+
+/// The value of a `"key.$"` field: a path or an intrinsic function.
+fn dynamic(
+    owner: &str,
+    key: &str,
+    value: &Value,
+    location: &str,
+    problems: &mut Vec<Problem>,
+) -> Template {
+    let field = key.to_string();
+    let placeholder = Template::Literal(Value::Null);
+    let Some(text) = value.as_str() else {
+        problems.push(Problem::schema(
+            location,
+            format!("{owner}: the field '{key}' ends in '.$', so its value must be a path or an intrinsic function string"),
+        ));
+        return placeholder;
+    };
+    if text.starts_with("States.") {
+        return Template::Intrinsic {
+            field,
+            expression: text.to_string(),
+        };
+    }
+    match Path::parse(text) {
+        Ok(path) => Template::Path { field, path },
+        Err(e) => {
+            problems.push(Problem::schema(
+                location,
+                format!("{owner}: the field '{key}' must hold a valid JSONPath or intrinsic function: {e}"),
+            ));
+            placeholder
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn path(text: &str) -> Path {
+        match Path::parse(text) {
+            Ok(p) => p,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn reference_paths_read_fields_indexes_and_quoted_names() {
+        let input = json!({"a": {"b c": [10, {"d": "x"}]}, "e.f": 1});
+        let cases = [
+            ("$", input.clone()),
+            ("$.a['b c'][0]", json!(10)),
+            ("$.a[\"b c\"][1].d", json!("x")),
+            ("$['e.f']", json!(1)),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(
+                path(text).select(&input, &Value::Null),
+                Some(expected),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn reference_path_to_a_missing_node_selects_nothing() {
+        let input = json!({"a": [1]});
+        for text in ["$.b", "$.a[1]", "$.a.b", "$.a[0].c"] {
+            assert_eq!(path(text).select(&input, &Value::Null), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn double_dollar_reads_the_context() {
+        let context = json!({"Execution": {"Name": "run-1"}});
+        let p = path("$$.Execution.Name");
+        assert!(p.is_context());
+        assert_eq!(p.select(&json!({}), &context), Some(json!("run-1")));
+    }
+
+    #[test]
+    fn wildcards_and_descent_select_arrays_in_document_order() {
+        let input = json!({"items": [{"id": 1}, {"id": 2, "sub": {"id": 3}}]});
+        assert_eq!(
+            path("$.items[*].id").select(&input, &Value::Null),
+            Some(json!([1, 2]))
+        );
+        assert_eq!(
+            path("$..id").select(&input, &Value::Null),
+            Some(json!([1, 2, 3]))
+        );
+        assert_eq!(
+            path("$.nothing[*]").select(&input, &Value::Null),
+            Some(json!([]))
+        );
+        assert!(!path("$.items[*]").is_reference());
+    }
+
+    #[test]
+    fn unsupported_and_malformed_paths_are_refused_with_a_reason() {
+        for text in [
+            "a.b",
+            "$.",
+            "$a",
+            "$[?(@.x)]",
+            "$[0:2]",
+            "$[0,1]",
+            "$[-1]",
+            "$['a'",
+            "$[x]",
+        ] {
+            assert!(Path::parse(text).is_err(), "{text} should be refused");
+        }
+    }
+
+    #[test]
+    fn canonical_form_brackets_every_step() {
+        assert_eq!(path("$.a[0].b").canonical(), "$['a'][0]['b']");
+    }
+
+    #[test]
+    fn put_creates_missing_objects_and_refuses_non_objects() {
+        let out = path("$.a.b").put(json!({"x": 1}), json!(2));
+        assert_eq!(out, Ok(json!({"x": 1, "a": {"b": 2}})));
+        assert!(path("$.x.y").put(json!({"x": 1}), json!(2)).is_err());
+        assert!(path("$.a").put(json!("text"), json!(2)).is_err());
+        assert_eq!(
+            path("$.l[1]").put(json!({"l": [0, 0]}), json!(5)),
+            Ok(json!({"l": [0, 5]}))
+        );
+        assert!(path("$.l[2]").put(json!({"l": [0, 0]}), json!(5)).is_err());
+    }
+
+    #[test]
+    fn template_renders_paths_context_and_nested_arrays() {
+        let mut problems = Vec::new();
+        let t = Template::parse(
+            &json!({
+                "fixed": {"k": "v"},
+                "who.$": "$.name",
+                "list": [{"n.$": "$.n"}, 3],
+                "exec.$": "$$.Execution.Id"
+            }),
+            "State \"S\"",
+            "/Parameters",
+            &mut problems,
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let out = t.render(
+            &json!({"name": "Ada", "n": 7}),
+            &json!({"Execution": {"Id": "e1"}}),
+        );
+        assert_eq!(
+            out,
+            Ok(json!({"fixed": {"k": "v"}, "who": "Ada", "list": [{"n": 7}, 3], "exec": "e1"}))
+        );
+    }
+
+    #[test]
+    fn template_path_matching_nothing_names_path_field_and_input() {
+        let t = Template::parse(
+            &json!({"x.$": "$.x"}),
+            "State \"S\"",
+            "/Parameters",
+            &mut Vec::new(),
+        );
+        let err = t.render(&json!({"a": 1}), &Value::Null);
+        let message = err.map_err(|e| e.to_string()).err().unwrap_or_default();
+        assert_eq!(
+            message,
+            r#"The JSONPath '$.x' specified for the field 'x.$' could not be found in the input '{"a":1}'"#
+        );
+    }
+
+    #[test]
+    fn template_with_bad_dynamic_values_reports_each_location() {
+        let mut problems = Vec::new();
+        Template::parse(
+            &json!({"a.$": 3, "b": {"c.$": "nope"}, "d.$": "States.Format('x')"}),
+            "State \"P\"",
+            "/States/P/Parameters",
+            &mut problems,
+        );
+        assert!(problems
+            .iter()
+            .all(|p| p.message.starts_with("State \"P\": ")));
+        let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
+        assert_eq!(
+            locations,
+            ["/States/P/Parameters/a.$", "/States/P/Parameters/b/c.$"]
+        );
+    }
+
+    #[test]
+    fn template_with_intrinsic_fails_to_render_clearly() {
+        let t = Template::parse(
+            &json!({"m.$": "States.Format('hi {}', $.n)"}),
+            "State \"S\"",
+            "",
+            &mut Vec::new(),
+        );
+        let err = t.render(&json!({"n": 1}), &Value::Null);
+        assert!(matches!(err, Err(TemplateError::Intrinsic { .. })));
+    }
+
+    fn field_name() -> impl Strategy<Value = String> {
+        "[a-zA-Z_][a-zA-Z0-9_]{0,8}"
+    }
+
+    fn json_leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            "[ -~]{0,12}".prop_map(Value::String),
+        ]
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        json_leaf().prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map(field_name(), inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn dollar_selects_the_input_unchanged(input in json_value()) {
+            prop_assert_eq!(path("$").select(&input, &Value::Null), Some(input));
+        }
+
+        #[test]
+        fn dollar_result_path_replaces_the_input(input in json_value(), result in json_value()) {
+            prop_assert_eq!(path("$").put(input, result.clone()), Ok(result));
+        }
+
+        #[test]
+        fn value_put_at_a_field_path_reads_back(
+            base in prop::collection::btree_map(field_name(), json_value(), 0..4),
+            names in prop::collection::vec(field_name(), 1..4),
+            value in json_value(),
+        ) {
+            let text = format!("$.{}", names.join("."));
+            let p = path(&text);
+            let input = Value::Object(base.into_iter().collect());
+            // A put may meet a non-object on the way; when it succeeds the value must be there.
+            if let Ok(out) = p.put(input, value.clone()) {
+                prop_assert_eq!(p.select(&out, &Value::Null), Some(value));
+            }
+        }
+
+        #[test]
+        fn put_into_fresh_objects_always_succeeds(
+            names in prop::collection::vec(field_name(), 1..5),
+            value in json_value(),
+        ) {
+            let p = path(&format!("$.{}", names.join(".")));
+            let out = p.put(json!({}), value.clone());
+            prop_assert!(out.is_ok());
+            prop_assert_eq!(out.ok().and_then(|o| p.select(&o, &Value::Null)), Some(value));
+        }
+
+        #[test]
+        fn dotted_and_bracketed_spellings_select_the_same(
+            input in json_value(),
+            names in prop::collection::vec(field_name(), 1..4),
+        ) {
+            let dotted = path(&format!("$.{}", names.join(".")));
+            let bracketed = path(&format!("${}", names.iter().map(|n| format!("['{n}']")).collect::<String>()));
+            prop_assert_eq!(dotted.select(&input, &Value::Null), bracketed.select(&input, &Value::Null));
+            prop_assert_eq!(dotted.canonical(), bracketed.canonical());
+        }
+
+        #[test]
+        fn parsing_arbitrary_text_never_panics(text in "\\$[ -~]{0,16}") {
+            let _ = Path::parse(&text);
+        }
+    }
+}

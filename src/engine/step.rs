@@ -1,0 +1,1210 @@
+//! Running one state: from a state, its input and the context, decide what happens next
+//! (transition, task invocation, timer or failure) and which history events record it.
+//!
+//! Data flows as in AWS: raw input → `InputPath` → `Parameters` → (task) → `ResultSelector` →
+//! `ResultPath` (merged into the *raw* input) → `OutputPath`. A `Catch` writes
+//! `{"Error", "Cause"}` into the raw input at its own `ResultPath` and skips `OutputPath`.
+
+use super::definition::{
+    error_matches, Body, FailState, InputOutput, State, StateMachine, TaskState, Text, Transition,
+    WaitFor,
+};
+use super::events::{EventType, HistoryEvent};
+use super::paths::{Path, Template};
+use serde_json::{json, Map, Value};
+
+/// What the runtime knows about the execution; exposed to paths as `$$`.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// `$$.Execution.Id` (an ARN-like string).
+    pub execution_id: String,
+    /// `$$.Execution.Name`.
+    pub execution_name: String,
+    /// `$$.Execution.Input`.
+    pub execution_input: Value,
+    /// `$$.Execution.StartTime` (RFC 3339).
+    pub execution_start_time: String,
+    /// `$$.StateMachine.Id`.
+    pub state_machine_id: String,
+    /// `$$.StateMachine.Name`.
+    pub state_machine_name: String,
+    /// `$$.State.Name`.
+    pub state_name: String,
+    /// `$$.State.EnteredTime`.
+    pub state_entered_time: String,
+    /// `$$.Task.Token`; the `Task` object is absent when this is `None`.
+    pub task_token: Option<String>,
+}
+
+impl Context {
+    /// The context object as `$$` paths see it.
+    pub fn to_json(&self) -> Value {
+        let mut out = json!({
+            "Execution": {
+                "Id": self.execution_id,
+                "Name": self.execution_name,
+                "Input": self.execution_input,
+                "StartTime": self.execution_start_time,
+            },
+            "StateMachine": { "Id": self.state_machine_id, "Name": self.state_machine_name },
+            "State": { "Name": self.state_name, "EnteredTime": self.state_entered_time },
+        });
+        if let Some(token) = &self.task_token {
+            out["Task"] = json!({ "Token": token });
+        }
+        out
+    }
+}
+
+/// The outcome of running (part of) a state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Step {
+    /// What the runtime must do.
+    pub action: Action,
+    /// Events to append to the history, in order.
+    pub events: Vec<HistoryEvent>,
+}
+
+/// What the runtime must do after a step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// The state is done: continue at `next` (or end the execution successfully) with
+    /// `output`. Pass, Choice, Succeed (next = End), completed Tasks and caught task errors
+    /// return this.
+    Transition {
+        /// The state's output, the next state's input.
+        output: Value,
+        /// Where to go.
+        next: Next,
+    },
+    /// A Task: invoke `resource` (suffix `.waitForTaskToken` stripped) with `parameters` (the
+    /// effective input after InputPath + Parameters), then call `task_succeeded` /
+    /// `task_failed` — at once for a plain task, or when the token comes back when
+    /// `wait_for_token` is true.
+    Invoke {
+        /// The resource to call.
+        resource: String,
+        /// The task's input.
+        parameters: Value,
+        /// True when completion arrives later with the task token.
+        wait_for_token: bool,
+    },
+    /// A Wait state: arm a durable timer; when it fires, emit `WaitStateExited` and transition.
+    Wait {
+        /// When the timer fires.
+        until: WaitUntil,
+        /// The state's output.
+        output: Value,
+        /// Where to go afterwards.
+        next: Next,
+    },
+    /// The execution fails (Fail state, or an unhandled error).
+    Fail(Failure),
+}
+
+/// Where an execution goes after a state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    /// The named state.
+    State(String),
+    /// The execution ends successfully.
+    End,
+}
+
+/// When a Wait state's timer fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitUntil {
+    /// This many seconds after the state was entered.
+    Seconds(u64),
+    /// At this RFC 3339 timestamp, as given.
+    Timestamp(String),
+}
+
+/// An error name and cause, as AWS reports them (`States.Runtime`, a Fail state's `Error`, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Failure {
+    /// The error name.
+    pub error: String,
+    /// A human-readable cause.
+    pub cause: String,
+}
+
+impl Failure {
+    fn new(error: &str, cause: impl Into<String>) -> Failure {
+        Failure {
+            error: error.to_string(),
+            cause: cause.into(),
+        }
+    }
+
+    /// A `States.Runtime` failure of `state`, worded like AWS's.
+    fn runtime(state: &str, detail: impl std::fmt::Display) -> Failure {
+        Failure::new(
+            "States.Runtime",
+            format!("An error occurred while executing the state '{state}'. {detail}"),
+        )
+    }
+}
+
+impl From<&Transition> for Next {
+    fn from(t: &Transition) -> Next {
+        match t {
+            Transition::Next(name) => Next::State(name.clone()),
+            Transition::End => Next::End,
+        }
+    }
+}
+
+/// Collects events while a state runs, so every exit (success or failure) carries them.
+struct Run<'a> {
+    state: &'a State,
+    context: Value,
+    events: Vec<HistoryEvent>,
+}
+
+impl<'a> Run<'a> {
+    fn new(state: &'a State, ctx: &Context) -> Run<'a> {
+        let mut ctx = ctx.clone();
+        ctx.state_name = state.name.clone();
+        Run {
+            state,
+            context: ctx.to_json(),
+            events: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, event: HistoryEvent) {
+        self.events.push(event);
+    }
+
+    fn finish(self, result: Result<Action, Failure>) -> Step {
+        Step {
+            action: result.unwrap_or_else(Action::Fail),
+            events: self.events,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.state.name
+    }
+
+    /// `InputPath`: `null` gives `{}`; a path matching nothing is `States.Runtime`.
+    fn input_path(&self, io: &InputOutput, raw: &Value) -> Result<Value, Failure> {
+        self.apply_path(io.input_path.as_ref(), raw)
+    }
+
+    /// `OutputPath`: as `InputPath`.
+    fn output_path(&self, io: &InputOutput, value: &Value) -> Result<Value, Failure> {
+        self.apply_path(io.output_path.as_ref(), value)
+    }
+
+    fn apply_path(&self, path: Option<&Path>, value: &Value) -> Result<Value, Failure> {
+        let Some(path) = path else {
+            return Ok(Value::Object(Map::new()));
+        };
+        path.select(value, &self.context).ok_or_else(|| {
+            Failure::runtime(
+                self.name(),
+                format!(
+                    "Invalid path '{}' : No results for path: {}",
+                    path.text(),
+                    path.canonical()
+                ),
+            )
+        })
+    }
+
+    fn render(&self, template: Option<&Template>, input: Value) -> Result<Value, Failure> {
+        match template {
+            None => Ok(input),
+            Some(t) => t
+                .render(&input, &self.context)
+                .map_err(|e| Failure::runtime(self.name(), e)),
+        }
+    }
+
+    /// `ResultPath`: `null` keeps the raw input; a mismatch is `States.ResultPathMatchFailure`.
+    fn result_path(
+        &self,
+        path: Option<&Path>,
+        raw: &Value,
+        result: Value,
+    ) -> Result<Value, Failure> {
+        match path {
+            None => Ok(raw.clone()),
+            Some(p) => p
+                .put(raw.clone(), result)
+                .map_err(|e| Failure::new("States.ResultPathMatchFailure", e.to_string())),
+        }
+    }
+}
+
+impl StateMachine {
+    /// Runs state `state` on `input`. Events returned: e.g. [PassStateEntered,
+    /// PassStateExited], [TaskStateEntered, TaskScheduled], [ChoiceStateEntered,
+    /// ChoiceStateExited], [WaitStateEntered], [SucceedStateEntered, SucceedStateExited],
+    /// [FailStateEntered]. On a runtime error inside the state (bad path etc.) returns
+    /// `Action::Fail` with AWS's error name (`States.Runtime`, `States.NoChoiceMatched`, …) and
+    /// the events emitted up to that point.
+    pub fn enter(&self, state: &str, input: &Value, ctx: &Context) -> Step {
+        let Some(found) = self.state(state) else {
+            return unknown_state(state);
+        };
+        let mut run = Run::new(found, ctx);
+        let result = match &found.body {
+            Body::Pass(pass) => {
+                run.push(HistoryEvent::entered(
+                    EventType::PassStateEntered,
+                    state,
+                    input,
+                ));
+                let out = (|| {
+                    let effective = run.input_path(&pass.io, input)?;
+                    let effective = run.render(pass.parameters.as_ref(), effective)?;
+                    let result = pass.result.clone().unwrap_or(effective);
+                    let combined = run.result_path(pass.result_path.as_ref(), input, result)?;
+                    run.output_path(&pass.io, &combined)
+                })();
+                out.map(|output| {
+                    run.push(HistoryEvent::exited(
+                        EventType::PassStateExited,
+                        state,
+                        &output,
+                    ));
+                    Action::Transition {
+                        output,
+                        next: (&pass.transition).into(),
+                    }
+                })
+            }
+            Body::Task(task) => {
+                run.push(HistoryEvent::entered(
+                    EventType::TaskStateEntered,
+                    state,
+                    input,
+                ));
+                run.input_path(&task.io, input)
+                    .and_then(|effective| run.render(task.parameters.as_ref(), effective))
+                    .map(|parameters| {
+                        run.push(HistoryEvent::task_scheduled(
+                            &task.resource,
+                            &parameters,
+                            task.timeout_seconds,
+                            task.heartbeat_seconds,
+                        ));
+                        Action::Invoke {
+                            resource: task.resource.clone(),
+                            parameters,
+                            wait_for_token: task.wait_for_token,
+                        }
+                    })
+            }
+            Body::Choice(choice) => {
+                run.push(HistoryEvent::entered(
+                    EventType::ChoiceStateEntered,
+                    state,
+                    input,
+                ));
+                let chosen = (|| {
+                    let effective = run.input_path(&choice.io, input)?;
+                    let mut next = None;
+                    for rule in &choice.choices {
+                        let holds = rule
+                            .condition
+                            .holds(&effective, &run.context)
+                            .map_err(|cause| Failure::runtime(state, cause))?;
+                        if holds {
+                            next = Some(rule.next.clone());
+                            break;
+                        }
+                    }
+                    let next = next.or_else(|| choice.default.clone()).ok_or_else(|| {
+                        Failure::new(
+                            "States.NoChoiceMatched",
+                            format!("No Choice rule of state '{state}' matched the input, and it has no Default"),
+                        )
+                    })?;
+                    Ok((run.output_path(&choice.io, &effective)?, next))
+                })();
+                chosen.map(|(output, next)| {
+                    run.push(HistoryEvent::exited(
+                        EventType::ChoiceStateExited,
+                        state,
+                        &output,
+                    ));
+                    Action::Transition {
+                        output,
+                        next: Next::State(next),
+                    }
+                })
+            }
+            Body::Wait(wait) => {
+                run.push(HistoryEvent::entered(
+                    EventType::WaitStateEntered,
+                    state,
+                    input,
+                ));
+                (|| {
+                    let effective = run.input_path(&wait.io, input)?;
+                    let until = wait_until(&run, &wait.wait, &effective)?;
+                    Ok(Action::Wait {
+                        until,
+                        output: run.output_path(&wait.io, &effective)?,
+                        next: (&wait.transition).into(),
+                    })
+                })()
+            }
+            Body::Succeed(io) => {
+                run.push(HistoryEvent::entered(
+                    EventType::SucceedStateEntered,
+                    state,
+                    input,
+                ));
+                let out = run
+                    .input_path(io, input)
+                    .and_then(|effective| run.output_path(io, &effective));
+                out.map(|output| {
+                    run.push(HistoryEvent::exited(
+                        EventType::SucceedStateExited,
+                        state,
+                        &output,
+                    ));
+                    Action::Transition {
+                        output,
+                        next: Next::End,
+                    }
+                })
+            }
+            Body::Fail(fail) => {
+                run.push(HistoryEvent::entered(
+                    EventType::FailStateEntered,
+                    state,
+                    input,
+                ));
+                fail_with(&run, fail, input).map(Action::Fail)
+            }
+        };
+        run.finish(result)
+    }
+
+    /// The task of Task state `state` (entered with `state_input`) returned `result`: applies
+    /// ResultSelector, ResultPath and OutputPath. Events: [TaskSucceeded, TaskStateExited].
+    /// A `States.ResultPathMatchFailure` here is handled by the state's `Catch` like a task
+    /// error; `States.Runtime` never is.
+    pub fn task_succeeded(
+        &self,
+        state: &str,
+        state_input: &Value,
+        result: Value,
+        ctx: &Context,
+    ) -> Step {
+        let Some((found, task)) = self.task(state) else {
+            return not_a_task(state);
+        };
+        let mut run = Run::new(found, ctx);
+        run.push(HistoryEvent::task_succeeded(&task.resource, &result));
+        let output = run
+            .render(task.result_selector.as_ref(), result)
+            .and_then(|selected| run.result_path(task.result_path.as_ref(), state_input, selected))
+            .and_then(|combined| run.output_path(&task.io, &combined));
+        let action = match output {
+            Ok(output) => {
+                run.push(HistoryEvent::exited(
+                    EventType::TaskStateExited,
+                    state,
+                    &output,
+                ));
+                Ok(Action::Transition {
+                    output,
+                    next: (&task.transition).into(),
+                })
+            }
+            Err(failure) => catch(&mut run, task, state_input, failure),
+        };
+        run.finish(action)
+    }
+
+    /// The task failed: events [TaskFailed{error, cause}]; then, if a `Catch` rule matches,
+    /// [TaskStateExited] and a transition to its `Next` with `{"Error", "Cause"}` written at
+    /// its `ResultPath`; otherwise `Action::Fail(failure)`.
+    pub fn task_failed(
+        &self,
+        state: &str,
+        state_input: &Value,
+        failure: Failure,
+        ctx: &Context,
+    ) -> Step {
+        let Some((found, task)) = self.task(state) else {
+            return not_a_task(state);
+        };
+        let mut run = Run::new(found, ctx);
+        run.push(HistoryEvent::task_failed(
+            &task.resource,
+            &failure.error,
+            &failure.cause,
+        ));
+        let action = catch(&mut run, task, state_input, failure);
+        run.finish(action)
+    }
+
+    fn task(&self, name: &str) -> Option<(&State, &TaskState)> {
+        let state = self.state(name)?;
+        match &state.body {
+            Body::Task(task) => Some((state, task)),
+            _ => None,
+        }
+    }
+}
+
+/// Routes `failure` to the first matching `Catch` rule, or fails the execution.
+fn catch(
+    run: &mut Run<'_>,
+    task: &TaskState,
+    state_input: &Value,
+    failure: Failure,
+) -> Result<Action, Failure> {
+    let Some(catcher) = task
+        .catch
+        .iter()
+        .find(|c| error_matches(&c.error_equals, &failure.error))
+    else {
+        return Err(failure);
+    };
+    let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
+    let output = run.result_path(catcher.result_path.as_ref(), state_input, error_output)?;
+    let name = run.name().to_string();
+    run.push(HistoryEvent::exited(
+        EventType::TaskStateExited,
+        &name,
+        &output,
+    ));
+    Ok(Action::Transition {
+        output,
+        next: Next::State(catcher.next.clone()),
+    })
+}
+
+fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUntil, Failure> {
+    let read = |path: &Path| {
+        path.select(effective, &run.context).ok_or_else(|| {
+            Failure::runtime(
+                run.name(),
+                format!("The path '{}' matched nothing in the input", path.text()),
+            )
+        })
+    };
+    match wait {
+        WaitFor::Seconds(s) => Ok(WaitUntil::Seconds(*s)),
+        WaitFor::Timestamp(ts) => Ok(WaitUntil::Timestamp(ts.clone())),
+        WaitFor::SecondsPath(path) => {
+            let value = read(path)?;
+            whole_seconds(&value)
+                .map(WaitUntil::Seconds)
+                .ok_or_else(|| {
+                    Failure::runtime(
+                        run.name(),
+                        format!(
+                            "SecondsPath '{}' must point to a non-negative integer, not {value}",
+                            path.text()
+                        ),
+                    )
+                })
+        }
+        WaitFor::TimestampPath(path) => {
+            let value = read(path)?;
+            match value.as_str() {
+                Some(ts) if super::choice::parse_timestamp(ts).is_some() => {
+                    Ok(WaitUntil::Timestamp(ts.to_string()))
+                }
+                _ => Err(Failure::runtime(
+                    run.name(),
+                    format!(
+                        "TimestampPath '{}' must point to an RFC 3339 timestamp, not {value}",
+                        path.text()
+                    ),
+                )),
+            }
+        }
+    }
+}
+
+/// A non-negative whole number of seconds, accepting `5` and `5.0`.
+fn whole_seconds(value: &Value) -> Option<u64> {
+    value.as_u64().or_else(|| {
+        let f = value.as_f64()?;
+        (f >= 0.0 && f.fract() == 0.0 && f <= u64::MAX as f64).then_some(f as u64)
+    })
+}
+
+fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, Failure> {
+    let text = |field: &str, source: &Option<Text>| -> Result<String, Failure> {
+        match source {
+            None => Ok(String::new()),
+            Some(Text::Fixed(s)) => Ok(s.clone()),
+            Some(Text::Path(path)) => match path.select(input, &run.context) {
+                Some(Value::String(s)) => Ok(s),
+                other => Err(Failure::runtime(
+                    run.name(),
+                    format!(
+                        "{field} '{}' must point to a string, not {}",
+                        path.text(),
+                        other.map_or("nothing".to_string(), |v| v.to_string())
+                    ),
+                )),
+            },
+        }
+    };
+    Ok(Failure {
+        error: text("ErrorPath", &fail.error)?,
+        cause: text("CausePath", &fail.cause)?,
+    })
+}
+
+fn unknown_state(state: &str) -> Step {
+    Step {
+        action: Action::Fail(Failure::new(
+            "States.Runtime",
+            format!("The state '{state}' does not exist in the state machine"),
+        )),
+        events: Vec::new(),
+    }
+}
+
+fn not_a_task(state: &str) -> Step {
+    Step {
+        action: Action::Fail(Failure::new(
+            "States.Runtime",
+            format!("The state '{state}' is not a Task state, so it has no task to complete"),
+        )),
+        events: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::definition::parse;
+    use super::*;
+    use serde_json::json;
+
+    fn machine(definition: Value) -> StateMachine {
+        match parse(&definition.to_string()) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// A one-state machine: `state` named "S", ending the execution.
+    fn single(mut state: Value) -> StateMachine {
+        let ends = matches!(state["Type"].as_str(), Some("Pass" | "Task" | "Wait"));
+        if ends && state.get("Next").is_none() {
+            state["End"] = json!(true);
+        }
+        machine(json!({"StartAt": "S", "States": {"S": state}}))
+    }
+
+    fn ctx() -> Context {
+        Context {
+            execution_id: "arn:aws:states:us-east-1:123456789012:execution:m:run-1".into(),
+            execution_name: "run-1".into(),
+            execution_input: json!({"start": true}),
+            execution_start_time: "2024-01-01T00:00:00Z".into(),
+            state_machine_id: "arn:aws:states:us-east-1:123456789012:stateMachine:m".into(),
+            state_machine_name: "m".into(),
+            state_name: String::new(),
+            state_entered_time: "2024-01-01T00:00:01Z".into(),
+            task_token: None,
+        }
+    }
+
+    fn output(step: &Step) -> Option<&Value> {
+        match &step.action {
+            Action::Transition { output, .. } | Action::Wait { output, .. } => Some(output),
+            _ => None,
+        }
+    }
+
+    fn failure(step: &Step) -> Option<&Failure> {
+        match &step.action {
+            Action::Fail(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    fn kinds(step: &Step) -> Vec<EventType> {
+        step.events.iter().map(|e| e.kind).collect()
+    }
+
+    /// Runs a Task state through enter and task_succeeded, returning the final step.
+    fn run_task(m: &StateMachine, input: &Value, result: Value) -> (Step, Step) {
+        let entered = m.enter("S", input, &ctx());
+        let done = m.task_succeeded("S", input, result, &ctx());
+        (entered, done)
+    }
+
+    #[test]
+    fn aws_input_and_output_processing_examples() {
+        // The AWS "InputPath, Parameters and ResultSelector" and "ResultPath" documentation
+        // examples, as (state, input, task result, expected parameters, expected output).
+        let cases = [
+            (
+                json!({"Type": "Task", "Resource": "r", "InputPath": "$.dataset2"}),
+                json!({"comment": "Example for InputPath.", "dataset1": {"val1": 1, "val2": 2, "val3": 3},
+                       "dataset2": {"val1": "a", "val2": "b", "val3": "c"}}),
+                json!("done"),
+                json!({"val1": "a", "val2": "b", "val3": "c"}),
+                json!("done"),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r", "Parameters": {
+                    "comment": "Selecting what I care about.",
+                    "MyDetails": {"size.$": "$.product.details.size", "exists.$": "$.product.availability",
+                                  "StaticValue": "foo"}}}),
+                json!({"comment": "Example for Parameters.", "product": {"details": {"color": "blue", "size": "small",
+                       "material": "cotton"}, "availability": "in stock", "sku": "2317", "cost": "$23"}}),
+                json!(null),
+                json!({"comment": "Selecting what I care about.", "MyDetails": {"size": "small",
+                       "exists": "in stock", "StaticValue": "foo"}}),
+                json!(null),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r", "ResultSelector": {
+                    "ClusterId.$": "$.output.ClusterId", "ResourceType.$": "$.resourceType"},
+                    "ResultPath": "$.EMROutput"}),
+                json!({"cluster": "c"}),
+                json!({"resourceType": "elasticmapreduce", "resource": "createCluster.sync",
+                       "output": {"SdkHttpMetadata": {"HttpStatusCode": 200}, "ClusterId": "AKIAIOSFODNN7EXAMPLE"}}),
+                json!({"cluster": "c"}),
+                json!({"cluster": "c", "EMROutput": {"ClusterId": "AKIAIOSFODNN7EXAMPLE",
+                       "ResourceType": "elasticmapreduce"}}),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r", "ResultPath": "$.taskresult"}),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!("Hello, Step Functions!"),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions",
+                       "taskresult": "Hello, Step Functions!"}),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r", "ResultPath": null}),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!("Hello, Step Functions!"),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r"}),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!("Hello, Step Functions!"),
+                json!({"comment": "This is a test", "details": "Default example", "who": "Step Functions"}),
+                json!("Hello, Step Functions!"),
+            ),
+            (
+                json!({"Type": "Task", "Resource": "r", "ResultPath": "$.strings.lambdaresult"}),
+                json!({"comment": "An input comment.", "data": {"val1": 23, "val2": 17}, "extra": "foo",
+                       "lambda": {"who": "AWS Step Functions"}}),
+                json!("Hello, AWS Step Functions!"),
+                json!({"comment": "An input comment.", "data": {"val1": 23, "val2": 17}, "extra": "foo",
+                       "lambda": {"who": "AWS Step Functions"}}),
+                json!({"comment": "An input comment.", "data": {"val1": 23, "val2": 17}, "extra": "foo",
+                       "lambda": {"who": "AWS Step Functions"},
+                       "strings": {"lambdaresult": "Hello, AWS Step Functions!"}}),
+            ),
+            (
+                // The combined InputPath / ResultPath / OutputPath example.
+                json!({"Type": "Task", "Resource": "r", "InputPath": "$.lambda", "ResultPath": "$.data.lambdaresult",
+                       "OutputPath": "$.data"}),
+                json!({"comment": "An input comment.", "data": {"val1": 23, "val2": 17}, "extra": "foo",
+                       "lambda": {"who": "AWS Step Functions"}}),
+                json!("Hello, AWS Step Functions!"),
+                json!({"who": "AWS Step Functions"}),
+                json!({"val1": 23, "val2": 17, "lambdaresult": "Hello, AWS Step Functions!"}),
+            ),
+        ];
+        for (i, (state, input, result, parameters, expected)) in cases.into_iter().enumerate() {
+            let m = single(state);
+            let (entered, done) = run_task(&m, &input, result);
+            let invoked = match &entered.action {
+                Action::Invoke { parameters, .. } => Some(parameters),
+                _ => None,
+            };
+            assert_eq!(invoked, Some(&parameters), "case {i} parameters");
+            assert_eq!(output(&done), Some(&expected), "case {i} output");
+            assert_eq!(
+                kinds(&done),
+                [EventType::TaskSucceeded, EventType::TaskStateExited]
+            );
+        }
+    }
+
+    #[test]
+    fn pass_state_result_and_result_path_as_in_aws_docs() {
+        // The AWS Pass state example: Result placed at $.coords.
+        let m = single(
+            json!({"Type": "Pass", "Result": {"x-datum": 0.381018, "y-datum": 622.2269926397355},
+                              "ResultPath": "$.coords"}),
+        );
+        let input = json!({"georefOf": "Home"});
+        let step = m.enter("S", &input, &ctx());
+        assert_eq!(
+            output(&step),
+            Some(
+                &json!({"georefOf": "Home", "coords": {"x-datum": 0.381018, "y-datum": 622.2269926397355}})
+            )
+        );
+        assert_eq!(
+            step.action,
+            Action::Transition {
+                output: output(&step).cloned().unwrap_or_default(),
+                next: Next::End
+            }
+        );
+        assert_eq!(
+            kinds(&step),
+            [EventType::PassStateEntered, EventType::PassStateExited]
+        );
+        assert_eq!(step.events[0].details["input"], json!(input.to_string()));
+    }
+
+    #[test]
+    fn null_input_path_and_output_path_give_empty_objects() {
+        let m =
+            single(json!({"Type": "Pass", "InputPath": null, "ResultPath": "$.r", "Result": 1}));
+        assert_eq!(
+            output(&m.enter("S", &json!({"a": 1}), &ctx())),
+            Some(&json!({"a": 1, "r": 1}))
+        );
+        let m = single(json!({"Type": "Pass", "InputPath": null}));
+        assert_eq!(
+            output(&m.enter("S", &json!({"a": 1}), &ctx())),
+            Some(&json!({}))
+        );
+        let m = single(json!({"Type": "Pass", "OutputPath": null}));
+        assert_eq!(
+            output(&m.enter("S", &json!({"a": 1}), &ctx())),
+            Some(&json!({}))
+        );
+    }
+
+    #[test]
+    fn parameters_path_matching_nothing_fails_with_states_runtime_and_aws_cause() {
+        let m = single(json!({"Type": "Pass", "Parameters": {"x.$": "$.x"}}));
+        let step = m.enter("S", &json!({"a": 1}), &ctx());
+        let f = failure(&step);
+        assert_eq!(f.map(|f| f.error.as_str()), Some("States.Runtime"));
+        let cause = f.map(|f| f.cause.as_str()).unwrap_or_default();
+        assert!(cause.contains("'S'"), "{cause}");
+        assert!(
+            cause.contains(r#"The JSONPath '$.x' specified for the field 'x.$' could not be found in the input '{"a":1}'"#),
+            "{cause}"
+        );
+        assert_eq!(kinds(&step), [EventType::PassStateEntered]);
+    }
+
+    #[test]
+    fn intrinsic_function_in_parameters_fails_clearly_instead_of_passing_through() {
+        let m =
+            single(json!({"Type": "Pass", "Parameters": {"m.$": "States.Format('x {}', $.a)"}}));
+        let step = m.enter("S", &json!({"a": 1}), &ctx());
+        let f = failure(&step);
+        assert_eq!(f.map(|f| f.error.as_str()), Some("States.Runtime"));
+        assert!(f.is_some_and(
+            |f| f.cause.contains("States.Format") && f.cause.contains("not supported")
+        ));
+    }
+
+    #[test]
+    fn input_path_matching_nothing_fails_with_states_runtime() {
+        let m = single(json!({"Type": "Task", "Resource": "r", "InputPath": "$.missing"}));
+        let step = m.enter("S", &json!({}), &ctx());
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+        assert!(failure(&step).is_some_and(|f| f.cause.contains("$['missing']")));
+        assert_eq!(kinds(&step), [EventType::TaskStateEntered]);
+    }
+
+    #[test]
+    fn result_path_into_a_non_object_fails_with_result_path_match_failure() {
+        let m = single(json!({"Type": "Pass", "Result": 1, "ResultPath": "$.a.b"}));
+        let step = m.enter("S", &json!({"a": "text"}), &ctx());
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.ResultPathMatchFailure")
+        );
+    }
+
+    #[test]
+    fn task_entry_schedules_with_context_token_and_strips_the_suffix() {
+        let m = single(
+            json!({"Type": "Task", "Resource": "orderflow:approve.waitForTaskToken",
+            "TimeoutSeconds": 300,
+            "Parameters": {"OrderID.$": "$.OrderID", "TaskToken.$": "$$.Task.Token", "Run.$": "$$.Execution.Name",
+                           "Me.$": "$$.State.Name"}}),
+        );
+        let mut context = ctx();
+        context.task_token = Some("tok-1".into());
+        let step = m.enter("S", &json!({"OrderID": 7}), &context);
+        let expected_parameters =
+            json!({"OrderID": 7, "TaskToken": "tok-1", "Run": "run-1", "Me": "S"});
+        assert_eq!(
+            step.action,
+            Action::Invoke {
+                resource: "orderflow:approve".into(),
+                parameters: expected_parameters.clone(),
+                wait_for_token: true
+            }
+        );
+        assert_eq!(
+            kinds(&step),
+            [EventType::TaskStateEntered, EventType::TaskScheduled]
+        );
+        let scheduled = &step.events[1].details;
+        assert_eq!(scheduled["resource"], json!("orderflow:approve"));
+        assert_eq!(scheduled["resourceType"], json!("orderflow"));
+        assert_eq!(
+            scheduled["parameters"],
+            json!(expected_parameters.to_string())
+        );
+        assert_eq!(scheduled["timeoutInSeconds"], json!(300));
+    }
+
+    #[test]
+    fn task_token_is_absent_from_context_unless_set() {
+        assert!(ctx().to_json().get("Task").is_none());
+        let m = single(json!({"Type": "Pass", "Parameters": {"t.$": "$$.Task.Token"}}));
+        assert_eq!(
+            failure(&m.enter("S", &json!({}), &ctx())).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+    }
+
+    fn catching_machine() -> StateMachine {
+        machine(json!({"StartAt": "S", "States": {
+            "S": {"Type": "Task", "Resource": "r", "Next": "Done", "Catch": [
+                {"ErrorEquals": ["CustomError"], "Next": "Custom", "ResultPath": "$.error"},
+                {"ErrorEquals": ["States.ALL"], "Next": "Fallback"}
+            ]},
+            "Done": {"Type": "Succeed"},
+            "Custom": {"Type": "Pass", "End": true},
+            "Fallback": {"Type": "Pass", "End": true}
+        }}))
+    }
+
+    #[test]
+    fn caught_task_error_moves_to_the_catcher_with_error_at_its_result_path() {
+        let m = catching_machine();
+        let input = json!({"order": 1});
+        let step = m.task_failed("S", &input, Failure::new("CustomError", "boom"), &ctx());
+        assert_eq!(
+            step.action,
+            Action::Transition {
+                output: json!({"order": 1, "error": {"Error": "CustomError", "Cause": "boom"}}),
+                next: Next::State("Custom".into())
+            }
+        );
+        assert_eq!(
+            kinds(&step),
+            [EventType::TaskFailed, EventType::TaskStateExited]
+        );
+        assert_eq!(step.events[0].details["error"], json!("CustomError"));
+        assert_eq!(step.events[0].details["cause"], json!("boom"));
+
+        let step = m.task_failed("S", &input, Failure::new("Other", "why"), &ctx());
+        assert_eq!(
+            step.action,
+            Action::Transition {
+                output: json!({"Error": "Other", "Cause": "why"}),
+                next: Next::State("Fallback".into())
+            }
+        );
+    }
+
+    #[test]
+    fn uncaught_task_error_fails_the_execution_with_that_error() {
+        let m = single(json!({"Type": "Task", "Resource": "r"}));
+        let step = m.task_failed("S", &json!({}), Failure::new("Boom", "it broke"), &ctx());
+        assert_eq!(step.action, Action::Fail(Failure::new("Boom", "it broke")));
+        assert_eq!(kinds(&step), [EventType::TaskFailed]);
+    }
+
+    #[test]
+    fn states_all_does_not_catch_states_runtime() {
+        let m = catching_machine();
+        let step = m.task_failed(
+            "S",
+            &json!({}),
+            Failure::new("States.Runtime", "bad"),
+            &ctx(),
+        );
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn result_path_failure_after_task_success_is_caught_by_states_all() {
+        let m = machine(json!({"StartAt": "S", "States": {
+            "S": {"Type": "Task", "Resource": "r", "ResultPath": "$.a.b", "End": true,
+                  "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": null, "Next": "F"}]},
+            "F": {"Type": "Pass", "End": true}
+        }}));
+        let step = m.task_succeeded("S", &json!({"a": 5}), json!(1), &ctx());
+        assert_eq!(
+            step.action,
+            Action::Transition {
+                output: json!({"a": 5}),
+                next: Next::State("F".into())
+            }
+        );
+        assert_eq!(
+            kinds(&step),
+            [EventType::TaskSucceeded, EventType::TaskStateExited]
+        );
+    }
+
+    #[test]
+    fn choice_picks_first_matching_rule_then_default_then_no_choice_matched() {
+        // The AWS Choice example, trimmed: type Private, value ranges.
+        let m = machine(json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [
+                {"Not": {"Variable": "$.type", "StringEquals": "Private"}, "Next": "Public"},
+                {"Variable": "$.value", "NumericEquals": 0, "Next": "ValueIsZero"},
+                {"And": [
+                    {"Variable": "$.value", "NumericGreaterThanEquals": 20},
+                    {"Variable": "$.value", "NumericLessThan": 30}
+                ], "Next": "ValueInTwenties"}
+            ], "Default": "DefaultState"},
+            "Public": {"Type": "Succeed"}, "ValueIsZero": {"Type": "Succeed"},
+            "ValueInTwenties": {"Type": "Succeed"}, "DefaultState": {"Type": "Fail", "Error": "Unmatched"}
+        }}));
+        let next_for = |input: Value| match m.enter("C", &input, &ctx()).action {
+            Action::Transition {
+                next: Next::State(s),
+                ..
+            } => s,
+            other => format!("{other:?}"),
+        };
+        assert_eq!(next_for(json!({"type": "Public", "value": 5})), "Public");
+        assert_eq!(
+            next_for(json!({"type": "Private", "value": 0})),
+            "ValueIsZero"
+        );
+        assert_eq!(
+            next_for(json!({"type": "Private", "value": 25})),
+            "ValueInTwenties"
+        );
+        assert_eq!(
+            next_for(json!({"type": "Private", "value": 50})),
+            "DefaultState"
+        );
+
+        let m = machine(json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.v", "IsPresent": true, "Next": "E"}]},
+            "E": {"Type": "Succeed"}}}));
+        let step = m.enter("C", &json!({}), &ctx());
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.NoChoiceMatched")
+        );
+        assert_eq!(kinds(&step), [EventType::ChoiceStateEntered]);
+    }
+
+    #[test]
+    fn choice_output_is_its_effective_input_and_events_bracket_it() {
+        let m = machine(json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "InputPath": "$.in", "OutputPath": "$.keep",
+                  "Choices": [{"Variable": "$.go", "BooleanEquals": true, "Next": "E"}]},
+            "E": {"Type": "Succeed"}}}));
+        let step = m.enter("C", &json!({"in": {"go": true, "keep": {"k": 1}}}), &ctx());
+        assert_eq!(output(&step), Some(&json!({"k": 1})));
+        assert_eq!(
+            kinds(&step),
+            [EventType::ChoiceStateEntered, EventType::ChoiceStateExited]
+        );
+    }
+
+    #[test]
+    fn choice_on_a_missing_variable_fails_with_states_runtime() {
+        let m = machine(json!({"StartAt": "C", "States": {
+            "C": {"Type": "Choice", "Choices": [{"Variable": "$.v", "NumericEquals": 1, "Next": "E"}], "Default": "E"},
+            "E": {"Type": "Succeed"}}}));
+        let step = m.enter("C", &json!({}), &ctx());
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn wait_state_returns_the_timer_for_each_form() {
+        let cases = [
+            (
+                json!({"Type": "Wait", "Seconds": 10}),
+                WaitUntil::Seconds(10),
+            ),
+            (
+                json!({"Type": "Wait", "Timestamp": "2016-03-14T01:59:00Z"}),
+                WaitUntil::Timestamp("2016-03-14T01:59:00Z".into()),
+            ),
+            (
+                json!({"Type": "Wait", "SecondsPath": "$.delay"}),
+                WaitUntil::Seconds(30),
+            ),
+            (
+                json!({"Type": "Wait", "TimestampPath": "$.at"}),
+                WaitUntil::Timestamp("2030-01-01T00:00:00Z".into()),
+            ),
+        ];
+        let input = json!({"delay": 30, "at": "2030-01-01T00:00:00Z"});
+        for (state, until) in cases {
+            let step = single(state).enter("S", &input, &ctx());
+            assert_eq!(
+                step.action,
+                Action::Wait {
+                    until,
+                    output: input.clone(),
+                    next: Next::End
+                }
+            );
+            assert_eq!(kinds(&step), [EventType::WaitStateEntered]);
+        }
+    }
+
+    #[test]
+    fn wait_seconds_path_to_a_non_number_fails_with_states_runtime() {
+        let step = single(json!({"Type": "Wait", "SecondsPath": "$.delay"})).enter(
+            "S",
+            &json!({"delay": "soon"}),
+            &ctx(),
+        );
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn succeed_state_applies_paths_and_ends_the_execution() {
+        let step = single(json!({"Type": "Succeed", "OutputPath": "$.a"})).enter(
+            "S",
+            &json!({"a": [1]}),
+            &ctx(),
+        );
+        assert_eq!(
+            step.action,
+            Action::Transition {
+                output: json!([1]),
+                next: Next::End
+            }
+        );
+        assert_eq!(
+            kinds(&step),
+            [
+                EventType::SucceedStateEntered,
+                EventType::SucceedStateExited
+            ]
+        );
+    }
+
+    #[test]
+    fn fail_state_fails_with_its_error_and_cause_or_their_paths() {
+        let step = single(json!({"Type": "Fail", "Error": "ErrorA", "Cause": "Invalid order."}))
+            .enter("S", &json!({}), &ctx());
+        assert_eq!(
+            step.action,
+            Action::Fail(Failure::new("ErrorA", "Invalid order."))
+        );
+        assert_eq!(kinds(&step), [EventType::FailStateEntered]);
+
+        let m = single(json!({"Type": "Fail", "ErrorPath": "$.e", "CausePath": "$.c"}));
+        let step = m.enter("S", &json!({"e": "E1", "c": "because"}), &ctx());
+        assert_eq!(step.action, Action::Fail(Failure::new("E1", "because")));
+        let step = m.enter("S", &json!({"e": 1, "c": "because"}), &ctx());
+        assert_eq!(
+            failure(&step).map(|f| f.error.as_str()),
+            Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn unknown_state_and_completing_a_non_task_fail_with_states_runtime() {
+        let m = single(json!({"Type": "Succeed"}));
+        for step in [
+            m.enter("Nope", &json!({}), &ctx()),
+            m.task_succeeded("S", &json!({}), json!(1), &ctx()),
+            m.task_failed("S", &json!({}), Failure::new("E", "c"), &ctx()),
+        ] {
+            assert_eq!(
+                failure(&step).map(|f| f.error.as_str()),
+                Some("States.Runtime")
+            );
+            assert!(step.events.is_empty());
+        }
+    }
+
+    #[test]
+    fn seed_order_workflow_runs_from_validation_to_waiting_for_approval() {
+        let m = match parse(ORDER_APPROVAL) {
+            Ok(m) => m,
+            Err(e) => panic!("{e}"),
+        };
+        let input = json!({"OrderID": "o-1", "Cost": 5000});
+        let step = m.task_succeeded("Validate Order", &input, json!({"isValid": true}), &ctx());
+        let after_validation = output(&step).cloned().unwrap_or_default();
+        assert_eq!(after_validation["validation"], json!({"isValid": true}));
+        let step = m.enter("Is the order valid?", &after_validation, &ctx());
+        assert!(
+            matches!(&step.action, Action::Transition { next: Next::State(s), .. } if s == "Validate Cost")
+        );
+        let step = m.task_succeeded(
+            "Validate Cost",
+            &after_validation,
+            json!({"requiresApproval": true}),
+            &ctx(),
+        );
+        let after_cost = output(&step).cloned().unwrap_or_default();
+        let step = m.enter("Is the order auto-approved?", &after_cost, &ctx());
+        assert!(
+            matches!(&step.action, Action::Transition { next: Next::State(s), .. } if s == "WaitForApproval")
+        );
+        let mut context = ctx();
+        context.task_token = Some("tok".into());
+        let step = m.enter("WaitForApproval", &after_cost, &context);
+        assert_eq!(
+            step.action,
+            Action::Invoke {
+                resource: "orderflow:request-approval".into(),
+                parameters: json!({"OrderID": "o-1", "Cost": 5000, "TaskToken": "tok"}),
+                wait_for_token: true
+            }
+        );
+        let step = m.enter("FailState", &after_cost, &ctx());
+        assert_eq!(
+            step.action,
+            Action::Fail(Failure::new("ErrorA", "Invalid order."))
+        );
+    }
+
+    /// A copy of the seed order workflow (workflows/order-approval.asl.json).
+    const ORDER_APPROVAL: &str = r#"{
+      "StartAt": "Validate Order",
+      "States": {
+        "Validate Order": {"Type": "Task", "Resource": "orderflow:validate-order", "ResultPath": "$.validation", "Next": "Is the order valid?"},
+        "Is the order valid?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.validation.isValid", "BooleanEquals": true, "Next": "Validate Cost"}], "Default": "FailState"},
+        "Validate Cost": {"Type": "Task", "Resource": "orderflow:validate-cost", "ResultPath": "$.costCheck", "Next": "Is the order auto-approved?"},
+        "Is the order auto-approved?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.costCheck.requiresApproval", "BooleanEquals": false, "Next": "Process the Order"}], "Default": "WaitForApproval"},
+        "WaitForApproval": {"Type": "Task", "Resource": "orderflow:request-approval.waitForTaskToken",
+            "Parameters": {"OrderID.$": "$.OrderID", "Cost.$": "$.Cost", "TaskToken.$": "$$.Task.Token"},
+            "ResultPath": "$.approval", "Next": "Is the order approved?"},
+        "Is the order approved?": {"Type": "Choice", "Choices": [
+            {"Variable": "$.approval.approved", "BooleanEquals": true, "Next": "Process the Order"}], "Default": "FailState"},
+        "Process the Order": {"Type": "Task", "Resource": "orderflow:process-order", "ResultPath": "$.processing", "End": true},
+        "FailState": {"Type": "Fail", "Error": "ErrorA", "Cause": "Invalid order."}
+      }
+    }"#;
+}
