@@ -29,10 +29,15 @@ CREATE TABLE executions (
     cause           TEXT,
     current_state   TEXT,
     state_input     TEXT,
-    -- When phase = 'waiting' on a Wait state: the RFC 3339 due time and where to go then.
+    -- A durable timer while phase = 'waiting': its RFC 3339 due time and what it is for —
+    -- 'wait' (a Wait state; then go to timer_next with timer_output), 'retry' (run the Task
+    -- state again) or 'task_timeout' (the pending callback's TimeoutSeconds/HeartbeatSeconds).
+    timer_kind      TEXT CHECK (timer_kind IN ('wait', 'retry', 'task_timeout')),
     timer_due_at    TEXT,
     timer_output    TEXT,
     timer_next      TEXT,
+    -- JSON array: retries each Retry rule of the current state has made since it was entered.
+    retry_counts    TEXT NOT NULL DEFAULT '[]',
     event_count     INTEGER NOT NULL DEFAULT 0,
     started_at      TEXT NOT NULL,
     stopped_at      TEXT,
@@ -57,7 +62,11 @@ CREATE TABLE task_tokens (
     state_name    TEXT NOT NULL,
     state_input   TEXT NOT NULL,
     resource      TEXT NOT NULL,
-    status        TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'cancelled')),
+    status        TEXT NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'timed_out', 'cancelled')),
+    -- TimeoutSeconds deadline, and HeartbeatSeconds with the deadline it sets (moved by heartbeats).
+    timeout_at         TEXT,
+    heartbeat_seconds  INTEGER,
+    heartbeat_at       TEXT,
     created_at    TEXT NOT NULL,
     consumed_at   TEXT
 );

@@ -62,7 +62,16 @@ mod tests {
 
     #[test]
     fn malformed_amounts_are_refused() {
-        for bad in ["", "-1", "1.234", "abc", "1.", ".5", "1e3", "99999999999999999999"] {
+        for bad in [
+            "",
+            "-1",
+            "1.234",
+            "abc",
+            "1.",
+            ".5",
+            "1e3",
+            "99999999999999999999",
+        ] {
             assert!(parse_amount(bad).is_err(), "{bad} should be refused");
         }
     }

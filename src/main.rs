@@ -9,10 +9,19 @@ use orderflow::{auth, server};
 use std::io::Read;
 
 #[derive(Parser)]
-#[command(name = "orderflow", version, about = "Human-in-the-loop order approval on a durable ASL engine")]
+#[command(
+    name = "orderflow",
+    version,
+    about = "Human-in-the-loop order approval on a durable ASL engine"
+)]
 struct Cli {
     /// SQLite database URL; the file is created on first run.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://orderflow.sqlite3", global = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://orderflow.sqlite3",
+        global = true
+    )]
     database_url: String,
     #[command(flatten)]
     serve: ServeArgs,
@@ -42,7 +51,12 @@ struct ServeArgs {
     #[arg(long, global = true)]
     addr: Option<std::net::SocketAddr>,
     /// Orders above this amount need a person's approval.
-    #[arg(long, env = "ORDERFLOW_APPROVAL_THRESHOLD", default_value = "100.00", global = true)]
+    #[arg(
+        long,
+        env = "ORDERFLOW_APPROVAL_THRESHOLD",
+        default_value = "100.00",
+        global = true
+    )]
     approval_threshold: String,
     /// Create demo accounts (approver "demo-approver", admin "demo-admin") with fresh random
     /// passwords, printed at start.
@@ -150,15 +164,23 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
 /// Creates or resets the demo accounts with new random passwords and prints them.
 async fn demo_accounts(state: &orderflow::state::AppState) -> anyhow::Result<()> {
     use rand::distributions::{Alphanumeric, DistString};
-    for (name, role) in [("demo-approver", Role::Approver), ("demo-admin", Role::Admin)] {
+    for (name, role) in [
+        ("demo-approver", Role::Approver),
+        ("demo-admin", Role::Admin),
+    ] {
         let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 20);
         match auth::create_user(state.db(), name, role, &password).await {
-            Err(auth::AuthError::UserExists(_)) => auth::set_password(state.db(), name, &password).await?,
+            Err(auth::AuthError::UserExists(_)) => {
+                auth::set_password(state.db(), name, &password).await?
+            }
             other => {
                 other?;
             }
         }
-        println!("demo account: {name} ({}) password: {password}", role.as_str());
+        println!(
+            "demo account: {name} ({}) password: {password}",
+            role.as_str()
+        );
     }
     Ok(())
 }

@@ -45,7 +45,11 @@ pub async fn state(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
 
 impl Server {
     /// Builds everything and binds `addr` (port 0 picks a free port).
-    pub async fn build(config: Config, leptos_options: LeptosOptions, addr: SocketAddr) -> anyhow::Result<Server> {
+    pub async fn build(
+        config: Config,
+        leptos_options: LeptosOptions,
+        addr: SocketAddr,
+    ) -> anyhow::Result<Server> {
         let secure = config.secure_cookies;
         let state = state(config, leptos_options).await?;
         let store = SqliteStore::new(state.db().writer.clone());
@@ -54,7 +58,10 @@ impl Server {
             let store = store.clone();
             async move {
                 use tower_sessions::session_store::ExpiredDeletion;
-                if let Err(e) = store.continuously_delete_expired(std::time::Duration::from_secs(300)).await {
+                if let Err(e) = store
+                    .continuously_delete_expired(std::time::Duration::from_secs(300))
+                    .await
+                {
                     tracing::error!(error = %e, "expired-session cleanup stopped");
                 }
             }
@@ -111,7 +118,8 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };

@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 const BIN: &str = env!("CARGO_BIN_EXE_orderflow");
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn cli(db: &str, args: &[&str], stdin: &str) -> String {
@@ -21,7 +25,12 @@ fn cli(db: &str, args: &[&str], stdin: &str) -> String {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "orderflow {args:?} failed");
     String::from_utf8(out.stdout).unwrap()
@@ -54,7 +63,18 @@ async fn start(db: &str, port: u16) -> Child {
 async fn an_order_awaiting_approval_survives_kill_dash_9() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("crash.sqlite3").display());
-    cli(&db, &["user", "add", "ann", "--role", "approver", "--password-stdin"], "a-long-password\n");
+    cli(
+        &db,
+        &[
+            "user",
+            "add",
+            "ann",
+            "--role",
+            "approver",
+            "--password-stdin",
+        ],
+        "a-long-password\n",
+    );
     let token = cli(&db, &["token", "create", "ann"], "").trim().to_string();
     let port = free_port();
     let client = reqwest::Client::new();

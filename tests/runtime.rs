@@ -50,11 +50,13 @@ const CALLBACK: &str = r#"{
 }"#;
 
 async fn token_of(rt: &Runtime, execution: &str) -> String {
-    sqlx::query_scalar("SELECT token FROM task_tokens WHERE execution_id = ? AND status = 'pending'")
-        .bind(execution)
-        .fetch_one(&rt.db().reader)
-        .await
-        .unwrap()
+    sqlx::query_scalar(
+        "SELECT token FROM task_tokens WHERE execution_id = ? AND status = 'pending'",
+    )
+    .bind(execution)
+    .fetch_one(&rt.db().reader)
+    .await
+    .unwrap()
 }
 
 async fn calls(rt: &Runtime) -> Vec<(String, String)> {
@@ -69,7 +71,10 @@ async fn callback_task_pauses_until_its_token_comes_back_and_keeps_the_input() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(&dir).await;
     rt.put_state_machine("cb", CALLBACK).await.unwrap();
-    let id = rt.start_execution("cb", Some("one"), json!({"who": "ann"})).await.unwrap();
+    let id = rt
+        .start_execution("cb", Some("one"), json!({"who": "ann"}))
+        .await
+        .unwrap();
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "RUNNING");
     assert_eq!(info.current_state.as_deref(), Some("Ask"));
@@ -81,7 +86,9 @@ async fn callback_task_pauses_until_its_token_comes_back_and_keeps_the_input() {
     let params: Value = serde_json::from_str(&params).unwrap();
     assert_eq!(params, json!({"who": "ann", "token": token}));
 
-    rt.send_task_success(&token, json!({"ok": true})).await.unwrap();
+    rt.send_task_success(&token, json!({"ok": true}))
+        .await
+        .unwrap();
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(
@@ -95,7 +102,10 @@ async fn a_token_resumes_exactly_once_and_bad_tokens_get_aws_errors() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(&dir).await;
     rt.put_state_machine("cb", CALLBACK).await.unwrap();
-    let id = rt.start_execution("cb", None, json!({"who": "bo"})).await.unwrap();
+    let id = rt
+        .start_execution("cb", None, json!({"who": "bo"}))
+        .await
+        .unwrap();
     let token = token_of(&rt, &id).await;
 
     let (a, b) = tokio::join!(
@@ -127,9 +137,14 @@ async fn task_failure_by_callback_fails_the_execution_with_its_error() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(&dir).await;
     rt.put_state_machine("cb", CALLBACK).await.unwrap();
-    let id = rt.start_execution("cb", None, json!({"who": "cy"})).await.unwrap();
+    let id = rt
+        .start_execution("cb", None, json!({"who": "cy"}))
+        .await
+        .unwrap();
     let token = token_of(&rt, &id).await;
-    rt.send_task_failure(&token, "Denied", "nope").await.unwrap();
+    rt.send_task_failure(&token, "Denied", "nope")
+        .await
+        .unwrap();
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("Denied"));
@@ -142,7 +157,9 @@ async fn a_paused_execution_survives_a_restart_and_resumes() {
     let id = {
         let rt = runtime(&dir).await;
         rt.put_state_machine("cb", CALLBACK).await.unwrap();
-        rt.start_execution("cb", Some("restart-me"), json!({"who": "di"})).await.unwrap()
+        rt.start_execution("cb", Some("restart-me"), json!({"who": "di"}))
+            .await
+            .unwrap()
     };
     // A new process: new pools, new runtime, nothing cached.
     let rt = runtime(&dir).await;
@@ -165,7 +182,10 @@ async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
         .await
         .unwrap();
         let mut tx = rt.db().writer.begin().await.unwrap();
-        let id = rt.start_execution_in(&mut tx, "p", None, json!({})).await.unwrap();
+        let id = rt
+            .start_execution_in(&mut tx, "p", None, json!({}))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         id
     };
@@ -187,8 +207,14 @@ async fn wait_timers_are_durable_and_fire_when_due() {
         )
         .await
         .unwrap();
-        let id = rt.start_execution("w", None, json!({"k": 1})).await.unwrap();
-        assert_eq!(rt.describe_execution(&id).await.unwrap().unwrap().status, "RUNNING");
+        let id = rt
+            .start_execution("w", None, json!({"k": 1}))
+            .await
+            .unwrap();
+        assert_eq!(
+            rt.describe_execution(&id).await.unwrap().unwrap().status,
+            "RUNNING"
+        );
         id
     };
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -197,7 +223,13 @@ async fn wait_timers_are_durable_and_fire_when_due() {
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(info.output, Some(json!({"k": 1})));
-    let kinds: Vec<String> = rt.history(&id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = rt
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
     assert!(kinds.contains(&"WaitStateEntered".to_string()));
     assert!(kinds.contains(&"WaitStateExited".to_string()));
 }
@@ -215,12 +247,21 @@ async fn a_failed_task_leaves_none_of_its_writes_behind() {
     .await
     .unwrap();
     // A first, successful call creates the table and one row.
-    rt.start_execution("f", None, json!({"fail": false})).await.unwrap();
-    let id = rt.start_execution("f", None, json!({"fail": true})).await.unwrap();
+    rt.start_execution("f", None, json!({"fail": false}))
+        .await
+        .unwrap();
+    let id = rt
+        .start_execution("f", None, json!({"fail": true}))
+        .await
+        .unwrap();
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("Boom"));
-    assert_eq!(calls(&rt).await.len(), 1, "the failing call's insert was rolled back");
+    assert_eq!(
+        calls(&rt).await.len(),
+        1,
+        "the failing call's insert was rolled back"
+    );
 }
 
 #[tokio::test]
@@ -242,9 +283,15 @@ async fn unknown_resources_fail_the_task_and_bad_definitions_are_refused() {
         .put_state_machine("bad", r#"{"StartAt": "Nope", "States": {}}"#)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("Nope") || err.to_string().contains("States"), "{err}");
+    assert!(
+        err.to_string().contains("Nope") || err.to_string().contains("States"),
+        "{err}"
+    );
     assert!(rt.start_execution("bad", None, json!({})).await.is_err());
-    assert!(rt.start_execution("u", Some("has space"), json!({})).await.is_err());
+    assert!(rt
+        .start_execution("u", Some("has space"), json!({}))
+        .await
+        .is_err());
 }
 
 #[tokio::test]
@@ -265,4 +312,169 @@ async fn a_pass_loop_is_stopped_by_the_history_limit() {
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+}
+
+/// Fails with `Flaky` until it has failed `fail_times` times. A failed call's own writes roll
+/// back, so earlier failures are counted from the execution's history.
+fn flaky<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM history_events WHERE execution_id = ? AND type = 'TaskFailed'",
+        )
+        .bind(&call.execution_id)
+        .fetch_one(&mut *conn)
+        .await?;
+        let fail_times = call.parameters["fail_times"].as_i64().unwrap_or(0);
+        if failures < fail_times {
+            return Err(HandlerError::task(
+                "Flaky",
+                format!("failure {}", failures + 1),
+            ));
+        }
+        Ok(json!({ "after_failures": failures }))
+    })
+}
+
+async fn retry_runtime(dir: &tempfile::TempDir) -> Runtime {
+    let db = Db::open(&url(dir)).await.unwrap();
+    let mut registry = Registry::new();
+    registry.register("test:record", record);
+    registry.register("test:flaky", flaky);
+    Runtime::new(db, registry)
+}
+
+/// Runs the worker's steps until the execution ends or `seconds` pass.
+async fn run_until_done(rt: &Runtime, id: &str, seconds: u64) -> orderflow::runtime::ExecutionInfo {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        rt.run_until_idle().await.unwrap();
+        let info = rt.describe_execution(id).await.unwrap().unwrap();
+        if info.status != "RUNNING" || std::time::Instant::now() > deadline {
+            return info;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+const RETRYING: &str = r#"{
+  "StartAt": "Try",
+  "States": {
+    "Try": {
+      "Type": "Task",
+      "Resource": "test:flaky",
+      "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 1, "BackoffRate": 1.0, "MaxAttempts": 2}],
+      "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+      "End": true
+    },
+    "Caught": {"Type": "Pass", "End": true}
+  }
+}"#;
+
+#[tokio::test]
+async fn retry_runs_the_task_again_after_a_durable_back_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = retry_runtime(&dir).await;
+    rt.put_state_machine("r", RETRYING).await.unwrap();
+    let id = rt
+        .start_execution("r", None, json!({"fail_times": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        rt.describe_execution(&id).await.unwrap().unwrap().status,
+        "RUNNING"
+    );
+    let info = run_until_done(&rt, &id, 20).await;
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(info.output, Some(json!({"after_failures": 2})));
+    let kinds: Vec<String> = rt
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "TaskStateEntered").count(), 1);
+    assert_eq!(kinds.iter().filter(|k| *k == "TaskScheduled").count(), 3);
+    assert_eq!(kinds.iter().filter(|k| *k == "TaskFailed").count(), 2);
+}
+
+#[tokio::test]
+async fn exhausted_retries_go_to_catch_with_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = retry_runtime(&dir).await;
+    rt.put_state_machine("r", RETRYING).await.unwrap();
+    let id = rt
+        .start_execution("r", None, json!({"fail_times": 5}))
+        .await
+        .unwrap();
+    let info = run_until_done(&rt, &id, 20).await;
+    assert_eq!(info.status, "SUCCEEDED");
+    let output = info.output.unwrap();
+    assert_eq!(output["error"]["Error"], "Flaky");
+    assert_eq!(output["error"]["Cause"], "failure 3");
+}
+
+#[tokio::test]
+async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_dead() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "t",
+        r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": "test:record.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "TimeoutSeconds": 1, "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("t", None, json!({})).await.unwrap();
+    let token = token_of(&rt, &id).await;
+    let info = run_until_done(&rt, &id, 10).await;
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.Timeout"));
+    assert!(matches!(
+        rt.send_task_success(&token, json!({})).await,
+        Err(CallbackError::TaskTimedOut)
+    ));
+    let kinds: Vec<String> = rt
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert!(kinds.contains(&"TaskTimedOut".to_string()), "{kinds:?}");
+}
+
+#[tokio::test]
+async fn heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "h",
+        r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": "test:record.waitForTaskToken",
+            "Parameters": {"token.$": "$$.Task.Token"}, "HeartbeatSeconds": 2, "TimeoutSeconds": 60, "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("h", None, json!({})).await.unwrap();
+    let token = token_of(&rt, &id).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    rt.send_task_heartbeat(&token).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    rt.run_until_idle().await.unwrap();
+    // 2.4 s after the start, but only 1.2 s after the heartbeat.
+    assert_eq!(
+        rt.describe_execution(&id).await.unwrap().unwrap().status,
+        "RUNNING"
+    );
+    let info = run_until_done(&rt, &id, 10).await;
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.HeartbeatTimeout"));
+    assert!(matches!(
+        rt.send_task_heartbeat(&token).await,
+        Err(CallbackError::TaskTimedOut)
+    ));
+    assert!(matches!(
+        rt.send_task_heartbeat("zz").await,
+        Err(CallbackError::InvalidToken)
+    ));
 }

@@ -54,7 +54,8 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             if let Ok(v) = "Bearer".parse() {
-                res.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, v);
+                res.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, v);
             }
         }
         res
@@ -64,7 +65,9 @@ impl IntoResponse for ApiError {
 impl From<OrderError> for ApiError {
     fn from(e: OrderError) -> ApiError {
         let (status, code) = match &e {
-            OrderError::Invalid { field, reason } => return ApiError::bad_request(field, reason.clone()),
+            OrderError::Invalid { field, reason } => {
+                return ApiError::bad_request(field, reason.clone())
+            }
             OrderError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             OrderError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
             OrderError::AlreadyDecided { .. } => (StatusCode::CONFLICT, "already_decided"),
@@ -90,7 +93,9 @@ impl From<AuthError> for ApiError {
                 message: e.to_string(),
                 field: None,
             },
-            AuthError::NotSignedIn | AuthError::WrongCredentials => ApiError::unauthorized(e.to_string()),
+            AuthError::NotSignedIn | AuthError::WrongCredentials => {
+                ApiError::unauthorized(e.to_string())
+            }
             other => ApiError::internal(other),
         }
     }

@@ -38,7 +38,9 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, Ap
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("The Authorization header must be 'Bearer <token>'."))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("The Authorization header must be 'Bearer <token>'.")
+        })?;
     auth::user_for_token(state.db(), token)
         .await?
         .ok_or_else(|| ApiError::unauthorized("The API token is not valid."))
@@ -48,8 +50,14 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, Ap
 fn json_object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(ApiError::bad_request("body", "The body must be a JSON object.")),
-        Err(e) => Err(ApiError::bad_request("body", format!("The body is not valid JSON: {e}"))),
+        Ok(_) => Err(ApiError::bad_request(
+            "body",
+            "The body must be a JSON object.",
+        )),
+        Err(e) => Err(ApiError::bad_request(
+            "body",
+            format!("The body is not valid JSON: {e}"),
+        )),
     }
 }
 
@@ -57,21 +65,28 @@ fn optional_string(map: &Map<String, Value>, field: &str) -> Result<Option<Strin
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(ApiError::bad_request(field, format!("{field} must be a string."))),
+        Some(_) => Err(ApiError::bad_request(
+            field,
+            format!("{field} must be a string."),
+        )),
     }
 }
 
 /// The seed's `Cost`: a number in whole currency units with at most two decimals.
 fn parse_cost(value: Option<&Value>) -> Result<Cents, ApiError> {
     let Some(Value::Number(n)) = value else {
-        return Err(ApiError::bad_request("Cost", "Cost is required and must be a number, like 150 or 99.95."));
+        return Err(ApiError::bad_request(
+            "Cost",
+            "Cost is required and must be a number, like 150 or 99.95.",
+        ));
     };
     let text = n.to_string();
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.as_str()),
     };
-    let cents = parse_amount(digits).map_err(|e| ApiError::bad_request("Cost", format!("Cost {e}")))?;
+    let cents =
+        parse_amount(digits).map_err(|e| ApiError::bad_request("Cost", format!("Cost {e}")))?;
     Ok(if negative { Cents(-cents.0) } else { cents })
 }
 
@@ -156,7 +171,10 @@ pub async fn decide(
     let user = caller(&state, &headers).await?;
     let map = json_object(&body)?;
     let Some(Value::Bool(approved)) = map.get("approved") else {
-        return Err(ApiError::bad_request("approved", "approved is required and must be true or false."));
+        return Err(ApiError::bad_request(
+            "approved",
+            "approved is required and must be true or false.",
+        ));
     };
     let reason = optional_string(&map, "reason")?;
     let order = orders::decide(&state, &id, *approved, reason.as_deref(), &user).await?;

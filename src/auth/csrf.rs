@@ -58,11 +58,26 @@ mod tests {
     #[test]
     fn same_origin_posts_pass_and_foreign_ones_do_not() {
         let host = ("host", "127.0.0.1:3000");
-        assert!(!is_cross_site(&req(Method::POST, &[host, ("origin", "http://127.0.0.1:3000")])));
-        assert!(is_cross_site(&req(Method::POST, &[host, ("origin", "https://evil.example")])));
-        assert!(is_cross_site(&req(Method::POST, &[host, ("origin", "null")])));
-        assert!(is_cross_site(&req(Method::POST, &[host, ("sec-fetch-site", "cross-site")])));
+        assert!(!is_cross_site(&req(
+            Method::POST,
+            &[host, ("origin", "http://127.0.0.1:3000")]
+        )));
+        assert!(is_cross_site(&req(
+            Method::POST,
+            &[host, ("origin", "https://evil.example")]
+        )));
+        assert!(is_cross_site(&req(
+            Method::POST,
+            &[host, ("origin", "null")]
+        )));
+        assert!(is_cross_site(&req(
+            Method::POST,
+            &[host, ("sec-fetch-site", "cross-site")]
+        )));
         assert!(!is_cross_site(&req(Method::POST, &[host])));
-        assert!(!is_cross_site(&req(Method::GET, &[host, ("origin", "https://evil.example")])));
+        assert!(!is_cross_site(&req(
+            Method::GET,
+            &[host, ("origin", "https://evil.example")]
+        )));
     }
 }

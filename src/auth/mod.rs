@@ -24,7 +24,10 @@ pub enum AuthError {
     Forbidden(&'static str),
     #[error("Invalid username '{0}': use 1 to 64 lower-case letters, digits, '.', '_' or '-'.")]
     InvalidUsername(String),
-    #[error("The password must be at least {} characters long.", password::MIN_PASSWORD_LEN)]
+    #[error(
+        "The password must be at least {} characters long.",
+        password::MIN_PASSWORD_LEN
+    )]
     WeakPassword,
     #[error("A user named '{0}' already exists.")]
     UserExists(String),
@@ -61,7 +64,10 @@ pub async fn logout(session: &Session) -> Result<(), AuthError> {
 }
 
 /// The user signed in on this session, if any.
-pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<CurrentUser>, AuthError> {
+pub async fn current_user(
+    state: &AppState,
+    session: &Session,
+) -> Result<Option<CurrentUser>, AuthError> {
     let Some(id) = session.get::<i64>(SESSION_USER).await? else {
         return Ok(None);
     };
@@ -69,8 +75,14 @@ pub async fn current_user(state: &AppState, session: &Session) -> Result<Option<
 }
 
 /// The signed-in user, who must hold `role` (admins hold every role).
-pub async fn require(state: &AppState, session: &Session, role: Role) -> Result<CurrentUser, AuthError> {
-    let user = current_user(state, session).await?.ok_or(AuthError::NotSignedIn)?;
+pub async fn require(
+    state: &AppState,
+    session: &Session,
+    role: Role,
+) -> Result<CurrentUser, AuthError> {
+    let user = current_user(state, session)
+        .await?
+        .ok_or(AuthError::NotSignedIn)?;
     if role == Role::Admin && !user.role.is_admin() {
         return Err(AuthError::Forbidden("admin"));
     }

@@ -1,7 +1,9 @@
 //! Password hashing with argon2id: explicit parameters, run off the async threads, and a
 //! dummy verification for unknown users so that timing does not reveal who exists.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 
 /// A PHC-format argon2id hash. It neither prints nor serialises.
@@ -52,11 +54,15 @@ pub async fn hash(password: String) -> Result<PasswordHashString, argon2::passwo
 pub async fn verify(password: String, stored: Option<PasswordHashString>) -> bool {
     tokio::task::spawn_blocking(move || {
         let known = stored.is_some();
-        let text = stored.map(|s| s.0).unwrap_or_else(|| DUMMY_HASH.to_string());
+        let text = stored
+            .map(|s| s.0)
+            .unwrap_or_else(|| DUMMY_HASH.to_string());
         let Ok(parsed) = PasswordHash::new(&text) else {
             return false;
         };
-        let ok = hasher().verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = hasher()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && known
     })
     .await

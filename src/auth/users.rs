@@ -19,7 +19,8 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CurrentUser, sqlx::Err
     Ok(CurrentUser {
         id: row.try_get("id")?,
         username: row.try_get("username")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+        role: Role::parse(&role)
+            .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
     })
 }
 
@@ -27,11 +28,18 @@ async fn hash_checked(password: &str) -> Result<PasswordHashString, AuthError> {
     if password.chars().count() < password::MIN_PASSWORD_LEN {
         return Err(AuthError::WeakPassword);
     }
-    password::hash(password.to_string()).await.map_err(|_| AuthError::Hashing)
+    password::hash(password.to_string())
+        .await
+        .map_err(|_| AuthError::Hashing)
 }
 
 /// Adds a user. Refuses a bad name, a short password or an existing name.
-pub async fn create_user(db: &Db, username: &str, role: Role, password: &str) -> Result<CurrentUser, AuthError> {
+pub async fn create_user(
+    db: &Db,
+    username: &str,
+    role: Role,
+    password: &str,
+) -> Result<CurrentUser, AuthError> {
     if !valid_username(username) {
         return Err(AuthError::InvalidUsername(username.to_string()));
     }
@@ -69,7 +77,11 @@ pub async fn set_password(db: &Db, username: &str, password: &str) -> Result<(),
 }
 
 /// The user if the password matches; None otherwise (same timing either way).
-pub(super) async fn verify_password(db: &Db, username: &str, password: &str) -> Result<Option<CurrentUser>, AuthError> {
+pub(super) async fn verify_password(
+    db: &Db,
+    username: &str,
+    password: &str,
+) -> Result<Option<CurrentUser>, AuthError> {
     let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = ?")
         .bind(username)
         .fetch_optional(&db.reader)
@@ -81,7 +93,10 @@ pub(super) async fn verify_password(db: &Db, username: &str, password: &str) -> 
     if !password::verify(password.to_string(), stored).await {
         return Ok(None);
     }
-    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+    row.as_ref()
+        .map(user_from_row)
+        .transpose()
+        .map_err(Into::into)
 }
 
 pub(super) async fn by_id(db: &Db, id: i64) -> Result<Option<CurrentUser>, AuthError> {
@@ -89,7 +104,10 @@ pub(super) async fn by_id(db: &Db, id: i64) -> Result<Option<CurrentUser>, AuthE
         .bind(id)
         .fetch_optional(&db.reader)
         .await?;
-    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+    row.as_ref()
+        .map(user_from_row)
+        .transpose()
+        .map_err(Into::into)
 }
 
 fn token_hash(token: &str) -> String {
@@ -125,5 +143,8 @@ pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<CurrentUser>,
     .bind(token_hash(token))
     .fetch_optional(&db.reader)
     .await?;
-    row.as_ref().map(user_from_row).transpose().map_err(Into::into)
+    row.as_ref()
+        .map(user_from_row)
+        .transpose()
+        .map_err(Into::into)
 }

@@ -9,15 +9,17 @@
 //! - `events`: history event types and detail shapes.
 //!
 //! Supported: Pass, Task (incl. `.waitForTaskToken`, Catch), Choice, Wait, Succeed, Fail.
-//! Not yet: Parallel, Map, intrinsic functions, JSONata, variables (`Assign`). `Retry` rules
-//! are parsed and exposed via `State::retry`; applying them is the runtime's job.
+//! Not yet: Parallel, Map, intrinsic functions, JSONata, variables (`Assign`). `retry` decides
+//! whether a failed task is tried again and after how long; the runtime does the waiting.
 
 mod choice;
 mod definition;
 mod events;
 mod paths;
+mod retry;
 mod step;
 
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
 pub use events::{EventType, HistoryEvent};
+pub use retry::{decide_retry, RetryDecision};
 pub use step::{Action, Context, Failure, Next, Step, WaitUntil};

@@ -27,7 +27,12 @@ fn order_id(call: &TaskCall) -> Result<String, HandlerError> {
         .get("OrderID")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .ok_or_else(|| HandlerError::task("OrderIDMissing", "The task input has no string field 'OrderID'"))
+        .ok_or_else(|| {
+            HandlerError::task(
+                "OrderIDMissing",
+                "The task input has no string field 'OrderID'",
+            )
+        })
 }
 
 async fn load(conn: &mut SqliteConnection, id: &str) -> Result<store::OrderRow, HandlerError> {

@@ -81,7 +81,10 @@ impl OrderError {
 pub fn parse_customer_name(name: &str) -> Result<String, OrderError> {
     let name = name.trim();
     if name.is_empty() {
-        return Err(OrderError::invalid("customer_name", "Please enter your name."));
+        return Err(OrderError::invalid(
+            "customer_name",
+            "Please enter your name.",
+        ));
     }
     if name.chars().count() > 100 || name.chars().any(char::is_control) {
         return Err(OrderError::invalid(
@@ -95,7 +98,12 @@ pub fn parse_customer_name(name: &str) -> Result<String, OrderError> {
 /// An e-mail address: something@domain.tld, no spaces, at most 254 characters.
 pub fn parse_email(email: &str) -> Result<String, OrderError> {
     let email = email.trim();
-    let bad = || OrderError::invalid("customer_email", "Please enter a valid e-mail address, like name@example.com.");
+    let bad = || {
+        OrderError::invalid(
+            "customer_email",
+            "Please enter a valid e-mail address, like name@example.com.",
+        )
+    };
     let (local, domain) = email.split_once('@').ok_or_else(bad)?;
     let ok = email.len() <= 254
         && !local.is_empty()
@@ -114,7 +122,9 @@ pub fn parse_email(email: &str) -> Result<String, OrderError> {
 /// An order id given by an integrating system: 1 to 64 letters, digits, '-' or '_'.
 pub fn parse_order_id(id: &str) -> Result<String, OrderError> {
     let ok = (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(id.to_string())
     } else {
@@ -153,8 +163,14 @@ pub async fn place_from_storefront(
     let name = parse_customer_name(customer_name)?;
     let email = parse_email(customer_email)?;
     let catalogue = catalogue(state).await?;
-    if let Some(sku) = quantities.keys().find(|sku| !catalogue.iter().any(|p| &&p.sku == sku)) {
-        return Err(OrderError::invalid("quantities", format!("Unknown product '{sku}'.")));
+    if let Some(sku) = quantities
+        .keys()
+        .find(|sku| !catalogue.iter().any(|p| &&p.sku == sku))
+    {
+        return Err(OrderError::invalid(
+            "quantities",
+            format!("Unknown product '{sku}'."),
+        ));
     }
     let mut lines = Vec::new();
     let mut total = 0i64;
@@ -177,7 +193,10 @@ pub async fn place_from_storefront(
         }
     }
     if lines.is_empty() {
-        return Err(OrderError::invalid("quantities", "Choose at least one product."));
+        return Err(OrderError::invalid(
+            "quantities",
+            "Choose at least one product.",
+        ));
     }
     let order = place(state, None, name, email, lines, Cents(total)).await?;
     Ok((order.view_key.clone(), order.summary()))
@@ -197,7 +216,10 @@ pub struct ApiOrder {
 /// accepted and then found invalid by the workflow, as in the seed.
 pub async fn place_from_api(state: &AppState, order: ApiOrder) -> Result<OrderSummary, OrderError> {
     if order.items.len() > MAX_ITEMS {
-        return Err(OrderError::invalid("OrderItems", format!("At most {MAX_ITEMS} items per order.")));
+        return Err(OrderError::invalid(
+            "OrderItems",
+            format!("At most {MAX_ITEMS} items per order."),
+        ));
     }
     let lines = order
         .items
@@ -272,7 +294,9 @@ async fn place(
     let outcome = runtime
         .advance_in(&mut tx, &execution_id, crate::runtime::INLINE_STEPS)
         .await?;
-    let row = store::by_id(&mut tx, &id).await?.ok_or_else(|| OrderError::NotFound(id.clone()))?;
+    let row = store::by_id(&mut tx, &id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(id.clone()))?;
     tx.commit().await?;
     runtime.after_commit(outcome);
     tracing::info!(order = %row.id, status = row.status.as_str(), "order placed");
@@ -300,22 +324,27 @@ pub fn cost_number(total: Cents) -> Value {
 }
 
 /// The customer's view of an order, by the secret key in its page URL.
-pub async fn customer_view(state: &AppState, view_key: &str) -> Result<Option<CustomerOrder>, OrderError> {
+pub async fn customer_view(
+    state: &AppState,
+    view_key: &str,
+) -> Result<Option<CustomerOrder>, OrderError> {
     if view_key.len() != 32 || !view_key.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
     let mut conn = state.db().reader.acquire().await?;
-    Ok(store::by_view_key(&mut conn, view_key).await?.map(|o| CustomerOrder {
-        id: o.id,
-        customer_name: o.customer_name,
-        items: o.items,
-        total: o.total,
-        status: o.status,
-        created_at: o.created_at,
-        rejection_reason: (o.status == OrderStatus::Rejected)
-            .then_some(o.decision_reason)
-            .flatten(),
-    }))
+    Ok(store::by_view_key(&mut conn, view_key)
+        .await?
+        .map(|o| CustomerOrder {
+            id: o.id,
+            customer_name: o.customer_name,
+            items: o.items,
+            total: o.total,
+            status: o.status,
+            created_at: o.created_at,
+            rejection_reason: (o.status == OrderStatus::Rejected)
+                .then_some(o.decision_reason)
+                .flatten(),
+        }))
 }
 
 /// Orders awaiting approval, oldest first.
@@ -330,7 +359,9 @@ pub async fn inbox(state: &AppState) -> Result<Vec<OrderSummary>, OrderError> {
 
 pub async fn get(state: &AppState, order_id: &str) -> Result<Option<OrderSummary>, OrderError> {
     let mut conn = state.db().reader.acquire().await?;
-    Ok(store::by_id(&mut conn, order_id).await?.map(|o| o.summary()))
+    Ok(store::by_id(&mut conn, order_id)
+        .await?
+        .map(|o| o.summary()))
 }
 
 /// Approves or rejects an order awaiting approval and resumes its workflow, all in one
@@ -344,10 +375,16 @@ pub async fn decide(
 ) -> Result<OrderSummary, OrderError> {
     let reason = reason.map(str::trim).filter(|r| !r.is_empty());
     if !approved && reason.is_none() {
-        return Err(OrderError::invalid("reason", "Please give a reason for rejecting the order."));
+        return Err(OrderError::invalid(
+            "reason",
+            "Please give a reason for rejecting the order.",
+        ));
     }
     if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(OrderError::invalid("reason", format!("The reason must be at most {MAX_REASON} characters.")));
+        return Err(OrderError::invalid(
+            "reason",
+            format!("The reason must be at most {MAX_REASON} characters."),
+        ));
     }
     let runtime = &state.runtime;
     let mut tx = state.db().writer.begin().await?;
@@ -365,7 +402,9 @@ pub async fn decide(
         });
     };
     let output = json!({ "approved": approved, "decidedBy": by.username, "reason": reason });
-    let (_, outcome) = runtime.send_task_success_in(&mut tx, &token, output).await?;
+    let (_, outcome) = runtime
+        .send_task_success_in(&mut tx, &token, output)
+        .await?;
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
@@ -384,7 +423,10 @@ pub async fn list(
 ) -> Result<OrderPage, OrderError> {
     let limit = limit.clamp(1, 200);
     let after = match cursor {
-        Some(c) => Some(c.split_once('~').ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?),
+        Some(c) => Some(
+            c.split_once('~')
+                .ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?,
+        ),
         None => None,
     };
     let mut conn = state.db().reader.acquire().await?;
@@ -405,7 +447,10 @@ pub async fn audit(state: &AppState, order_id: &str) -> Result<Option<OrderAudit
     let Some(order) = get(state, order_id).await? else {
         return Ok(None);
     };
-    let execution = state.runtime.describe_execution(&order.execution_id).await?;
+    let execution = state
+        .runtime
+        .describe_execution(&order.execution_id)
+        .await?;
     let events = state.runtime.history(&order.execution_id).await?;
     Ok(Some(OrderAudit {
         execution_status: execution.map(|e| e.status).unwrap_or_default(),

@@ -101,7 +101,8 @@ pub async fn products(conn: &mut SqliteConnection) -> Result<Vec<Product>, sqlx:
 
 /// Inserts a new order in status `pending`.
 pub async fn insert(conn: &mut SqliteConnection, order: &OrderRow) -> Result<(), sqlx::Error> {
-    let items = serde_json::to_string(&order.items).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    let items =
+        serde_json::to_string(&order.items).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents, currency,
              status, execution_id, created_at, updated_at)
@@ -138,7 +139,10 @@ pub async fn by_id(conn: &mut SqliteConnection, id: &str) -> Result<Option<Order
     row.as_ref().map(from_row).transpose()
 }
 
-pub async fn by_view_key(conn: &mut SqliteConnection, key: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+pub async fn by_view_key(
+    conn: &mut SqliteConnection,
+    key: &str,
+) -> Result<Option<OrderRow>, sqlx::Error> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE view_key = ?"))
         .bind(key)
         .fetch_optional(conn)
@@ -214,7 +218,10 @@ pub async fn record_decision(
 }
 
 /// Orders awaiting approval, oldest first.
-pub async fn awaiting(conn: &mut SqliteConnection, limit: u32) -> Result<Vec<OrderRow>, sqlx::Error> {
+pub async fn awaiting(
+    conn: &mut SqliteConnection,
+    limit: u32,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM orders WHERE status = 'awaiting_approval'
          ORDER BY awaiting_since, id LIMIT ?"

@@ -2,13 +2,16 @@
 //! handlers, tokens, timers) and record the transition and its events on the caller's
 //! transaction.
 
-use super::store::{self, Execution, PendingTask, Phase, FAILED, RUNNING, SUCCEEDED};
+use super::store::{self, Execution, PendingTask, Phase, TimerKind, FAILED, RUNNING, SUCCEEDED};
 use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
     TaskCall, MAX_HISTORY_EVENTS,
 };
 use crate::db;
-use crate::engine::{Action, Context, EventType, Failure, Next, StateMachine, Step, WaitUntil};
+use crate::engine::{
+    decide_retry, Action, Context, EventType, Failure, HistoryEvent, Next, RetryDecision,
+    StateMachine, Step, WaitUntil,
+};
 use serde_json::{json, Value};
 use sqlx::{Connection, SqliteConnection};
 
@@ -30,34 +33,26 @@ impl Runtime {
         match ex.phase {
             Phase::Done => return Ok(StepOutcome::Finished),
             Phase::Waiting => {
-                let due = ex.timer_due_at.as_deref().is_some_and(|due| due <= now.as_str());
+                let due = ex
+                    .timer_due_at
+                    .as_deref()
+                    .is_some_and(|due| due <= now.as_str());
                 if !due {
                     return Ok(StepOutcome::Waiting);
                 }
-                self.fire_timer(conn, &mut ex, &now).await?;
-            }
-            Phase::Ready => {
-                let state_name = ex.current_state.clone().unwrap_or_default();
-                let input = ex.state_input.clone().unwrap_or(Value::Null);
-                let mut ctx = context(&ex, &state_name, &now);
-                let step = match machine.state(&state_name) {
-                    Some(state) => {
-                        if state.needs_task_token() {
-                            ctx.task_token = Some(new_token());
-                        }
-                        machine.enter(&state_name, &input, &ctx)
+                match ex.timer_kind.take().unwrap_or(TimerKind::Wait) {
+                    TimerKind::Wait => self.fire_timer(conn, &mut ex, &now).await?,
+                    TimerKind::Retry => {
+                        ex.timer_due_at = None;
+                        self.run_state(conn, &mut ex, &machine, &now, true).await?;
                     }
-                    None => Step {
-                        action: Action::Fail(Failure {
-                            error: "States.Runtime".into(),
-                            cause: format!("The state '{state_name}' does not exist"),
-                        }),
-                        events: vec![],
-                    },
-                };
-                self.apply(conn, &mut ex, &machine, &ctx, &input, step, &now)
-                    .await?;
+                    TimerKind::TaskTimeout => {
+                        ex.timer_due_at = None;
+                        self.time_out_task(conn, &mut ex, &machine, &now).await?;
+                    }
+                }
             }
+            Phase::Ready => self.run_state(conn, &mut ex, &machine, &now, false).await?,
         }
         if ex.status == RUNNING && ex.event_count >= MAX_HISTORY_EVENTS {
             let failure = Failure {
@@ -70,6 +65,138 @@ impl Runtime {
         }
         store::save_execution(conn, &ex).await?;
         Ok(outcome(&ex))
+    }
+
+    /// Runs the current state. On a retry the state was never left, so its `…StateEntered`
+    /// event is not repeated.
+    async fn run_state(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        now: &str,
+        retrying: bool,
+    ) -> Result<(), RuntimeError> {
+        let state_name = ex.current_state.clone().unwrap_or_default();
+        let input = ex.state_input.clone().unwrap_or(Value::Null);
+        let mut ctx = context(ex, &state_name, now);
+        let step = match machine.state(&state_name) {
+            Some(state) => {
+                if state.needs_task_token() {
+                    ctx.task_token = Some(new_token());
+                }
+                let mut step = machine.enter(&state_name, &input, &ctx);
+                if retrying {
+                    step.events
+                        .retain(|e| e.kind != EventType::TaskStateEntered);
+                }
+                step
+            }
+            None => Step {
+                action: Action::Fail(Failure {
+                    error: "States.Runtime".into(),
+                    cause: format!("The state '{state_name}' does not exist"),
+                }),
+                events: vec![],
+            },
+        };
+        self.apply(conn, ex, machine, &ctx, &input, step, now).await
+    }
+
+    /// The pending callback's TimeoutSeconds or HeartbeatSeconds passed: its token stops
+    /// working and the task fails with `States.Timeout` or `States.HeartbeatTimeout`.
+    async fn time_out_task(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        let Some((token, task)) = store::pending_token_of(conn, &ex.id).await? else {
+            return Ok(());
+        };
+        if !store::consume_token(conn, &token, "timed_out", now).await? {
+            return Ok(());
+        }
+        let heartbeat_missed = task.heartbeat_at.as_deref().is_some_and(|h| h <= now)
+            && task.timeout_at.as_deref().is_none_or(|t| t > now);
+        let failure = if heartbeat_missed {
+            Failure {
+                error: "States.HeartbeatTimeout".into(),
+                cause: format!(
+                    "No heartbeat within {} seconds",
+                    task.heartbeat_seconds.unwrap_or(0)
+                ),
+            }
+        } else {
+            Failure {
+                error: "States.Timeout".into(),
+                cause: "The task did not finish within its TimeoutSeconds".into(),
+            }
+        };
+        let ctx = context(ex, &task.state_name, now);
+        if let Some(step) = self
+            .task_failure(conn, ex, machine, &ctx, &task.resource, failure, now)
+            .await?
+        {
+            self.apply(conn, ex, machine, &ctx, &task.state_input, step, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// A task failed (handler error, SendTaskFailure or timeout): schedule a retry if a Retry
+    /// rule says so and return None, or return the engine's Catch/fail step.
+    #[allow(clippy::too_many_arguments)]
+    async fn task_failure(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        ctx: &Context,
+        resource: &str,
+        failure: Failure,
+        now: &str,
+    ) -> Result<Option<Step>, RuntimeError> {
+        let state_input = ex.state_input.clone().unwrap_or(Value::Null);
+        let timed_out = matches!(
+            failure.error.as_str(),
+            "States.Timeout" | "States.HeartbeatTimeout"
+        );
+        let decision = match machine.state(&ctx.state_name) {
+            Some(state) => decide_retry(state, &failure.error, &ex.retry_counts, jitter()),
+            None => RetryDecision::GiveUp,
+        };
+        let mut step = match decision {
+            RetryDecision::Retry { retrier, delay_ms } => {
+                let mut event = HistoryEvent::task_failed(resource, &failure.error, &failure.cause);
+                if timed_out {
+                    event.kind = EventType::TaskTimedOut;
+                }
+                store::append_event(conn, ex, event.kind, &event.details, now).await?;
+                if ex.retry_counts.len() <= retrier {
+                    ex.retry_counts.resize(retrier + 1, 0);
+                }
+                ex.retry_counts[retrier] += 1;
+                ex.phase = Phase::Waiting;
+                ex.timer_kind = Some(TimerKind::Retry);
+                ex.timer_due_at = Some(from_now(time::Duration::milliseconds(
+                    i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                )));
+                return Ok(None);
+            }
+            RetryDecision::GiveUp => {
+                machine.task_failed(&ctx.state_name, &state_input, failure, ctx)
+            }
+        };
+        if timed_out {
+            for event in &mut step.events {
+                if event.kind == EventType::TaskFailed {
+                    event.kind = EventType::TaskTimedOut;
+                }
+            }
+        }
+        Ok(Some(step))
     }
 
     /// The Wait state's timer is due: leave the state and move on.
@@ -120,10 +247,7 @@ impl Runtime {
                     next,
                 } => {
                     let due = match until {
-                        WaitUntil::Seconds(s) => db::format_time(
-                            time::OffsetDateTime::now_utc()
-                                + time::Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX / 2)),
-                        ),
+                        WaitUntil::Seconds(s) => seconds_from_now(s),
                         WaitUntil::Timestamp(ts) => match db::parse_time(&ts) {
                             Some(t) => db::format_time(t),
                             None => {
@@ -137,6 +261,7 @@ impl Runtime {
                         },
                     };
                     ex.phase = Phase::Waiting;
+                    ex.timer_kind = Some(TimerKind::Wait);
                     ex.timer_due_at = Some(due);
                     ex.timer_output = Some(output);
                     ex.timer_next = match next {
@@ -169,22 +294,38 @@ impl Runtime {
                             store::append_event(conn, ex, EventType::TaskSubmitted, &details, now)
                                 .await?;
                             let token = ctx.task_token.clone().unwrap_or_else(new_token);
+                            let state = machine.state(&ctx.state_name);
+                            let heartbeat_seconds = state.and_then(|s| s.heartbeat_seconds());
                             let pending = PendingTask {
                                 execution_id: ex.id.clone(),
                                 state_name: ctx.state_name.clone(),
                                 state_input: state_input.clone(),
                                 resource,
                                 status: "pending".into(),
+                                timeout_at: state
+                                    .and_then(|s| s.timeout_seconds())
+                                    .map(seconds_from_now),
+                                heartbeat_seconds,
+                                heartbeat_at: heartbeat_seconds.map(seconds_from_now),
                             };
                             store::insert_token(conn, &token, &pending, now).await?;
                             ex.phase = Phase::Waiting;
+                            ex.timer_due_at = pending.deadline();
+                            ex.timer_kind =
+                                ex.timer_due_at.as_ref().map(|_| TimerKind::TaskTimeout);
                             return Ok(());
                         }
                         Ok(output) => {
                             machine.task_succeeded(&ctx.state_name, state_input, output, ctx)
                         }
                         Err(failure) => {
-                            machine.task_failed(&ctx.state_name, state_input, failure, ctx)
+                            match self
+                                .task_failure(conn, ex, machine, ctx, &resource, failure, now)
+                                .await?
+                            {
+                                Some(step) => step,
+                                None => return Ok(()),
+                            }
                         }
                     };
                     continue;
@@ -204,7 +345,10 @@ impl Runtime {
         let Some(handler) = self.inner.handlers.get(&call.resource) else {
             return Ok(Err(Failure {
                 error: "States.TaskFailed".into(),
-                cause: format!("No task handler is registered for resource '{}'", call.resource),
+                cause: format!(
+                    "No task handler is registered for resource '{}'",
+                    call.resource
+                ),
             }));
         };
         let mut savepoint = conn.begin().await?;
@@ -221,6 +365,35 @@ impl Runtime {
         }
     }
 
+    /// SendTaskHeartbeat: moves the pending task's heartbeat deadline.
+    pub(super) async fn heartbeat_in(
+        &self,
+        conn: &mut SqliteConnection,
+        token: &str,
+    ) -> Result<(), CallbackError> {
+        if !well_formed_token(token) {
+            return Err(CallbackError::InvalidToken);
+        }
+        let mut task = store::load_token(conn, token)
+            .await?
+            .ok_or(CallbackError::TaskDoesNotExist)?;
+        if task.status != "pending" {
+            return Err(CallbackError::TaskTimedOut);
+        }
+        let Some(seconds) = task.heartbeat_seconds else {
+            return Ok(());
+        };
+        let at = seconds_from_now(seconds);
+        store::set_heartbeat(conn, token, &at).await?;
+        task.heartbeat_at = Some(at);
+        if let Some(mut ex) = store::load_execution(conn, &task.execution_id).await? {
+            ex.timer_kind = Some(TimerKind::TaskTimeout);
+            ex.timer_due_at = task.deadline();
+            store::save_execution(conn, &ex).await?;
+        }
+        Ok(())
+    }
+
     /// Resumes the task waiting on `token` with its result, exactly once.
     pub(super) async fn complete_task_in(
         &self,
@@ -235,8 +408,13 @@ impl Runtime {
             .await?
             .ok_or(CallbackError::TaskDoesNotExist)?;
         let now = db::now();
-        let consumed_as = if result.is_ok() { "succeeded" } else { "failed" };
-        if task.status != "pending" || !store::consume_token(conn, token, consumed_as, &now).await? {
+        let consumed_as = if result.is_ok() {
+            "succeeded"
+        } else {
+            "failed"
+        };
+        if task.status != "pending" || !store::consume_token(conn, token, consumed_as, &now).await?
+        {
             return Err(CallbackError::TaskTimedOut);
         }
         let mut ex = store::load_execution(conn, &task.execution_id)
@@ -250,12 +428,21 @@ impl Runtime {
         }
         let machine = self.definition(conn, ex.definition_id).await?;
         let ctx = context(&ex, &task.state_name, &now);
+        ex.timer_kind = None;
+        ex.timer_due_at = None;
         let step = match result {
-            Ok(output) => machine.task_succeeded(&task.state_name, &task.state_input, output, &ctx),
-            Err(failure) => machine.task_failed(&task.state_name, &task.state_input, failure, &ctx),
+            Ok(output) => {
+                Some(machine.task_succeeded(&task.state_name, &task.state_input, output, &ctx))
+            }
+            Err(failure) => {
+                self.task_failure(conn, &mut ex, &machine, &ctx, &task.resource, failure, &now)
+                    .await?
+            }
         };
-        self.apply(conn, &mut ex, &machine, &ctx, &task.state_input, step, &now)
-            .await?;
+        if let Some(step) = step {
+            self.apply(conn, &mut ex, &machine, &ctx, &task.state_input, step, &now)
+                .await?;
+        }
         store::save_execution(conn, &ex).await?;
         let mut now_stands = outcome(&ex);
         if now_stands == StepOutcome::Ready {
@@ -271,6 +458,27 @@ fn outcome(ex: &Execution) -> StepOutcome {
         Phase::Waiting => StepOutcome::Waiting,
         Phase::Done => StepOutcome::Finished,
     }
+}
+
+/// The stored time `delay` from now; delays past the year 9999 saturate there.
+fn from_now(delay: time::Duration) -> String {
+    time::OffsetDateTime::now_utc()
+        .checked_add(delay)
+        .filter(|t| t.year() <= 9999)
+        .map(db::format_time)
+        .unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string())
+}
+
+fn seconds_from_now(seconds: u64) -> String {
+    from_now(time::Duration::seconds(
+        i64::try_from(seconds).unwrap_or(i64::MAX),
+    ))
+}
+
+/// A uniform value in [0, 1) for `JitterStrategy: FULL`.
+fn jitter() -> f64 {
+    use rand::Rng;
+    rand::thread_rng().gen::<f64>()
 }
 
 /// The `$$` context for running `state_name` of `ex`.
@@ -306,6 +514,7 @@ async fn transition(
             ex.current_state = Some(state);
             ex.state_input = Some(output);
             ex.phase = Phase::Ready;
+            ex.retry_counts.clear();
         }
         Next::End => {
             let details = json!({

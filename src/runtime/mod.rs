@@ -130,7 +130,11 @@ impl Runtime {
 
     /// Creates or updates state machine `name`. The definition is validated first; running
     /// executions keep the definition they started with.
-    pub async fn put_state_machine(&self, name: &str, definition: &str) -> Result<(), RuntimeError> {
+    pub async fn put_state_machine(
+        &self,
+        name: &str,
+        definition: &str,
+    ) -> Result<(), RuntimeError> {
         validate_name(name)?;
         let machine = engine::parse(definition)?;
         let now = db::now();
@@ -153,7 +157,13 @@ impl Runtime {
         conn: &mut SqliteConnection,
         id: i64,
     ) -> Result<Arc<StateMachine>, RuntimeError> {
-        if let Some(m) = self.inner.definitions.read().ok().and_then(|m| m.get(&id).cloned()) {
+        if let Some(m) = self
+            .inner
+            .definitions
+            .read()
+            .ok()
+            .and_then(|m| m.get(&id).cloned())
+        {
             return Ok(m);
         }
         let body = store::definition_body(conn, id)
@@ -204,9 +214,11 @@ impl Runtime {
             cause: None,
             current_state: Some(machine.start_at().to_string()),
             state_input: Some(input.clone()),
+            timer_kind: None,
             timer_due_at: None,
             timer_output: None,
             timer_next: None,
+            retry_counts: Vec::new(),
             event_count: 0,
             started_at: now.clone(),
             stopped_at: None,
@@ -217,8 +229,14 @@ impl Runtime {
             "inputDetails": { "truncated": false },
             "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/orderflow"),
         });
-        store::append_event(conn, &mut ex, engine::EventType::ExecutionStarted, &details, &now)
-            .await?;
+        store::append_event(
+            conn,
+            &mut ex,
+            engine::EventType::ExecutionStarted,
+            &details,
+            &now,
+        )
+        .await?;
         store::save_execution(conn, &ex).await?;
         Ok(id)
     }
@@ -232,7 +250,9 @@ impl Runtime {
         input: Value,
     ) -> Result<String, RuntimeError> {
         let mut tx = self.db().writer.begin().await?;
-        let id = self.start_execution_in(&mut tx, state_machine, name, input).await?;
+        let id = self
+            .start_execution_in(&mut tx, state_machine, name, input)
+            .await?;
         let outcome = self.advance_in(&mut tx, &id, INLINE_STEPS).await?;
         tx.commit().await?;
         self.after_commit(outcome);
@@ -296,7 +316,11 @@ impl Runtime {
     }
 
     /// SendTaskSuccess in its own transaction.
-    pub async fn send_task_success(&self, token: &str, output: Value) -> Result<String, CallbackError> {
+    pub async fn send_task_success(
+        &self,
+        token: &str,
+        output: Value,
+    ) -> Result<String, CallbackError> {
         let mut tx = self.db().writer.begin().await?;
         let (id, outcome) = self.send_task_success_in(&mut tx, token, output).await?;
         tx.commit().await?;
@@ -312,10 +336,22 @@ impl Runtime {
         cause: &str,
     ) -> Result<String, CallbackError> {
         let mut tx = self.db().writer.begin().await?;
-        let (id, outcome) = self.send_task_failure_in(&mut tx, token, error, cause).await?;
+        let (id, outcome) = self
+            .send_task_failure_in(&mut tx, token, error, cause)
+            .await?;
         tx.commit().await?;
         self.after_commit(outcome);
         Ok(id)
+    }
+
+    /// SendTaskHeartbeat: the worker behind `token` is still busy; its HeartbeatSeconds
+    /// deadline starts again.
+    pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), CallbackError> {
+        let mut tx = self.db().writer.begin().await?;
+        self.heartbeat_in(&mut tx, token).await?;
+        tx.commit().await?;
+        self.wake();
+        Ok(())
     }
 
     /// The worker's unit of work: find one execution that can move (ready, or a due timer),
@@ -373,27 +409,30 @@ impl Runtime {
             return IDLE;
         };
         let left = due - time::OffsetDateTime::now_utc();
-        Duration::try_from(left)
-            .unwrap_or(Duration::ZERO)
-            .min(IDLE)
+        Duration::try_from(left).unwrap_or(Duration::ZERO).min(IDLE)
     }
 
     /// An execution's summary.
-    pub async fn describe_execution(&self, id: &str) -> Result<Option<ExecutionInfo>, RuntimeError> {
+    pub async fn describe_execution(
+        &self,
+        id: &str,
+    ) -> Result<Option<ExecutionInfo>, RuntimeError> {
         let mut conn = self.db().reader.acquire().await?;
-        Ok(store::load_execution(&mut conn, id).await?.map(|ex| ExecutionInfo {
-            id: ex.id,
-            name: ex.name,
-            state_machine: ex.state_machine,
-            status: ex.status,
-            current_state: ex.current_state,
-            input: ex.input,
-            output: ex.output,
-            error: ex.error,
-            cause: ex.cause,
-            started_at: ex.started_at,
-            stopped_at: ex.stopped_at,
-        }))
+        Ok(store::load_execution(&mut conn, id)
+            .await?
+            .map(|ex| ExecutionInfo {
+                id: ex.id,
+                name: ex.name,
+                state_machine: ex.state_machine,
+                status: ex.status,
+                current_state: ex.current_state,
+                input: ex.input,
+                output: ex.output,
+                error: ex.error,
+                cause: ex.cause,
+                started_at: ex.started_at,
+                stopped_at: ex.stopped_at,
+            }))
     }
 
     /// An execution's history events, oldest first.

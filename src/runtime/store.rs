@@ -40,6 +40,36 @@ impl Phase {
     }
 }
 
+/// What a durable timer is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimerKind {
+    /// A Wait state: go on to `timer_next` with `timer_output`.
+    Wait,
+    /// Run the current Task state again (Retry back-off).
+    Retry,
+    /// The pending callback's TimeoutSeconds or HeartbeatSeconds.
+    TaskTimeout,
+}
+
+impl TimerKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            TimerKind::Wait => "wait",
+            TimerKind::Retry => "retry",
+            TimerKind::TaskTimeout => "task_timeout",
+        }
+    }
+
+    fn parse(s: &str) -> Option<TimerKind> {
+        match s {
+            "wait" => Some(TimerKind::Wait),
+            "retry" => Some(TimerKind::Retry),
+            "task_timeout" => Some(TimerKind::TaskTimeout),
+            _ => None,
+        }
+    }
+}
+
 /// An execution row, loaded for a step and saved at its end.
 #[derive(Debug, Clone)]
 pub struct Execution {
@@ -55,11 +85,14 @@ pub struct Execution {
     pub cause: Option<String>,
     pub current_state: Option<String>,
     pub state_input: Option<Value>,
+    pub timer_kind: Option<TimerKind>,
     pub timer_due_at: Option<String>,
     pub timer_output: Option<Value>,
     /// Where a Wait goes when its timer fires; `None` with a due time means the Wait ends the
     /// execution.
     pub timer_next: Option<String>,
+    /// Retries each Retry rule of the current state has made since it was entered.
+    pub retry_counts: Vec<u64>,
     pub event_count: i64,
     pub started_at: String,
     pub stopped_at: Option<String>,
@@ -75,7 +108,10 @@ fn json_text(value: &Option<Value>) -> Option<String> {
 }
 
 /// Inserts a new running execution.
-pub async fn insert_execution(conn: &mut SqliteConnection, ex: &Execution) -> Result<(), sqlx::Error> {
+pub async fn insert_execution(
+    conn: &mut SqliteConnection,
+    ex: &Execution,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
              current_state, state_input, event_count, started_at)
@@ -103,8 +139,8 @@ pub async fn load_execution(
 ) -> Result<Option<Execution>, sqlx::Error> {
     let Some(row) = sqlx::query(
         "SELECT id, name, state_machine, definition_id, status, phase, input, output, error, cause,
-                current_state, state_input, timer_due_at, timer_output, timer_next, event_count,
-                started_at, stopped_at
+                current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
+                retry_counts, event_count, started_at, stopped_at
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -126,9 +162,14 @@ pub async fn load_execution(
         cause: row.try_get("cause")?,
         current_state: row.try_get("current_state")?,
         state_input: json_column(row.try_get("state_input")?)?,
+        timer_kind: row
+            .try_get::<Option<String>, _>("timer_kind")?
+            .as_deref()
+            .and_then(TimerKind::parse),
         timer_due_at: row.try_get("timer_due_at")?,
         timer_output: json_column(row.try_get("timer_output")?)?,
         timer_next: row.try_get("timer_next")?,
+        retry_counts: serde_json::from_str(row.try_get("retry_counts")?).unwrap_or_default(),
         event_count: row.try_get("event_count")?,
         started_at: row.try_get("started_at")?,
         stopped_at: row.try_get("stopped_at")?,
@@ -136,11 +177,14 @@ pub async fn load_execution(
 }
 
 /// Writes back everything a step may change.
-pub async fn save_execution(conn: &mut SqliteConnection, ex: &Execution) -> Result<(), sqlx::Error> {
+pub async fn save_execution(
+    conn: &mut SqliteConnection,
+    ex: &Execution,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
-             current_state = ?, state_input = ?, timer_due_at = ?, timer_output = ?,
-             timer_next = ?, event_count = ?, stopped_at = ?
+             current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
+             timer_output = ?, timer_next = ?, retry_counts = ?, event_count = ?, stopped_at = ?
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -150,9 +194,11 @@ pub async fn save_execution(conn: &mut SqliteConnection, ex: &Execution) -> Resu
     .bind(&ex.cause)
     .bind(&ex.current_state)
     .bind(json_text(&ex.state_input))
+    .bind(ex.timer_kind.map(TimerKind::as_str))
     .bind(&ex.timer_due_at)
     .bind(json_text(&ex.timer_output))
     .bind(&ex.timer_next)
+    .bind(serde_json::to_string(&ex.retry_counts).unwrap_or_else(|_| "[]".into()))
     .bind(ex.event_count)
     .bind(&ex.stopped_at)
     .bind(&ex.id)
@@ -187,7 +233,10 @@ pub async fn append_event(
 }
 
 /// The execution's history, oldest first.
-pub async fn history(conn: &mut SqliteConnection, execution_id: &str) -> Result<Vec<EventRow>, sqlx::Error> {
+pub async fn history(
+    conn: &mut SqliteConnection,
+    execution_id: &str,
+) -> Result<Vec<EventRow>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, previous_event_id, type, timestamp, details FROM history_events
          WHERE execution_id = ? ORDER BY id",
@@ -216,6 +265,21 @@ pub struct PendingTask {
     pub state_input: Value,
     pub resource: String,
     pub status: String,
+    /// TimeoutSeconds deadline.
+    pub timeout_at: Option<String>,
+    pub heartbeat_seconds: Option<u64>,
+    /// Deadline for the next heartbeat.
+    pub heartbeat_at: Option<String>,
+}
+
+impl PendingTask {
+    /// The earlier of the timeout and heartbeat deadlines.
+    pub fn deadline(&self) -> Option<String> {
+        match (&self.timeout_at, &self.heartbeat_at) {
+            (Some(a), Some(b)) => Some(a.min(b).clone()),
+            (a, b) => a.clone().or_else(|| b.clone()),
+        }
+    }
 }
 
 pub async fn insert_token(
@@ -225,37 +289,86 @@ pub async fn insert_token(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO task_tokens (token, execution_id, state_name, state_input, resource, status, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        "INSERT INTO task_tokens (token, execution_id, state_name, state_input, resource, status,
+             timeout_at, heartbeat_seconds, heartbeat_at, created_at)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
     )
     .bind(token)
     .bind(&task.execution_id)
     .bind(&task.state_name)
     .bind(task.state_input.to_string())
     .bind(&task.resource)
+    .bind(&task.timeout_at)
+    .bind(task.heartbeat_seconds.map(|s| s as i64))
+    .bind(&task.heartbeat_at)
     .bind(now)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-pub async fn load_token(conn: &mut SqliteConnection, token: &str) -> Result<Option<PendingTask>, sqlx::Error> {
-    let Some(row) = sqlx::query(
-        "SELECT execution_id, state_name, state_input, resource, status FROM task_tokens WHERE token = ?",
-    )
-    .bind(token)
-    .fetch_optional(conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(PendingTask {
+const TOKEN_COLUMNS: &str = "token, execution_id, state_name, state_input, resource, status,
+    timeout_at, heartbeat_seconds, heartbeat_at";
+
+fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(String, PendingTask), sqlx::Error> {
+    let task = PendingTask {
         execution_id: row.try_get("execution_id")?,
         state_name: row.try_get("state_name")?,
         state_input: json_column(row.try_get("state_input")?)?.unwrap_or(Value::Null),
         resource: row.try_get("resource")?,
         status: row.try_get("status")?,
-    }))
+        timeout_at: row.try_get("timeout_at")?,
+        heartbeat_seconds: row
+            .try_get::<Option<i64>, _>("heartbeat_seconds")?
+            .and_then(|s| u64::try_from(s).ok()),
+        heartbeat_at: row.try_get("heartbeat_at")?,
+    };
+    Ok((row.try_get("token")?, task))
+}
+
+pub async fn load_token(
+    conn: &mut SqliteConnection,
+    token: &str,
+) -> Result<Option<PendingTask>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM task_tokens WHERE token = ?"
+    ))
+    .bind(token)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .as_ref()
+        .map(token_from_row)
+        .transpose()?
+        .map(|(_, t)| t))
+}
+
+/// The execution's pending callback, if it has one.
+pub async fn pending_token_of(
+    conn: &mut SqliteConnection,
+    execution_id: &str,
+) -> Result<Option<(String, PendingTask)>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT {TOKEN_COLUMNS} FROM task_tokens WHERE execution_id = ? AND status = 'pending'"
+    ))
+    .bind(execution_id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(token_from_row).transpose()
+}
+
+/// Moves a pending token's heartbeat deadline.
+pub async fn set_heartbeat(
+    conn: &mut SqliteConnection,
+    token: &str,
+    heartbeat_at: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE task_tokens SET heartbeat_at = ? WHERE token = ? AND status = 'pending'")
+        .bind(heartbeat_at)
+        .bind(token)
+        .execute(conn)
+        .await?;
+    Ok(())
 }
 
 /// Consumes a pending token: the compare-and-set that makes a resume happen exactly once.
@@ -297,7 +410,10 @@ pub async fn intern_definition(
         .await
 }
 
-pub async fn definition_body(conn: &mut SqliteConnection, id: i64) -> Result<Option<String>, sqlx::Error> {
+pub async fn definition_body(
+    conn: &mut SqliteConnection,
+    id: i64,
+) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar("SELECT body FROM definitions WHERE id = ?")
         .bind(id)
         .fetch_optional(conn)
@@ -305,7 +421,10 @@ pub async fn definition_body(conn: &mut SqliteConnection, id: i64) -> Result<Opt
 }
 
 /// The current definition id of a state machine.
-pub async fn machine_definition(conn: &mut SqliteConnection, name: &str) -> Result<Option<i64>, sqlx::Error> {
+pub async fn machine_definition(
+    conn: &mut SqliteConnection,
+    name: &str,
+) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar("SELECT definition_id FROM state_machines WHERE name = ?")
         .bind(name)
         .fetch_optional(conn)
@@ -332,7 +451,10 @@ pub async fn upsert_machine(
 }
 
 /// One execution that can make progress now: ready, or waiting on a timer that is due.
-pub async fn next_runnable(conn: &mut SqliteConnection, now: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn next_runnable(
+    conn: &mut SqliteConnection,
+    now: &str,
+) -> Result<Option<String>, sqlx::Error> {
     let ready: Option<String> =
         sqlx::query_scalar("SELECT id FROM executions WHERE phase = 'ready' LIMIT 1")
             .fetch_optional(&mut *conn)

@@ -26,17 +26,29 @@ pub fn leptos_options() -> leptos::config::LeptosOptions {
 pub async fn spawn_app() -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
-    let server = Server::build(Config::for_database(url), leptos_options(), "127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("app builds");
+    let server = Server::build(
+        Config::for_database(url),
+        leptos_options(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .expect("app builds");
     let addr = server.local_addr().unwrap();
     let state = server.state.clone();
     tokio::spawn(server.run());
     let db = state.db();
-    orderflow::auth::create_user(db, "approver", Role::Approver, "approver-password").await.unwrap();
-    orderflow::auth::create_user(db, "admin", Role::Admin, "admin-password-1").await.unwrap();
-    let approver_token = orderflow::auth::create_api_token(db, "approver").await.unwrap();
-    let admin_token = orderflow::auth::create_api_token(db, "admin").await.unwrap();
+    orderflow::auth::create_user(db, "approver", Role::Approver, "approver-password")
+        .await
+        .unwrap();
+    orderflow::auth::create_user(db, "admin", Role::Admin, "admin-password-1")
+        .await
+        .unwrap();
+    let approver_token = orderflow::auth::create_api_token(db, "approver")
+        .await
+        .unwrap();
+    let admin_token = orderflow::auth::create_api_token(db, "admin")
+        .await
+        .unwrap();
     TestApp {
         addr,
         state,
@@ -52,7 +64,12 @@ impl TestApp {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &str) -> (u16, serde_json::Value) {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
         let mut req = self
             .client
             .post(self.url(path))
