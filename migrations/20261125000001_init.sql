@@ -40,9 +40,12 @@ CREATE TABLE executions (
     retry_counts    TEXT NOT NULL DEFAULT '[]',
     event_count     INTEGER NOT NULL DEFAULT 0,
     started_at      TEXT NOT NULL,
+    -- The definition's top-level TimeoutSeconds, as a due time.
+    deadline_at     TEXT,
     stopped_at      TEXT,
     UNIQUE (state_machine, name)
 );
+CREATE INDEX executions_by_deadline ON executions (deadline_at) WHERE deadline_at IS NOT NULL AND phase <> 'done';
 CREATE INDEX executions_by_phase ON executions (phase, timer_due_at);
 CREATE INDEX executions_by_machine ON executions (state_machine, started_at, id);
 

@@ -478,3 +478,70 @@ async fn heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out() {
         Err(CallbackError::InvalidToken)
     ));
 }
+
+#[tokio::test]
+async fn an_execution_past_its_timeout_seconds_times_out_and_its_token_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "to",
+        r#"{"TimeoutSeconds": 1, "StartAt": "Ask", "States": {"Ask": {"Type": "Task",
+            "Resource": "test:record.waitForTaskToken", "Parameters": {"t.$": "$$.Task.Token"}, "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("to", None, json!({})).await.unwrap();
+    let token = token_of(&rt, &id).await;
+    let info = run_until_done(&rt, &id, 10).await;
+    assert_eq!(info.status, "TIMED_OUT");
+    assert!(matches!(
+        rt.send_task_success(&token, json!({})).await,
+        Err(CallbackError::TaskTimedOut)
+    ));
+    let kinds: Vec<String> = rt
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect();
+    assert_eq!(kinds.last().map(String::as_str), Some("ExecutionTimedOut"));
+}
+
+#[tokio::test]
+async fn payloads_over_256_kib_are_refused_or_fail_with_data_limit_exceeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine("cb", CALLBACK).await.unwrap();
+    let big = "x".repeat(300 * 1024);
+    assert!(matches!(
+        rt.start_execution("cb", None, json!({ "who": big })).await,
+        Err(orderflow::runtime::RuntimeError::InputTooLarge(_))
+    ));
+    let id = rt
+        .start_execution("cb", None, json!({"who": "e"}))
+        .await
+        .unwrap();
+    let token = token_of(&rt, &id).await;
+    assert!(matches!(
+        rt.send_task_success(&token, json!({ "big": big })).await,
+        Err(CallbackError::InvalidOutput(_))
+    ));
+    // The refused output consumed nothing: a normal answer still works.
+    rt.send_task_success(&token, json!("ok")).await.unwrap();
+
+    rt.put_state_machine(
+        "grow",
+        r#"{"StartAt": "A", "States": {"A": {"Type": "Pass", "Parameters": {"a.$": "$.s", "b.$": "$.s"}, "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let half = "y".repeat(200 * 1024);
+    let id = rt
+        .start_execution("grow", None, json!({ "s": half }))
+        .await
+        .unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.DataLimitExceeded"));
+}

@@ -2,10 +2,12 @@
 //! handlers, tokens, timers) and record the transition and its events on the caller's
 //! transaction.
 
-use super::store::{self, Execution, PendingTask, Phase, TimerKind, FAILED, RUNNING, SUCCEEDED};
+use super::store::{
+    self, Execution, PendingTask, Phase, TimerKind, FAILED, RUNNING, SUCCEEDED, TIMED_OUT,
+};
 use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
-    TaskCall, MAX_HISTORY_EVENTS,
+    TaskCall, MAX_HISTORY_EVENTS, MAX_PAYLOAD_BYTES,
 };
 use crate::db;
 use crate::engine::{
@@ -30,6 +32,11 @@ impl Runtime {
         }
         let machine = self.definition(conn, ex.definition_id).await?;
         let now = db::now();
+        if ex.deadline_at.as_deref().is_some_and(|d| d <= now.as_str()) {
+            time_out_execution(conn, &mut ex, &now).await?;
+            store::save_execution(conn, &ex).await?;
+            return Ok(StepOutcome::Finished);
+        }
         match ex.phase {
             Phase::Done => return Ok(StepOutcome::Finished),
             Phase::Waiting => {
@@ -404,6 +411,12 @@ impl Runtime {
         if !well_formed_token(token) {
             return Err(CallbackError::InvalidToken);
         }
+        if let Ok(output) = &result {
+            let size = output.to_string().len();
+            if size > MAX_PAYLOAD_BYTES {
+                return Err(CallbackError::InvalidOutput(size));
+            }
+        }
         let task = store::load_token(conn, token)
             .await?
             .ok_or(CallbackError::TaskDoesNotExist)?;
@@ -469,7 +482,7 @@ fn from_now(delay: time::Duration) -> String {
         .unwrap_or_else(|| "9999-12-31T23:59:59.999Z".to_string())
 }
 
-fn seconds_from_now(seconds: u64) -> String {
+pub(super) fn seconds_from_now(seconds: u64) -> String {
     from_now(time::Duration::seconds(
         i64::try_from(seconds).unwrap_or(i64::MAX),
     ))
@@ -501,7 +514,8 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
     }
 }
 
-/// Leaves the current state for `next`, or ends the execution successfully.
+/// Leaves the current state for `next`, or ends the execution successfully. An output over
+/// the payload limit fails the execution with `States.DataLimitExceeded`, as on AWS.
 async fn transition(
     conn: &mut SqliteConnection,
     ex: &mut Execution,
@@ -509,6 +523,16 @@ async fn transition(
     next: Next,
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    let size = output.to_string().len();
+    if size > MAX_PAYLOAD_BYTES {
+        let failure = Failure {
+            error: "States.DataLimitExceeded".into(),
+            cause: format!(
+                "The state/task returned a result of {size} bytes, over the maximum of {MAX_PAYLOAD_BYTES}"
+            ),
+        };
+        return fail(conn, ex, failure, now).await;
+    }
     match next {
         Next::State(state) => {
             ex.current_state = Some(state);
@@ -531,6 +555,28 @@ async fn transition(
     Ok(())
 }
 
+/// The definition's TimeoutSeconds ran out: the execution ends as TIMED_OUT and any pending
+/// callback token stops working.
+async fn time_out_execution(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    store::cancel_tokens(conn, &ex.id, now).await?;
+    let details = json!({
+        "error": "States.Timeout",
+        "cause": "The execution ran longer than the state machine's TimeoutSeconds",
+    });
+    store::append_event(conn, ex, EventType::ExecutionTimedOut, &details, now).await?;
+    ex.status = TIMED_OUT.to_string();
+    ex.phase = Phase::Done;
+    ex.timer_kind = None;
+    ex.timer_due_at = None;
+    ex.error = Some("States.Timeout".into());
+    ex.stopped_at = Some(now.to_string());
+    Ok(())
+}
+
 /// Ends the execution as failed.
 async fn fail(
     conn: &mut SqliteConnection,
@@ -538,6 +584,7 @@ async fn fail(
     failure: Failure,
     now: &str,
 ) -> Result<(), sqlx::Error> {
+    store::cancel_tokens(conn, &ex.id, now).await?;
     let details = json!({ "error": failure.error, "cause": failure.cause });
     store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
     ex.status = FAILED.to_string();

@@ -8,7 +8,7 @@ pub mod handlers;
 mod store;
 
 pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
-pub use store::{FAILED, RUNNING, SUCCEEDED};
+pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
 
 use crate::db::{self, Db};
 use crate::engine::{self, StateMachine};
@@ -27,6 +27,9 @@ pub const ACCOUNT: &str = "000000000000";
 /// AWS's limit on events in one execution's history; past it the execution fails.
 pub const MAX_HISTORY_EVENTS: i64 = 25_000;
 
+/// AWS's limit on an execution's input and any state's output: 256 KiB.
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
 /// Steps one request may run inline before leaving the rest to the background worker.
 pub const INLINE_STEPS: usize = 200;
 
@@ -41,6 +44,8 @@ pub enum RuntimeError {
     ExecutionAlreadyExists(String),
     #[error("invalid execution name '{0}': use 1 to 80 letters, digits, '-' or '_'")]
     InvalidName(String),
+    #[error("the execution input is {0} bytes; the limit is {MAX_PAYLOAD_BYTES}")]
+    InputTooLarge(usize),
     #[error("invalid definition: {0}")]
     InvalidDefinition(#[from] engine::DefinitionError),
     #[error("the stored definition {0} no longer parses: {1}")]
@@ -58,6 +63,8 @@ pub enum CallbackError {
     TaskDoesNotExist,
     #[error("Task Timed Out: the task was already completed, failed or timed out")]
     TaskTimedOut,
+    #[error("the task output is {0} bytes; the limit is {MAX_PAYLOAD_BYTES}")]
+    InvalidOutput(usize),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error(transparent)]
@@ -196,6 +203,10 @@ impl Runtime {
             .await?
             .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
         let machine = self.definition(conn, definition_id).await?;
+        let size = input.to_string().len();
+        if size > MAX_PAYLOAD_BYTES {
+            return Err(RuntimeError::InputTooLarge(size));
+        }
         let id = execution_arn(state_machine, &name);
         if store::load_execution(conn, &id).await?.is_some() {
             return Err(RuntimeError::ExecutionAlreadyExists(name));
@@ -220,6 +231,7 @@ impl Runtime {
             timer_next: None,
             retry_counts: Vec::new(),
             event_count: 0,
+            deadline_at: machine.timeout_seconds().map(executor::seconds_from_now),
             started_at: now.clone(),
             stopped_at: None,
         };

@@ -10,6 +10,7 @@ use sqlx::{Row, SqliteConnection};
 pub const RUNNING: &str = "RUNNING";
 pub const SUCCEEDED: &str = "SUCCEEDED";
 pub const FAILED: &str = "FAILED";
+pub const TIMED_OUT: &str = "TIMED_OUT";
 
 /// What the executor does next with an execution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +96,8 @@ pub struct Execution {
     pub retry_counts: Vec<u64>,
     pub event_count: i64,
     pub started_at: String,
+    /// When the definition's TimeoutSeconds runs out.
+    pub deadline_at: Option<String>,
     pub stopped_at: Option<String>,
 }
 
@@ -114,8 +117,8 @@ pub async fn insert_execution(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
-             current_state, state_input, event_count, started_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)",
+             current_state, state_input, event_count, started_at, deadline_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
     )
     .bind(&ex.id)
     .bind(&ex.name)
@@ -127,6 +130,7 @@ pub async fn insert_execution(
     .bind(&ex.current_state)
     .bind(json_text(&ex.state_input))
     .bind(&ex.started_at)
+    .bind(&ex.deadline_at)
     .execute(conn)
     .await?;
     Ok(())
@@ -140,7 +144,7 @@ pub async fn load_execution(
     let Some(row) = sqlx::query(
         "SELECT id, name, state_machine, definition_id, status, phase, input, output, error, cause,
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
-                retry_counts, event_count, started_at, stopped_at
+                retry_counts, event_count, started_at, deadline_at, stopped_at
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -172,6 +176,7 @@ pub async fn load_execution(
         retry_counts: serde_json::from_str(row.try_get("retry_counts")?).unwrap_or_default(),
         event_count: row.try_get("event_count")?,
         started_at: row.try_get("started_at")?,
+        deadline_at: row.try_get("deadline_at")?,
         stopped_at: row.try_get("stopped_at")?,
     }))
 }
@@ -450,32 +455,57 @@ pub async fn upsert_machine(
     Ok(())
 }
 
-/// One execution that can make progress now: ready, or waiting on a timer that is due.
+/// One execution that can make progress now: ready, waiting on a timer that is due, or past
+/// its deadline.
 pub async fn next_runnable(
     conn: &mut SqliteConnection,
     now: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    let ready: Option<String> =
-        sqlx::query_scalar("SELECT id FROM executions WHERE phase = 'ready' LIMIT 1")
+    let queries = [
+        "SELECT id FROM executions WHERE phase = 'ready' LIMIT 1",
+        "SELECT id FROM executions WHERE phase = 'waiting' AND timer_due_at <= ?1
+         ORDER BY timer_due_at LIMIT 1",
+        "SELECT id FROM executions WHERE deadline_at IS NOT NULL AND phase <> 'done'
+             AND deadline_at <= ?1 LIMIT 1",
+    ];
+    for sql in queries {
+        let id: Option<String> = sqlx::query_scalar(sql)
+            .bind(now)
             .fetch_optional(&mut *conn)
             .await?;
-    if ready.is_some() {
-        return Ok(ready);
+        if id.is_some() {
+            return Ok(id);
+        }
     }
-    sqlx::query_scalar(
-        "SELECT id FROM executions WHERE phase = 'waiting' AND timer_due_at <= ?
-         ORDER BY timer_due_at LIMIT 1",
-    )
-    .bind(now)
-    .fetch_optional(conn)
-    .await
+    Ok(None)
 }
 
-/// The earliest timer still to fire.
+/// The earliest timer or execution deadline still to come.
 pub async fn next_timer(conn: &mut SqliteConnection) -> Result<Option<String>, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT MIN(timer_due_at) FROM executions WHERE phase = 'waiting' AND timer_due_at IS NOT NULL",
+        "SELECT MIN(due) FROM (
+             SELECT MIN(timer_due_at) AS due FROM executions WHERE phase = 'waiting'
+             UNION ALL
+             SELECT MIN(deadline_at) FROM executions
+             WHERE deadline_at IS NOT NULL AND phase <> 'done')",
     )
     .fetch_one(conn)
     .await
+}
+
+/// Cancels every pending token of an execution that ended.
+pub async fn cancel_tokens(
+    conn: &mut SqliteConnection,
+    execution_id: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE task_tokens SET status = 'cancelled', consumed_at = ?
+         WHERE execution_id = ? AND status = 'pending'",
+    )
+    .bind(now)
+    .bind(execution_id)
+    .execute(conn)
+    .await?;
+    Ok(())
 }
