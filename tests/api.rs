@@ -349,3 +349,43 @@ async fn execution_history_uses_aws_event_names_in_order() {
         assert_eq!(e.previous_event_id, i as i64);
     }
 }
+
+#[tokio::test]
+async fn metrics_count_orders_and_executions_by_status() {
+    let app = spawn_app().await;
+    let token = Some(app.admin_token.as_str());
+    app.post_json("/api/orders", token, r#"{"OrderItems": ["a"], "Cost": 5}"#)
+        .await;
+    app.post_json(
+        "/api/orders",
+        token,
+        r#"{"OrderItems": ["a"], "Cost": 500}"#,
+    )
+    .await;
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("orderflow_orders{status=\"processed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orderflow_orders{status=\"awaiting_approval\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("orderflow_executions{status=\"RUNNING\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("orderflow_pending_task_tokens 1"), "{text}");
+    assert!(
+        text.contains("# TYPE orderflow_steps_total counter"),
+        "{text}"
+    );
+}

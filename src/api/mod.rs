@@ -1,4 +1,5 @@
-//! Machine-facing HTTP: the REST/JSON API for orders and approvals, and `/healthz`.
+//! Machine-facing HTTP: the REST/JSON API for orders and approvals, `/healthz` and the
+//! Prometheus `/metrics`.
 
 mod error;
 mod rest;
@@ -13,6 +14,7 @@ use axum::Router;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(rest::healthz))
+        .route("/metrics", get(rest::metrics))
         .route("/api/orders", post(rest::create_order))
         .route("/api/orders/{id}", get(rest::get_order))
         .route("/api/orders/{id}/decision", post(rest::decide))

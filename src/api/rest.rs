@@ -27,6 +27,56 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     Ok(Json(json!({ "status": "ok" })))
 }
 
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(
+    State(state): State<AppState>,
+) -> Result<impl axum::response::IntoResponse, ApiError> {
+    use std::fmt::Write;
+    use std::sync::atomic::Ordering;
+    let rt = &state.runtime;
+    let (executions, pending) = rt.gauges().await.map_err(ApiError::internal)?;
+    let orders = orders::count_by_status(&state).await?;
+    let mut out = String::new();
+    let counters = [
+        (
+            "orderflow_steps_total",
+            "Execution steps run.",
+            rt.metrics().steps.load(Ordering::Relaxed),
+        ),
+        (
+            "orderflow_worker_errors_total",
+            "Worker steps that failed and were retried.",
+            rt.metrics().worker_errors.load(Ordering::Relaxed),
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "# HELP orderflow_executions Executions by status.\n# TYPE orderflow_executions gauge"
+    );
+    for (status, n) in executions {
+        let _ = writeln!(out, "orderflow_executions{{status=\"{status}\"}} {n}");
+    }
+    let _ = writeln!(out, "# HELP orderflow_pending_task_tokens Callbacks waiting for their token.\n# TYPE orderflow_pending_task_tokens gauge\norderflow_pending_task_tokens {pending}");
+    let _ = writeln!(
+        out,
+        "# HELP orderflow_orders Orders by status.\n# TYPE orderflow_orders gauge"
+    );
+    for (status, n) in orders {
+        let _ = writeln!(
+            out,
+            "orderflow_orders{{status=\"{}\"}} {n}",
+            status.as_str()
+        );
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+}
+
 /// The user behind `Authorization: Bearer <token>`.
 async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, ApiError> {
     let value = headers

@@ -442,6 +442,12 @@ pub async fn list(
     })
 }
 
+/// How many orders are in each status.
+pub async fn count_by_status(state: &AppState) -> Result<Vec<(OrderStatus, i64)>, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::count_by_status(&mut conn).await?)
+}
+
 /// An order with its execution's history.
 pub async fn audit(state: &AppState, order_id: &str) -> Result<Option<OrderAudit>, OrderError> {
     let Some(order) = get(state, order_id).await? else {

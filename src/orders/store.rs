@@ -254,3 +254,23 @@ pub async fn page(
     .await?;
     rows.iter().map(from_row).collect()
 }
+
+/// Orders per status (statuses with none are listed with 0).
+pub async fn count_by_status(
+    conn: &mut SqliteConnection,
+) -> Result<Vec<(OrderStatus, i64)>, sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
+            .fetch_all(conn)
+            .await?;
+    Ok(OrderStatus::ALL
+        .into_iter()
+        .map(|st| {
+            let n = rows
+                .iter()
+                .find(|(s, _)| s == st.as_str())
+                .map_or(0, |(_, n)| *n);
+            (st, n)
+        })
+        .collect())
+}

@@ -19,6 +19,7 @@ use sqlx::{Connection, SqliteConnection};
 
 impl Runtime {
     /// Runs one step of the execution: the current state, or a due timer.
+    #[tracing::instrument(level = "debug", skip(self, conn))]
     pub(super) async fn step_in(
         &self,
         conn: &mut SqliteConnection,
@@ -71,6 +72,10 @@ impl Runtime {
             fail(conn, &mut ex, failure, &now).await?;
         }
         store::save_execution(conn, &ex).await?;
+        self.inner
+            .metrics
+            .steps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(outcome(&ex))
     }
 

@@ -111,8 +111,18 @@ pub struct Runtime {
     inner: Arc<Inner>,
 }
 
+/// Counters since the process started, for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    /// Execution steps committed or run inline.
+    pub steps: std::sync::atomic::AtomicU64,
+    /// Worker steps that failed with an error (and were retried).
+    pub worker_errors: std::sync::atomic::AtomicU64,
+}
+
 struct Inner {
     db: Db,
+    metrics: Metrics,
     handlers: Registry,
     /// Parsed definitions by id; a definition never changes once stored.
     definitions: RwLock<HashMap<i64, Arc<StateMachine>>>,
@@ -124,6 +134,7 @@ impl Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 db,
+                metrics: Metrics::default(),
                 handlers,
                 definitions: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
@@ -133,6 +144,22 @@ impl Runtime {
 
     pub fn db(&self) -> &Db {
         &self.inner.db
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
+    /// Executions by status, and pending task tokens, as stored now.
+    pub async fn gauges(&self) -> Result<(Vec<(String, i64)>, i64), RuntimeError> {
+        let by_status = sqlx::query_as("SELECT status, COUNT(*) FROM executions GROUP BY status")
+            .fetch_all(&self.db().reader)
+            .await?;
+        let pending =
+            sqlx::query_scalar("SELECT COUNT(*) FROM task_tokens WHERE status = 'pending'")
+                .fetch_one(&self.db().reader)
+                .await?;
+        Ok((by_status, pending))
     }
 
     /// Creates or updates state machine `name`. The definition is validated first; running
@@ -403,6 +430,10 @@ impl Runtime {
                         }
                     }
                     Err(e) => {
+                        rt.inner
+                            .metrics
+                            .worker_errors
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         tracing::error!(error = %e, "workflow step failed; retrying shortly");
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
