@@ -1,0 +1,354 @@
+//! Server functions: the only way pages reach data. Each one checks the caller first — the
+//! storefront and customer order page need no account, everything else a signed-in approver
+//! or admin.
+
+use crate::model::{CurrentUser, CustomerOrder, OrderAudit, OrderPage, OrderSummary, Product};
+use leptos::prelude::*;
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// What kind of failure a server function reports; pages react to some kinds (e.g. sending
+/// the user to sign in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorKind {
+    /// The input was refused; nothing changed.
+    Invalid,
+    SignInRequired,
+    Forbidden,
+    NotFound,
+    /// Someone else got there first.
+    Conflict,
+    /// Our fault, or the network's.
+    Internal,
+}
+
+/// A server function's error: a message fit for users and, for bad input, the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct AppError {
+    pub kind: ErrorKind,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl AppError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> AppError {
+        AppError {
+            kind,
+            field: None,
+            message: message.into(),
+        }
+    }
+
+    /// The message if this error is about `field`.
+    pub fn for_field(&self, field: &str) -> Option<String> {
+        (self.field.as_deref() == Some(field)).then(|| self.message.clone())
+    }
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(error: ServerFnErrorErr) -> AppError {
+        let message = match error {
+            ServerFnErrorErr::Request(_) => {
+                "The server could not be reached. Please try again.".to_string()
+            }
+            ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
+                format!("The form was incomplete: {detail}")
+            }
+            other => format!("Something went wrong: {other}"),
+        };
+        AppError::new(ErrorKind::Internal, message)
+    }
+}
+
+#[cfg(feature = "ssr")]
+mod server {
+    use super::{AppError, ErrorKind};
+    use crate::auth::{self, AuthError};
+    use crate::model::{CurrentUser, Role};
+    use crate::orders::OrderError;
+    use crate::state::{app_state, AppState};
+    use tower_sessions::Session;
+
+    /// Logs what users should not see and gives them a plain apology.
+    fn internal(detail: impl std::fmt::Display) -> AppError {
+        tracing::error!(error = %detail, "server function failed");
+        AppError::new(
+            ErrorKind::Internal,
+            "Something went wrong on our side. Please try again.",
+        )
+    }
+
+    fn set_status(status: http::StatusCode) {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+    }
+
+    impl From<AuthError> for AppError {
+        fn from(error: AuthError) -> AppError {
+            match error {
+                AuthError::NotSignedIn => {
+                    set_status(http::StatusCode::UNAUTHORIZED);
+                    AppError::new(ErrorKind::SignInRequired, error.to_string())
+                }
+                AuthError::Forbidden(role) => {
+                    set_status(http::StatusCode::FORBIDDEN);
+                    AppError::new(
+                        ErrorKind::Forbidden,
+                        format!("You need the {role} role to see this page."),
+                    )
+                }
+                AuthError::WrongCredentials => AppError::new(ErrorKind::Invalid, error.to_string()),
+                other => internal(other),
+            }
+        }
+    }
+
+    impl From<OrderError> for AppError {
+        fn from(error: OrderError) -> AppError {
+            match &error {
+                OrderError::Invalid { field, .. } => AppError {
+                    kind: ErrorKind::Invalid,
+                    field: Some(field.to_string()),
+                    message: error.to_string(),
+                },
+                OrderError::NotFound(_) => {
+                    set_status(http::StatusCode::NOT_FOUND);
+                    AppError::new(ErrorKind::NotFound, error.to_string())
+                }
+                OrderError::AlreadyDecided { .. } | OrderError::Duplicate(_) => {
+                    AppError::new(ErrorKind::Conflict, error.to_string())
+                }
+                _ => internal(error),
+            }
+        }
+    }
+
+    pub fn state() -> Result<AppState, AppError> {
+        app_state().map_err(internal)
+    }
+
+    pub async fn session() -> Result<Session, AppError> {
+        leptos_axum::extract::<Session>().await.map_err(internal)
+    }
+
+    /// The application state and the signed-in caller, who must hold `role`.
+    pub async fn caller(role: Role) -> Result<(AppState, CurrentUser), AppError> {
+        let state = state()?;
+        let user = auth::require(&state, &session().await?, role).await?;
+        Ok((state, user))
+    }
+
+    /// Where to go after signing in: only paths on this site.
+    pub fn local_path(next: &str) -> Option<&str> {
+        let ok = next.starts_with('/')
+            && !next.starts_with("//")
+            && !next.contains('\\')
+            && !next.chars().any(char::is_control);
+        ok.then_some(next)
+    }
+
+    pub fn not_found(what: &str) -> AppError {
+        set_status(http::StatusCode::NOT_FOUND);
+        AppError::new(ErrorKind::NotFound, format!("{what} not found"))
+    }
+}
+
+#[server]
+pub async fn signed_in_user() -> Result<Option<CurrentUser>, AppError> {
+    let state = server::state()?;
+    Ok(crate::auth::current_user(&state, &server::session().await?).await?)
+}
+
+#[server]
+pub async fn login(
+    username: String,
+    password: String,
+    #[server(default)] next: String,
+) -> Result<(), AppError> {
+    let state = server::state()?;
+    let session = server::session().await?;
+    crate::auth::login(&state, &session, username.trim(), &password).await?;
+    leptos_axum::redirect(server::local_path(&next).unwrap_or("/inbox"));
+    Ok(())
+}
+
+#[server]
+pub async fn logout() -> Result<(), AppError> {
+    crate::auth::logout(&server::session().await?).await?;
+    leptos_axum::redirect("/");
+    Ok(())
+}
+
+#[server]
+pub async fn catalogue() -> Result<Vec<Product>, AppError> {
+    Ok(crate::orders::catalogue(&server::state()?).await?)
+}
+
+/// Places a storefront order; `quantities` maps SKU to the quantity typed in (blank means 0).
+/// On success the browser goes to the customer's order page.
+#[server]
+pub async fn place_order(
+    customer_name: String,
+    customer_email: String,
+    #[server(default)] quantities: HashMap<String, String>,
+) -> Result<(), AppError> {
+    let state = server::state()?;
+    let mut parsed = HashMap::new();
+    for (sku, text) in &quantities {
+        let text = text.trim();
+        let quantity = if text.is_empty() {
+            0
+        } else {
+            text.parse::<u32>().map_err(|_| AppError {
+                kind: ErrorKind::Invalid,
+                field: Some("quantities".into()),
+                message: format!("Quantities must be whole numbers from 0 to 1000, not '{text}'."),
+            })?
+        };
+        parsed.insert(sku.clone(), quantity);
+    }
+    let (key, _) =
+        crate::orders::place_from_storefront(&state, &customer_name, &customer_email, &parsed)
+            .await?;
+    leptos_axum::redirect(&format!("/orders/{key}"));
+    Ok(())
+}
+
+/// The customer's view of their order, by the secret key in the page's URL.
+#[server]
+pub async fn find_customer_order(key: String) -> Result<CustomerOrder, AppError> {
+    let state = server::state()?;
+    crate::orders::customer_view(&state, &key)
+        .await?
+        .ok_or_else(|| server::not_found("Order"))
+}
+
+/// An order waiting for approval, with how long it has waited ("12 min").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub order: OrderSummary,
+    pub waiting: String,
+}
+
+#[cfg(feature = "ssr")]
+fn waiting(order: OrderSummary) -> Waiting {
+    let since = order
+        .awaiting_since
+        .as_deref()
+        .and_then(crate::db::parse_time);
+    let waiting = since
+        .map(|t| waited(time::OffsetDateTime::now_utc() - t))
+        .unwrap_or_default();
+    Waiting { order, waiting }
+}
+
+/// A wait in the largest sensible unit: "less than a minute", "5 min", "3 h 20 min", "2 days".
+#[cfg(feature = "ssr")]
+fn waited(d: time::Duration) -> String {
+    let minutes = d.whole_minutes().max(0);
+    match minutes {
+        0 => "less than a minute".into(),
+        1..=59 => format!("{minutes} min"),
+        60..=1439 => format!("{} h {} min", minutes / 60, minutes % 60),
+        _ if minutes < 2880 => "1 day".into(),
+        _ => format!("{} days", minutes / 1440),
+    }
+}
+
+/// Orders awaiting approval, oldest first.
+#[server]
+pub async fn inbox() -> Result<Vec<Waiting>, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Approver).await?;
+    let orders = crate::orders::inbox(&state).await?;
+    Ok(orders.into_iter().map(waiting).collect())
+}
+
+/// One order, for an approver to decide.
+#[server]
+pub async fn approval(id: String) -> Result<Waiting, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Approver).await?;
+    let order = crate::orders::get(&state, &id)
+        .await?
+        .ok_or_else(|| server::not_found("Order"))?;
+    Ok(waiting(order))
+}
+
+/// Approve or reject: `decision` is "approve" or "reject" (the button pressed); a reason is
+/// required to reject. Returns the message to show.
+#[server]
+pub async fn decide(
+    order_id: String,
+    decision: String,
+    #[server(default)] reason: String,
+) -> Result<String, AppError> {
+    let (state, user) = server::caller(crate::model::Role::Approver).await?;
+    let approved = match decision.as_str() {
+        "approve" => true,
+        "reject" => false,
+        _ => {
+            return Err(AppError::new(
+                ErrorKind::Invalid,
+                "Choose Approve or Reject.",
+            ))
+        }
+    };
+    let order = crate::orders::decide(&state, &order_id, approved, Some(&reason), &user).await?;
+    let verb = if approved { "approved" } else { "rejected" };
+    Ok(format!("Order {} {verb}.", order.id))
+}
+
+/// Every order, newest first, optionally of one status; `cursor` comes from the last page.
+#[server]
+pub async fn orders(
+    #[server(default)] status: String,
+    #[server(default)] cursor: String,
+) -> Result<OrderPage, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    let status = match status.as_str() {
+        "" => None,
+        s => Some(crate::model::OrderStatus::parse(s).ok_or_else(|| {
+            AppError::new(ErrorKind::Invalid, format!("Unknown order status '{s}'."))
+        })?),
+    };
+    let cursor = Some(cursor.as_str()).filter(|c| !c.is_empty());
+    Ok(crate::orders::list(&state, status, cursor, 25).await?)
+}
+
+/// An order with its execution's history.
+#[server]
+pub async fn load_audit(id: String) -> Result<OrderAudit, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    crate::orders::audit(&state, &id)
+        .await?
+        .ok_or_else(|| server::not_found("Order"))
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_read_naturally() {
+        let w = |m: i64| waited(time::Duration::minutes(m));
+        assert_eq!(w(0), "less than a minute");
+        assert_eq!(w(5), "5 min");
+        assert_eq!(w(200), "3 h 20 min");
+        assert_eq!(w(1500), "1 day");
+        assert_eq!(w(4400), "3 days");
+    }
+
+    #[test]
+    fn only_local_paths_are_followed_after_sign_in() {
+        assert_eq!(server::local_path("/inbox/ORD-1"), Some("/inbox/ORD-1"));
+        assert_eq!(server::local_path("//evil.example"), None);
+        assert_eq!(server::local_path("https://evil.example"), None);
+        assert_eq!(server::local_path("/\\evil.example"), None);
+        assert_eq!(server::local_path(""), None);
+    }
+}

@@ -1,0 +1,7 @@
+//! One module per area of the site.
+
+pub mod admin;
+pub mod inbox;
+pub mod login;
+pub mod order;
+pub mod shop;
