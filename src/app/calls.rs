@@ -93,7 +93,6 @@ mod server {
         fn from(error: AuthError) -> AppError {
             match error {
                 AuthError::NotSignedIn => {
-                    set_status(http::StatusCode::UNAUTHORIZED);
                     AppError::new(ErrorKind::SignInRequired, error.to_string())
                 }
                 AuthError::Forbidden(role) => {

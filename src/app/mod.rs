@@ -63,7 +63,11 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=pages::shop::Storefront/>
-                    <Route path=path!("/orders/:key") view=pages::order::CustomerOrderPage/>
+                    <Route
+                        path=path!("/orders/:key")
+                        view=pages::order::CustomerOrderPage
+                        ssr=SsrMode::Async
+                    />
                     <Route path=path!("/login") view=pages::login::LoginPage/>
                     <Route path=path!("/inbox") view=pages::inbox::Inbox ssr=SsrMode::Async/>
                     <Route
