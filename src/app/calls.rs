@@ -74,35 +74,55 @@ mod server {
     use crate::state::{app_state, AppState};
     use tower_sessions::Session;
 
+    /// A failure, with the HTTP status that fits its kind set on the response.
+    fn fail(kind: ErrorKind, field: Option<&str>, message: impl Into<String>) -> AppError {
+        use http::StatusCode;
+        let status = match kind {
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::SignInRequired => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+        AppError {
+            kind,
+            field: field.map(str::to_string),
+            message: message.into(),
+        }
+    }
+
     /// Logs what users should not see and gives them a plain apology.
     fn internal(detail: impl std::fmt::Display) -> AppError {
         tracing::error!(error = %detail, "server function failed");
-        AppError::new(
+        fail(
             ErrorKind::Internal,
+            None,
             "Something went wrong on our side. Please try again.",
         )
     }
 
-    fn set_status(status: http::StatusCode) {
-        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(status);
-        }
+    pub fn invalid(field: Option<&str>, message: impl Into<String>) -> AppError {
+        fail(ErrorKind::Invalid, field, message)
+    }
+
+    pub fn not_found(what: &str) -> AppError {
+        fail(ErrorKind::NotFound, None, format!("{what} not found"))
     }
 
     impl From<AuthError> for AppError {
         fn from(error: AuthError) -> AppError {
             match error {
-                AuthError::NotSignedIn => {
-                    AppError::new(ErrorKind::SignInRequired, error.to_string())
-                }
-                AuthError::Forbidden(role) => {
-                    set_status(http::StatusCode::FORBIDDEN);
-                    AppError::new(
-                        ErrorKind::Forbidden,
-                        format!("You need the {role} role to see this page."),
-                    )
-                }
-                AuthError::WrongCredentials => AppError::new(ErrorKind::Invalid, error.to_string()),
+                AuthError::NotSignedIn => fail(ErrorKind::SignInRequired, None, error.to_string()),
+                AuthError::Forbidden(role) => fail(
+                    ErrorKind::Forbidden,
+                    None,
+                    format!("You need the {role} role to see this page."),
+                ),
+                AuthError::WrongCredentials => invalid(None, error.to_string()),
                 other => internal(other),
             }
         }
@@ -111,17 +131,10 @@ mod server {
     impl From<OrderError> for AppError {
         fn from(error: OrderError) -> AppError {
             match &error {
-                OrderError::Invalid { field, .. } => AppError {
-                    kind: ErrorKind::Invalid,
-                    field: Some(field.to_string()),
-                    message: error.to_string(),
-                },
-                OrderError::NotFound(_) => {
-                    set_status(http::StatusCode::NOT_FOUND);
-                    AppError::new(ErrorKind::NotFound, error.to_string())
-                }
+                OrderError::Invalid { field, .. } => invalid(Some(field), error.to_string()),
+                OrderError::NotFound(_) => fail(ErrorKind::NotFound, None, error.to_string()),
                 OrderError::AlreadyDecided { .. } | OrderError::Duplicate(_) => {
-                    AppError::new(ErrorKind::Conflict, error.to_string())
+                    fail(ErrorKind::Conflict, None, error.to_string())
                 }
                 _ => internal(error),
             }
@@ -150,11 +163,6 @@ mod server {
             && !next.contains('\\')
             && !next.chars().any(char::is_control);
         ok.then_some(next)
-    }
-
-    pub fn not_found(what: &str) -> AppError {
-        set_status(http::StatusCode::NOT_FOUND);
-        AppError::new(ErrorKind::NotFound, format!("{what} not found"))
     }
 }
 
@@ -204,10 +212,11 @@ pub async fn place_order(
         let quantity = if text.is_empty() {
             0
         } else {
-            text.parse::<u32>().map_err(|_| AppError {
-                kind: ErrorKind::Invalid,
-                field: Some("quantities".into()),
-                message: format!("Quantities must be whole numbers from 0 to 1000, not '{text}'."),
+            text.parse::<u32>().map_err(|_| {
+                server::invalid(
+                    Some("quantities"),
+                    format!("Quantities must be whole numbers from 0 to 1000, not '{text}'."),
+                )
             })?
         };
         parsed.insert(sku.clone(), quantity);
@@ -290,12 +299,7 @@ pub async fn decide(
     let approved = match decision.as_str() {
         "approve" => true,
         "reject" => false,
-        _ => {
-            return Err(AppError::new(
-                ErrorKind::Invalid,
-                "Choose Approve or Reject.",
-            ))
-        }
+        _ => return Err(server::invalid(None, "Choose Approve or Reject.")),
     };
     let order = crate::orders::decide(&state, &order_id, approved, Some(&reason), &user).await?;
     let verb = if approved { "approved" } else { "rejected" };
@@ -311,9 +315,10 @@ pub async fn orders(
     let (state, _) = server::caller(crate::model::Role::Admin).await?;
     let status = match status.as_str() {
         "" => None,
-        s => Some(crate::model::OrderStatus::parse(s).ok_or_else(|| {
-            AppError::new(ErrorKind::Invalid, format!("Unknown order status '{s}'."))
-        })?),
+        s => Some(
+            crate::model::OrderStatus::parse(s)
+                .ok_or_else(|| server::invalid(None, format!("Unknown order status '{s}'.")))?,
+        ),
     };
     let cursor = Some(cursor.as_str()).filter(|c| !c.is_empty());
     Ok(crate::orders::list(&state, status, cursor, 25).await?)

@@ -21,6 +21,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -54,13 +55,16 @@ pub fn App() -> impl IntoView {
         logout,
         user,
     });
+    // Effects run only in the browser, once the page is live: tests and styles can tell.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
 
     view! {
         <Stylesheet id="leptos" href="/pkg/orderflow.css"/>
         <Title formatter=|page: String| format!("{page} · orderflow")/>
         <Router>
             <Header/>
-            <main>
+            <main data-hydrated=move || hydrated.get().then_some("true")>
                 <Routes fallback=|| view! { <NotFound/> }>
                     <Route path=path!("/") view=pages::shop::Storefront/>
                     <Route
