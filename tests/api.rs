@@ -362,9 +362,14 @@ async fn metrics_count_orders_and_executions_by_status() {
         r#"{"OrderItems": ["a"], "Cost": 500}"#,
     )
     .await;
+    let (status, _) = app.get_json("/metrics", None).await;
+    assert_eq!(status, 401);
+    let (status, body) = app.get_json("/metrics", Some(&app.approver_token)).await;
+    assert_eq!(status, 403, "{body}");
     let text = app
         .client
         .get(app.url("/metrics"))
+        .bearer_auth(&app.admin_token)
         .send()
         .await
         .unwrap()

@@ -27,10 +27,19 @@ pub async fn healthz(State(state): State<AppState>) -> Result<Json<Value>, ApiEr
     Ok(Json(json!({ "status": "ok" })))
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// `GET /metrics`: Prometheus text format, for an admin's API token.
 pub async fn metrics(
     State(state): State<AppState>,
+    headers: HeaderMap,
 ) -> Result<impl axum::response::IntoResponse, ApiError> {
+    if !caller(&state, &headers).await?.role.is_admin() {
+        return Err(ApiError {
+            status: StatusCode::FORBIDDEN,
+            code: "forbidden",
+            message: "Metrics need an admin's API token.".into(),
+            field: None,
+        });
+    }
     use std::fmt::Write;
     use std::sync::atomic::Ordering;
     let rt = &state.runtime;
