@@ -59,6 +59,16 @@ async fn token_of(rt: &Runtime, execution: &str) -> String {
     .unwrap()
 }
 
+/// The execution's history event types, in order.
+async fn history_kinds(rt: &Runtime, execution: &str) -> Vec<String> {
+    rt.history(execution)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.kind)
+        .collect()
+}
+
 async fn calls(rt: &Runtime) -> Vec<(String, String)> {
     sqlx::query_as("SELECT state, params FROM calls")
         .fetch_all(&rt.db().reader)
@@ -223,13 +233,7 @@ async fn wait_timers_are_durable_and_fire_when_due() {
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(info.output, Some(json!({"k": 1})));
-    let kinds: Vec<String> = rt
-        .history(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = history_kinds(&rt, &id).await;
     assert!(kinds.contains(&"WaitStateEntered".to_string()));
     assert!(kinds.contains(&"WaitStateExited".to_string()));
 }
@@ -386,13 +390,7 @@ async fn retry_runs_the_task_again_after_a_durable_back_off() {
     let info = run_until_done(&rt, &id, 20).await;
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(info.output, Some(json!({"after_failures": 2})));
-    let kinds: Vec<String> = rt
-        .history(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = history_kinds(&rt, &id).await;
     assert_eq!(kinds.iter().filter(|k| *k == "TaskStateEntered").count(), 1);
     assert_eq!(kinds.iter().filter(|k| *k == "TaskScheduled").count(), 3);
     assert_eq!(kinds.iter().filter(|k| *k == "TaskFailed").count(), 2);
@@ -434,13 +432,7 @@ async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_
         rt.send_task_success(&token, json!({})).await,
         Err(CallbackError::TaskTimedOut)
     ));
-    let kinds: Vec<String> = rt
-        .history(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = history_kinds(&rt, &id).await;
     assert!(kinds.contains(&"TaskTimedOut".to_string()), "{kinds:?}");
 }
 
@@ -498,13 +490,7 @@ async fn an_execution_past_its_timeout_seconds_times_out_and_its_token_dies() {
         rt.send_task_success(&token, json!({})).await,
         Err(CallbackError::TaskTimedOut)
     ));
-    let kinds: Vec<String> = rt
-        .history(&id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|e| e.kind)
-        .collect();
+    let kinds = history_kinds(&rt, &id).await;
     assert_eq!(kinds.last().map(String::as_str), Some("ExecutionTimedOut"));
 }
 

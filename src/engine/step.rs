@@ -1188,23 +1188,6 @@ mod tests {
         );
     }
 
-    /// A copy of the seed order workflow (workflows/order-approval.asl.json).
-    const ORDER_APPROVAL: &str = r#"{
-      "StartAt": "Validate Order",
-      "States": {
-        "Validate Order": {"Type": "Task", "Resource": "orderflow:validate-order", "ResultPath": "$.validation", "Next": "Is the order valid?"},
-        "Is the order valid?": {"Type": "Choice", "Choices": [
-            {"Variable": "$.validation.isValid", "BooleanEquals": true, "Next": "Validate Cost"}], "Default": "FailState"},
-        "Validate Cost": {"Type": "Task", "Resource": "orderflow:validate-cost", "ResultPath": "$.costCheck", "Next": "Is the order auto-approved?"},
-        "Is the order auto-approved?": {"Type": "Choice", "Choices": [
-            {"Variable": "$.costCheck.requiresApproval", "BooleanEquals": false, "Next": "Process the Order"}], "Default": "WaitForApproval"},
-        "WaitForApproval": {"Type": "Task", "Resource": "orderflow:request-approval.waitForTaskToken",
-            "Parameters": {"OrderID.$": "$.OrderID", "Cost.$": "$.Cost", "TaskToken.$": "$$.Task.Token"},
-            "ResultPath": "$.approval", "Next": "Is the order approved?"},
-        "Is the order approved?": {"Type": "Choice", "Choices": [
-            {"Variable": "$.approval.approved", "BooleanEquals": true, "Next": "Process the Order"}], "Default": "FailState"},
-        "Process the Order": {"Type": "Task", "Resource": "orderflow:process-order", "ResultPath": "$.processing", "End": true},
-        "FailState": {"Type": "Fail", "Error": "ErrorA", "Cause": "Invalid order."}
-      }
-    }"#;
+    /// The order workflow as shipped.
+    const ORDER_APPROVAL: &str = include_str!("../../workflows/order-approval.asl.json");
 }
