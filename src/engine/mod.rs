@@ -4,17 +4,19 @@
 //!
 //! - `definition`: parse and validate a definition into typed states.
 //! - `paths`: JSONPath, payload templates and `ResultPath`.
+//! - `intrinsics`: `States.Format(…)` and the other intrinsic functions.
 //! - `choice`: Choice rules.
 //! - `step`: running a state (`enter`, `task_succeeded`, `task_failed`).
 //! - `events`: history event types and detail shapes.
 //!
 //! Supported: Pass, Task (incl. `.waitForTaskToken`, Catch), Choice, Wait, Succeed, Fail.
-//! Not yet: Parallel, Map, intrinsic functions, JSONata, variables (`Assign`). `retry` decides
+//! Not yet: Parallel, Map, JSONata, variables (`Assign`). `retry` decides
 //! whether a failed task is tried again and after how long; the runtime does the waiting.
 
 mod choice;
 mod definition;
 mod events;
+mod intrinsics;
 mod paths;
 mod retry;
 mod step;

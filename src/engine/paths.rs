@@ -13,10 +13,11 @@
 //!
 //! Paths using `[*]` or `..` select a list and always yield a JSON array (possibly empty), as
 //! AWS does. Filters (`[?(…)]`), slices (`[1:3]`), unions (`[0,1]`) and negative indexes are
-//! refused when the definition is parsed. Intrinsic functions (`States.Format(…)`) are
-//! recognised but not evaluated yet: rendering one fails with `States.Runtime`.
+//! refused when the definition is parsed. Intrinsic functions (`States.Format(…)`) are parsed
+//! and evaluated by `intrinsics`.
 
 use super::definition::Problem;
+use super::intrinsics::{self, Call, EvalError, IntrinsicError, Random, Scope};
 use serde_json::{Map, Value};
 use std::fmt;
 
@@ -346,8 +347,8 @@ pub(crate) enum Template {
     Array(Vec<Template>),
     /// `"field.$": "$.path"` or `"$$.path"`.
     Path { field: String, path: Path },
-    /// `"field.$": "States.Format(…)"`: recognised, not evaluated yet.
-    Intrinsic { field: String, expression: String },
+    /// `"field.$": "States.Format(…)"` and the other intrinsic functions.
+    Intrinsic { field: String, call: Call },
 }
 
 /// Why a template could not be rendered.
@@ -360,9 +361,12 @@ pub(crate) enum TemplateError {
         field: String,
         input: String,
     },
-    /// Intrinsic functions are not implemented yet.
-    #[error("The intrinsic function '{expression}' in the field '{field}' is not supported yet")]
-    Intrinsic { field: String, expression: String },
+    /// An intrinsic function failed: AWS's `States.IntrinsicFailure`.
+    #[error("The intrinsic function in the field '{field}' failed. {error}")]
+    Intrinsic {
+        field: String,
+        error: IntrinsicError,
+    },
 }
 
 impl Template {
@@ -398,21 +402,27 @@ impl Template {
         }
     }
 
-    /// Renders the template against `input` (for `$`) and `context` (for `$$`).
-    pub(crate) fn render(&self, input: &Value, context: &Value) -> Result<Value, TemplateError> {
+    /// Renders the template against `input` (for `$`) and `context` (for `$$`); `rng` feeds
+    /// `States.UUID` and `States.MathRandom`.
+    pub(crate) fn render(
+        &self,
+        input: &Value,
+        context: &Value,
+        rng: &mut Random,
+    ) -> Result<Value, TemplateError> {
         Ok(match self {
             Template::Literal(v) => v.clone(),
             Template::Object(fields) => {
                 let mut out = Map::new();
                 for (key, template) in fields {
-                    out.insert(key.clone(), template.render(input, context)?);
+                    out.insert(key.clone(), template.render(input, context, rng)?);
                 }
                 Value::Object(out)
             }
             Template::Array(items) => Value::Array(
                 items
                     .iter()
-                    .map(|t| t.render(input, context))
+                    .map(|t| t.render(input, context, rng))
                     .collect::<Result<_, _>>()?,
             ),
             Template::Path { field, path } => {
@@ -423,11 +433,28 @@ impl Template {
                         input: if path.is_context() { context } else { input }.to_string(),
                     })?
             }
-            Template::Intrinsic { field, expression } => {
-                return Err(TemplateError::Intrinsic {
-                    field: field.clone(),
-                    expression: expression.clone(),
-                })
+            Template::Intrinsic { field, call } => {
+                let mut scope = Scope {
+                    input,
+                    context,
+                    rng,
+                };
+                call.eval(&mut scope).map_err(|e| match e {
+                    EvalError::PathNotFound(path) => TemplateError::PathNotFound {
+                        input: if path.starts_with("$$") {
+                            context
+                        } else {
+                            input
+                        }
+                        .to_string(),
+                        path,
+                        field: field.clone(),
+                    },
+                    EvalError::Failed(error) => TemplateError::Intrinsic {
+                        field: field.clone(),
+                        error,
+                    },
+                })?
             }
         })
     }
@@ -451,9 +478,17 @@ fn dynamic(
         return placeholder;
     };
     if text.starts_with("States.") {
-        return Template::Intrinsic {
-            field,
-            expression: text.to_string(),
+        return match intrinsics::parse(text) {
+            Ok(call) => Template::Intrinsic { field, call },
+            Err(e) => {
+                problems.push(Problem::schema(
+                    location,
+                    format!(
+                        "{owner}: the field '{key}' holds an invalid intrinsic function call: {e}"
+                    ),
+                ));
+                placeholder
+            }
         };
     }
     match Path::parse(text) {
@@ -586,6 +621,7 @@ mod tests {
         let out = t.render(
             &json!({"name": "Ada", "n": 7}),
             &json!({"Execution": {"Id": "e1"}}),
+            &mut Random::new(0),
         );
         assert_eq!(
             out,
@@ -601,7 +637,7 @@ mod tests {
             "/Parameters",
             &mut Vec::new(),
         );
-        let err = t.render(&json!({"a": 1}), &Value::Null);
+        let err = t.render(&json!({"a": 1}), &Value::Null, &mut Random::new(0));
         let message = err.map_err(|e| e.to_string()).err().unwrap_or_default();
         assert_eq!(
             message,
@@ -613,7 +649,7 @@ mod tests {
     fn template_with_bad_dynamic_values_reports_each_location() {
         let mut problems = Vec::new();
         Template::parse(
-            &json!({"a.$": 3, "b": {"c.$": "nope"}, "d.$": "States.Format('x')"}),
+            &json!({"a.$": 3, "b": {"c.$": "nope"}, "d.$": "States.Format('x')", "e.$": "States.Nope()"}),
             "State \"P\"",
             "/States/P/Parameters",
             &mut problems,
@@ -624,20 +660,33 @@ mod tests {
         let locations: Vec<_> = problems.iter().map(|p| p.location.as_str()).collect();
         assert_eq!(
             locations,
-            ["/States/P/Parameters/a.$", "/States/P/Parameters/b/c.$"]
+            [
+                "/States/P/Parameters/a.$",
+                "/States/P/Parameters/b/c.$",
+                "/States/P/Parameters/e.$"
+            ]
         );
     }
 
     #[test]
-    fn template_with_intrinsic_fails_to_render_clearly() {
+    fn template_intrinsics_render_and_their_failures_name_the_field() {
         let t = Template::parse(
-            &json!({"m.$": "States.Format('hi {}', $.n)"}),
+            &json!({"m.$": "States.Format('hi {}', $.n)", "i.$": "States.ArrayGetItem($.l, 3)"}),
             "State \"S\"",
             "",
             &mut Vec::new(),
         );
-        let err = t.render(&json!({"n": 1}), &Value::Null);
-        assert!(matches!(err, Err(TemplateError::Intrinsic { .. })));
+        let err = t.render(&json!({"n": 1, "l": []}), &Value::Null, &mut Random::new(0));
+        let Err(TemplateError::Intrinsic { field, .. }) = err else {
+            panic!("expected an intrinsic failure, got {err:?}");
+        };
+        assert_eq!(field, "i.$");
+        let ok = t.render(
+            &json!({"n": 1, "l": [0, 1, 2, 3]}),
+            &Value::Null,
+            &mut Random::new(0),
+        );
+        assert_eq!(ok, Ok(json!({"m": "hi 1", "i": 3})));
     }
 
     fn field_name() -> impl Strategy<Value = String> {

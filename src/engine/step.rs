@@ -10,7 +10,8 @@ use super::definition::{
     WaitFor,
 };
 use super::events::{EventType, HistoryEvent};
-use super::paths::{Path, Template};
+use super::intrinsics::Random;
+use super::paths::{Path, Template, TemplateError};
 use serde_json::{json, Map, Value};
 
 /// What the runtime knows about the execution; exposed to paths as `$$`.
@@ -34,6 +35,8 @@ pub struct Context {
     pub state_entered_time: String,
     /// `$$.Task.Token`; the `Task` object is absent when this is `None`.
     pub task_token: Option<String>,
+    /// Seeds `States.UUID` and `States.MathRandom`; the runtime draws a fresh one per step.
+    pub random_seed: u64,
 }
 
 impl Context {
@@ -159,6 +162,8 @@ impl From<&Transition> for Next {
 struct Run<'a> {
     state: &'a State,
     context: Value,
+    /// The random generator's state, carried from one template to the next.
+    seed: std::cell::Cell<u64>,
     events: Vec<HistoryEvent>,
 }
 
@@ -169,6 +174,7 @@ impl<'a> Run<'a> {
         Run {
             state,
             context: ctx.to_json(),
+            seed: std::cell::Cell::new(ctx.random_seed),
             events: Vec::new(),
         }
     }
@@ -217,9 +223,21 @@ impl<'a> Run<'a> {
     fn render(&self, template: Option<&Template>, input: Value) -> Result<Value, Failure> {
         match template {
             None => Ok(input),
-            Some(t) => t
-                .render(&input, &self.context)
-                .map_err(|e| Failure::runtime(self.name(), e)),
+            Some(t) => {
+                let mut rng = Random::new(self.seed.get());
+                let rendered = t.render(&input, &self.context, &mut rng);
+                self.seed.set(rng.state());
+                rendered.map_err(|e| match e {
+                    TemplateError::Intrinsic { .. } => Failure::new(
+                        "States.IntrinsicFailure",
+                        format!(
+                            "An error occurred while executing the state '{}'. {e}",
+                            self.name()
+                        ),
+                    ),
+                    other => Failure::runtime(self.name(), other),
+                })
+            }
         }
     }
 
@@ -613,6 +631,7 @@ mod tests {
             state_name: String::new(),
             state_entered_time: "2024-01-01T00:00:01Z".into(),
             task_token: None,
+            random_seed: 0,
         }
     }
 
@@ -802,15 +821,26 @@ mod tests {
     }
 
     #[test]
-    fn intrinsic_function_in_parameters_fails_clearly_instead_of_passing_through() {
-        let m =
-            single(json!({"Type": "Pass", "Parameters": {"m.$": "States.Format('x {}', $.a)"}}));
+    fn intrinsics_render_in_parameters_and_their_failures_are_intrinsic_failures() {
+        let m = single(json!({"Type": "Pass", "Parameters": {
+            "m.$": "States.Format('x {}', $.a)",
+            "id.$": "States.UUID()"
+        }}));
         let step = m.enter("S", &json!({"a": 1}), &ctx());
+        let out = output(&step).cloned().unwrap_or_default();
+        assert_eq!(out["m"], json!("x 1"));
+        assert_eq!(out["id"].as_str().map(str::len), Some(36));
+
+        let m =
+            single(json!({"Type": "Pass", "Parameters": {"i.$": "States.ArrayGetItem($.l, 2)"}}));
+        let step = m.enter("S", &json!({"l": [1]}), &ctx());
         let f = failure(&step);
-        assert_eq!(f.map(|f| f.error.as_str()), Some("States.Runtime"));
-        assert!(f.is_some_and(
-            |f| f.cause.contains("States.Format") && f.cause.contains("not supported")
-        ));
+        assert_eq!(f.map(|f| f.error.as_str()), Some("States.IntrinsicFailure"));
+        let cause = f.map(|f| f.cause.as_str()).unwrap_or_default();
+        assert!(
+            cause.contains("'S'") && cause.contains("States.ArrayGetItem"),
+            "{cause}"
+        );
     }
 
     #[test]

@@ -516,6 +516,7 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         state_name: state_name.to_string(),
         state_entered_time: now.to_string(),
         task_token: None,
+        random_seed: rand::random(),
     }
 }
 
