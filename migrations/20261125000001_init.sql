@@ -22,7 +22,8 @@ CREATE TABLE executions (
     status          TEXT NOT NULL CHECK (status IN ('RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT')),
     -- What the executor does next: 'ready' to run current_state on state_input, 'waiting' for a
     -- task token or a timer, 'done' once the execution has ended.
-    phase           TEXT NOT NULL CHECK (phase IN ('ready', 'waiting', 'done')),
+    -- 'queued': a Map iteration waiting for a free slot under MaxConcurrency.
+    phase           TEXT NOT NULL CHECK (phase IN ('ready', 'waiting', 'queued', 'done')),
     input           TEXT NOT NULL,
     output          TEXT,
     error           TEXT,
@@ -43,8 +44,25 @@ CREATE TABLE executions (
     -- The definition's top-level TimeoutSeconds, as a due time.
     deadline_at     TEXT,
     stopped_at      TEXT,
+    -- The branches of a Parallel state and the iterations of a Map state run as executions of
+    -- their own: parent_id is the run whose state started them, root_id the top-level
+    -- execution whose history they write to, scope the path to their sub-machine
+    -- ([[state, branch], ...]), fork_key the Parallel/Map attempt they belong to, branch_index
+    -- their place in its result and iteration the Map item index (NULL for Parallel).
+    parent_id       TEXT REFERENCES executions(id),
+    root_id         TEXT REFERENCES executions(id),
+    scope           TEXT NOT NULL DEFAULT '[]',
+    fork_key        TEXT,
+    branch_index    INTEGER,
+    iteration       INTEGER,
+    -- The id of this run's latest event in its (root's) history.
+    last_event_id   INTEGER NOT NULL DEFAULT 0,
+    -- While a Parallel or Map state waits for its branches: their progress (JSON).
+    fork            TEXT,
     UNIQUE (state_machine, name)
 );
+CREATE INDEX executions_by_fork ON executions (fork_key, branch_index) WHERE fork_key IS NOT NULL;
+CREATE INDEX executions_by_parent ON executions (parent_id) WHERE parent_id IS NOT NULL;
 CREATE INDEX executions_by_deadline ON executions (deadline_at) WHERE deadline_at IS NOT NULL AND phase <> 'done';
 CREATE INDEX executions_by_phase ON executions (phase, timer_due_at);
 CREATE INDEX executions_by_machine ON executions (state_machine, started_at, id);

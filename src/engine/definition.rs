@@ -88,6 +88,18 @@ impl StateMachine {
     pub fn timeout_seconds(&self) -> Option<u64> {
         self.timeout_seconds
     }
+
+    /// The sub-machine a branch runs: `scope` lists, from this machine down, each Parallel or
+    /// Map state and which of its machines (a Parallel's branch index, 0 for a Map).
+    pub fn sub(&self, scope: &[(String, usize)]) -> Option<&StateMachine> {
+        let Some(((state, index), rest)) = scope.split_first() else {
+            return Some(self);
+        };
+        match &self.state(state)?.body {
+            Body::Parallel(f) | Body::Map(f) => f.branches.get(*index)?.sub(rest),
+            _ => None,
+        }
+    }
 }
 
 /// The type of a state.
@@ -105,6 +117,10 @@ pub enum StateKind {
     Succeed,
     /// `Fail`.
     Fail,
+    /// `Parallel`.
+    Parallel,
+    /// `Map`.
+    Map,
 }
 
 /// One state of a machine.
@@ -135,6 +151,8 @@ impl State {
             Body::Wait(_) => StateKind::Wait,
             Body::Succeed(_) => StateKind::Succeed,
             Body::Fail(_) => StateKind::Fail,
+            Body::Parallel(_) => StateKind::Parallel,
+            Body::Map(_) => StateKind::Map,
         }
     }
 
@@ -165,6 +183,7 @@ impl State {
     pub fn retry(&self) -> &[Retrier] {
         match &self.body {
             Body::Task(t) => &t.retry,
+            Body::Parallel(f) | Body::Map(f) => &f.retry,
             _ => &[],
         }
     }
@@ -217,6 +236,8 @@ pub(crate) enum Body {
     Wait(WaitState),
     Succeed(InputOutput),
     Fail(FailState),
+    Parallel(ForkState),
+    Map(ForkState),
 }
 
 /// `InputPath` and `OutputPath`; `None` stands for JSON `null` (meaning `{}`).
@@ -289,6 +310,47 @@ pub(crate) struct WaitState {
     pub(crate) transition: Transition,
 }
 
+/// Parallel and Map: run sub-machines and gather their outputs into an array.
+#[derive(Debug, Clone)]
+pub(crate) struct ForkState {
+    pub(crate) io: InputOutput,
+    /// Parallel's `Parameters`; Map's `ItemSelector` (or its older name, `Parameters`).
+    pub(crate) parameters: Option<Template>,
+    pub(crate) result_selector: Option<Template>,
+    pub(crate) result_path: Option<Path>,
+    pub(crate) retry: Vec<Retrier>,
+    pub(crate) catch: Vec<Catcher>,
+    pub(crate) transition: Transition,
+    /// Parallel's `Branches`; for Map, one: its `ItemProcessor` (or `Iterator`).
+    pub(crate) branches: Vec<StateMachine>,
+    pub(crate) map: Option<MapOptions>,
+}
+
+/// A number written in the state, or read from its input by a `…Path` field.
+#[derive(Debug, Clone)]
+pub(crate) enum Quantity {
+    Fixed(f64),
+    Path(Path),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct MapOptions {
+    /// `None`: the effective input itself must be the array.
+    pub(crate) items_path: Option<Path>,
+    /// 0 means no limit.
+    pub(crate) max_concurrency: Option<Quantity>,
+    pub(crate) tolerated_count: Option<Quantity>,
+    pub(crate) tolerated_percentage: Option<Quantity>,
+    pub(crate) batch: Option<Batcher>,
+}
+
+/// `ItemBatcher`: iterations get `{"Items": [...]}` (plus `BatchInput`) instead of one item.
+#[derive(Debug, Clone)]
+pub(crate) struct Batcher {
+    pub(crate) max_items: Option<Quantity>,
+    pub(crate) batch_input: Option<Template>,
+}
+
 /// A Fail state's `Error` or `Cause`: a fixed string or a path into the input.
 #[derive(Debug, Clone)]
 pub(crate) enum Text {
@@ -350,6 +412,45 @@ const WAIT_FIELDS: &[&str] = &[
     "OutputPath",
 ];
 const SUCCEED_FIELDS: &[&str] = &["Type", "InputPath", "OutputPath"];
+const PARALLEL_FIELDS: &[&str] = &[
+    "Type",
+    "Next",
+    "End",
+    "Branches",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "Parameters",
+    "ResultSelector",
+    "Retry",
+    "Catch",
+];
+const MAP_FIELDS: &[&str] = &[
+    "Type",
+    "Next",
+    "End",
+    "ItemProcessor",
+    "Iterator",
+    "ItemsPath",
+    "ItemSelector",
+    "Parameters",
+    "ItemBatcher",
+    "MaxConcurrency",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCount",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentage",
+    "ToleratedFailurePercentagePath",
+    "Label",
+    "InputPath",
+    "OutputPath",
+    "ResultPath",
+    "ResultSelector",
+    "Retry",
+    "Catch",
+];
+/// A Parallel branch, a Map's ItemProcessor (ProcessorConfig) and its older Iterator.
+const BRANCH_FIELDS: &[&str] = &["StartAt", "States", "ProcessorConfig"];
 const FAIL_FIELDS: &[&str] = &["Type", "Error", "Cause", "ErrorPath", "CausePath"];
 /// Fields AWS knows that orderflow does not implement yet; they get a clearer message.
 const NOT_YET: &[&str] = &[
@@ -361,12 +462,10 @@ const NOT_YET: &[&str] = &[
     "TimeoutSecondsPath",
     "HeartbeatSecondsPath",
     "Items",
-    "ItemsPath",
-    "ItemSelector",
-    "ItemProcessor",
-    "Iterator",
-    "Branches",
-    "MaxConcurrency",
+    "ItemReader",
+    "ResultWriter",
+    "MaxInputBytesPerBatch",
+    "MaxInputBytesPerBatchPath",
 ];
 /// AWS limits a state name to 80 characters.
 const MAX_STATE_NAME: usize = 80;
@@ -399,64 +498,85 @@ pub fn parse(definition: &str) -> Result<StateMachine, DefinitionError> {
             r.problem("QueryLanguage", message);
         }
     }
-    let comment = r.string("Comment");
     let timeout_seconds = r.count("TimeoutSeconds", 0);
     r.string("Version");
-    let start_at = r.required_string("StartAt");
+    let machine = parse_machine(
+        top,
+        "",
+        "The state machine",
+        Some(definition),
+        &mut problems,
+    );
+    match machine {
+        Some(mut machine) if problems.is_empty() => {
+            machine.timeout_seconds = timeout_seconds;
+            Ok(machine)
+        }
+        _ => Err(DefinitionError { problems }),
+    }
+}
 
+/// Parses a machine's `StartAt`, `States` and `Comment` at `prefix` (empty for the top level,
+/// e.g. `/States/Fan out/Branches[0]` for a branch). `text` is the definition's source, used
+/// to keep the written order of the top-level states.
+fn parse_machine(
+    top: &Map<String, Value>,
+    prefix: &str,
+    label: &str,
+    text: Option<&str>,
+    problems: &mut Vec<Problem>,
+) -> Option<StateMachine> {
+    let mut r = Reader::new(label, top, prefix.to_string(), problems);
+    let comment = r.string("Comment");
+    let start_at = r.required_string("StartAt");
+    let here = if prefix.is_empty() { "/" } else { prefix };
     let raw_states = match top.get("States") {
         Some(Value::Object(states)) if !states.is_empty() => Some(states),
         Some(Value::Object(_)) => {
             problems.push(Problem::schema(
-                "/States",
-                "States must hold at least one state",
+                format!("{prefix}/States"),
+                format!("{label}: States must hold at least one state"),
             ));
             None
         }
         Some(_) => {
             problems.push(Problem::schema(
-                "/States",
-                "States must be an object of named states",
+                format!("{prefix}/States"),
+                format!("{label}: States must be an object of named states"),
             ));
             None
         }
         None => {
             problems.push(Problem::schema(
-                "/",
-                "The state machine has no States field",
+                here,
+                format!("{label} has no States field"),
             ));
             None
         }
     };
-    let Some(raw_states) = raw_states else {
-        return Err(DefinitionError { problems });
+    let raw_states = raw_states?;
+    let names = match text {
+        Some(text) => state_order(text, raw_states, problems),
+        None => raw_states.keys().cloned().collect(),
     };
-
-    let names = state_order(definition, raw_states, &mut problems);
     let states: Vec<State> = names
         .iter()
         .filter_map(|name| raw_states.get(name).map(|v| (name, v)))
-        .filter_map(|(name, v)| parse_state(name, v, &mut problems))
+        .filter_map(|(name, v)| parse_state(name, v, prefix, problems))
         .collect();
-    check_graph(start_at.as_deref(), &names, raw_states, &mut problems);
-
-    match start_at {
-        Some(start_at) if problems.is_empty() => {
-            let by_name = states
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (s.name.clone(), i))
-                .collect();
-            Ok(StateMachine {
-                start_at,
-                comment,
-                timeout_seconds,
-                states,
-                by_name,
-            })
-        }
-        _ => Err(DefinitionError { problems }),
-    }
+    check_graph(start_at.as_deref(), &names, raw_states, prefix, problems);
+    let by_name = states
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.name.clone(), i))
+        .collect();
+    Some(StateMachine {
+        start_at: start_at?,
+        comment,
+        timeout_seconds: None,
+        states,
+        by_name,
+    })
 }
 
 /// State names in the order the definition lists them (serde_json's map may sort keys), and a
@@ -519,8 +639,8 @@ impl<'de> Deserialize<'de> for KeysInOrder {
 
 /// Transition targets of a raw state, with the location of each (AWS spells them
 /// `/States/C/Choices[0]/Next`).
-fn targets(name: &str, state: &Value) -> Vec<(String, String)> {
-    let loc = format!("/States/{name}");
+fn targets(prefix: &str, name: &str, state: &Value) -> Vec<(String, String)> {
+    let loc = format!("{prefix}/States/{name}");
     let mut out = Vec::new();
     let mut push = |location: String, v: Option<&Value>| {
         if let Some(Value::String(target)) = v {
@@ -545,10 +665,15 @@ fn check_graph(
     start_at: Option<&str>,
     names: &[String],
     raw: &Map<String, Value>,
+    prefix: &str,
     problems: &mut Vec<Problem>,
 ) {
     for name in names {
-        for (location, target) in raw.get(name).map(|s| targets(name, s)).unwrap_or_default() {
+        for (location, target) in raw
+            .get(name)
+            .map(|s| targets(prefix, name, s))
+            .unwrap_or_default()
+        {
             if !raw.contains_key(&target) {
                 problems.push(Problem::new(
                     "MISSING_TRANSITION_TARGET",
@@ -562,7 +687,7 @@ fn check_graph(
     if !raw.contains_key(start_at) {
         problems.push(Problem::new(
             "MISSING_TRANSITION_TARGET",
-            "/StartAt",
+            format!("{prefix}/StartAt"),
             format!("StartAt names \"{start_at}\", which is not a state"),
         ));
         return;
@@ -577,7 +702,7 @@ fn check_graph(
         // AWS reports only this, and skips the reachability walk, when nothing can end.
         problems.push(Problem::new(
             "MISSING_END_STATE",
-            "/States",
+            format!("{prefix}/States"),
             "No state ends the execution: add \"End\": true, a Succeed or a Fail state",
         ));
         return;
@@ -587,7 +712,7 @@ fn check_graph(
     while let Some(name) = queue.pop_front() {
         for (_, target) in raw
             .get(&name)
-            .map(|s| targets(&name, s))
+            .map(|s| targets(prefix, &name, s))
             .unwrap_or_default()
         {
             if raw.contains_key(&target) && reached.insert(target.clone()) {
@@ -598,14 +723,19 @@ fn check_graph(
     for name in names.iter().filter(|n| !reached.contains(*n)) {
         problems.push(Problem::new(
             "MISSING_TRANSITION_TARGET",
-            format!("/States/{name}"),
+            format!("{prefix}/States/{name}"),
             format!("State \"{name}\" is not reachable from StartAt"),
         ));
     }
 }
 
-fn parse_state(name: &str, value: &Value, problems: &mut Vec<Problem>) -> Option<State> {
-    let loc = format!("/States/{name}");
+fn parse_state(
+    name: &str,
+    value: &Value,
+    prefix: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<State> {
+    let loc = format!("{prefix}/States/{name}");
     if name.is_empty() || name.chars().count() > MAX_STATE_NAME {
         problems.push(Problem::new(
             "INVALID_STATE_NAME",
@@ -663,15 +793,11 @@ fn parse_state(name: &str, value: &Value, problems: &mut Vec<Problem>) -> Option
                 cause: r.text("Cause", "CausePath"),
             })
         }
-        "Parallel" | "Map" => {
-            let message =
-                format!("{label} has Type \"{kind}\", which orderflow does not support yet");
-            r.problem("Type", message);
-            return None;
-        }
+        "Parallel" => Body::Parallel(r.parallel()?),
+        "Map" => Body::Map(r.map()?),
         other => {
             let message = format!(
-                "{label} has unknown Type \"{other}\"; expected Pass, Task, Choice, Wait, Succeed or Fail"
+                "{label} has unknown Type \"{other}\"; expected Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"
             );
             r.problem("Type", message);
             return None;
@@ -962,6 +1088,169 @@ impl<'a> Reader<'a> {
             retry,
             catch,
             transition: transition?,
+        })
+    }
+
+    fn parallel(&mut self) -> Option<ForkState> {
+        self.unknown_fields(PARALLEL_FIELDS, "a Parallel state");
+        let branches = match self.obj.get("Branches") {
+            Some(Value::Array(list)) if !list.is_empty() => list
+                .iter()
+                .enumerate()
+                .filter_map(|(i, branch)| self.sub_machine(&format!("Branches[{i}]"), branch))
+                .collect::<Vec<_>>(),
+            _ => {
+                let message = format!(
+                    "{}: Branches must be a non-empty array of state machines",
+                    self.label
+                );
+                self.problem("Branches", message);
+                return None;
+            }
+        };
+        self.fork(branches, "Parameters", None)
+    }
+
+    fn map(&mut self) -> Option<ForkState> {
+        self.unknown_fields(MAP_FIELDS, "a Map state");
+        let processor = match (self.obj.get("ItemProcessor"), self.obj.get("Iterator")) {
+            (Some(p), None) => self.sub_machine("ItemProcessor", p),
+            (None, Some(p)) => self.sub_machine("Iterator", p),
+            (Some(_), Some(_)) => {
+                let message = format!("{}: give ItemProcessor or Iterator, not both", self.label);
+                self.problem("Iterator", message);
+                None
+            }
+            (None, None) => {
+                let message = format!("{} has no ItemProcessor", self.label);
+                let here = self.here();
+                self.problems.push(Problem::schema(here, message));
+                None
+            }
+        };
+        let selector = match (
+            self.obj.contains_key("ItemSelector"),
+            self.obj.contains_key("Parameters"),
+        ) {
+            (true, true) => {
+                let message = format!("{}: give ItemSelector or Parameters, not both", self.label);
+                self.problem("Parameters", message);
+                "ItemSelector"
+            }
+            (false, true) => "Parameters",
+            _ => "ItemSelector",
+        };
+        let items_path = match self.obj.get("ItemsPath") {
+            None => None,
+            Some(_) => Some(self.reference_path("ItemsPath")?),
+        };
+        let options = MapOptions {
+            items_path,
+            max_concurrency: self.quantity("MaxConcurrency", true, None),
+            tolerated_count: self.quantity("ToleratedFailureCount", true, None),
+            tolerated_percentage: self.quantity("ToleratedFailurePercentage", false, Some(100.0)),
+            batch: self.batcher(),
+        };
+        self.fork(vec![processor?], selector, Some(options))
+    }
+
+    /// The parts Parallel and Map share.
+    fn fork(
+        &mut self,
+        branches: Vec<StateMachine>,
+        parameters: &str,
+        map: Option<MapOptions>,
+    ) -> Option<ForkState> {
+        Some(ForkState {
+            io: self.input_output(),
+            parameters: self.template(parameters),
+            result_selector: self.template("ResultSelector"),
+            result_path: self.result_path("ResultPath"),
+            retry: self.retriers(),
+            catch: self.catchers(),
+            transition: self.transition()?,
+            branches,
+            map,
+        })
+    }
+
+    /// A Parallel branch or a Map's processor: a state machine of its own.
+    fn sub_machine(&mut self, field: &str, value: &'a Value) -> Option<StateMachine> {
+        let location = self.at(field);
+        let Value::Object(obj) = value else {
+            let message = format!("{}: {field} must be a state machine object", self.label);
+            self.problem(field, message);
+            return None;
+        };
+        let label = format!("{} ({field})", self.label);
+        let mut r = Reader::new(&label, obj, location.clone(), self.problems);
+        r.unknown_fields(BRANCH_FIELDS, "a branch");
+        if let Some(Value::Object(config)) = obj.get("ProcessorConfig") {
+            match config.get("Mode").and_then(Value::as_str) {
+                None | Some("INLINE") => {}
+                Some(mode) => {
+                    let message = format!(
+                        "{label}: ProcessorConfig Mode \"{mode}\" is not supported yet; only INLINE is"
+                    );
+                    r.problems.push(Problem::schema(
+                        format!("{location}/ProcessorConfig/Mode"),
+                        message,
+                    ));
+                }
+            }
+        }
+        parse_machine(obj, &location, &label, None, self.problems)
+    }
+
+    /// `Field` or `FieldPath` (not both): a number of at least 0 (a whole one when `whole`),
+    /// at most `max`.
+    fn quantity(&mut self, field: &str, whole: bool, max: Option<f64>) -> Option<Quantity> {
+        let path_field = format!("{field}Path");
+        match (self.obj.get(field), self.obj.contains_key(&path_field)) {
+            (Some(_), true) => {
+                let message = format!("{}: give {field} or {path_field}, not both", self.label);
+                self.problem(&path_field, message);
+                None
+            }
+            (None, true) => {
+                let text = self.string(&path_field)?;
+                self.path_value(&path_field, &text, true, true)
+                    .map(Quantity::Path)
+            }
+            (Some(v), false) => {
+                let n = v.as_f64().filter(|n| {
+                    *n >= 0.0 && (!whole || n.fract() == 0.0) && max.is_none_or(|m| *n <= m)
+                });
+                if n.is_none() {
+                    let kind = if whole { "a whole number" } else { "a number" };
+                    let bound = max.map(|m| format!(" and at most {m}")).unwrap_or_default();
+                    let message = format!(
+                        "{}: {field} must be {kind} of at least 0{bound}, not {v}",
+                        self.label
+                    );
+                    self.problem(field, message);
+                }
+                n.map(Quantity::Fixed)
+            }
+            (None, false) => None,
+        }
+    }
+
+    fn batcher(&mut self) -> Option<Batcher> {
+        let Value::Object(obj) = self.obj.get("ItemBatcher")? else {
+            let message = format!("{}: ItemBatcher must be an object", self.label);
+            self.problem("ItemBatcher", message);
+            return None;
+        };
+        let label = format!("{} (ItemBatcher)", self.label);
+        let mut r = Reader::new(&label, obj, self.at("ItemBatcher"), self.problems);
+        r.unknown_fields(
+            &["MaxItemsPerBatch", "MaxItemsPerBatchPath", "BatchInput"],
+            "an ItemBatcher",
+        );
+        Some(Batcher {
+            max_items: r.quantity("MaxItemsPerBatch", true, None),
+            batch_input: r.template("BatchInput"),
         })
     }
 
@@ -1285,7 +1574,7 @@ mod tests {
             ("SCHEMA_VALIDATION_FAILED", "/States/E"),
             ("SCHEMA_VALIDATION_FAILED", "/States/F/InputPath"),
             ("SCHEMA_VALIDATION_FAILED", "/States/G/Choices"),
-            ("SCHEMA_VALIDATION_FAILED", "/States/H/Type"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/H/Branches"),
             ("MISSING_TRANSITION_TARGET", "/States/D"),
         ] {
             assert!(
@@ -1293,9 +1582,57 @@ mod tests {
                 "no {code} at {location} in {found:#?}"
             );
         }
-        let parallel = found.iter().find(|p| p.location == "/States/H/Type");
-        assert!(parallel
-            .is_some_and(|p| p.message.contains("\"H\"") && p.message.contains("not support yet")));
+        let parallel = found.iter().find(|p| p.location == "/States/H/Branches");
+        assert!(parallel.is_some_and(|p| p.message.contains("\"H\"")));
+    }
+
+    #[test]
+    fn parallel_and_map_machines_are_parsed_and_checked_in_place() {
+        let machine = parse(
+            &json!({
+                "StartAt": "Fan out",
+                "States": {
+                    "Fan out": {"Type": "Parallel", "Next": "Each", "Branches": [
+                        {"StartAt": "A", "States": {"A": {"Type": "Pass", "End": true}}},
+                        {"StartAt": "B", "States": {"B": {"Type": "Succeed"}}}
+                    ]},
+                    "Each": {"Type": "Map", "End": true, "ItemsPath": "$.items",
+                        "MaxConcurrency": 2,
+                        "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"},
+                            "StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}}}
+                }
+            })
+            .to_string(),
+        )
+        .expect("valid");
+        assert_eq!(machine.state("Fan out").map(State::kind), Some(StateKind::Parallel));
+        assert_eq!(machine.state("Each").map(State::kind), Some(StateKind::Map));
+        let branch = machine.sub(&[("Fan out".into(), 1)]).expect("branch 1");
+        assert_eq!(branch.start_at(), "B");
+        assert!(machine.sub(&[("Each".into(), 0)]).is_some());
+        assert!(machine.sub(&[("Each".into(), 1)]).is_none());
+
+        let found = problems(&json!({
+            "StartAt": "P",
+            "States": {
+                "P": {"Type": "Parallel", "End": true, "Branches": [
+                    {"StartAt": "X", "States": {"A": {"Type": "Pass", "Next": "Outside"}}}
+                ]},
+                "M": {"Type": "Map", "End": true, "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}},
+                    "MaxConcurrency": -1, "ItemReader": {}}
+            }
+        }));
+        for (code, location) in [
+            ("MISSING_TRANSITION_TARGET", "/States/P/Branches[0]/StartAt"),
+            ("MISSING_TRANSITION_TARGET", "/States/P/Branches[0]/States/A/Next"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/M/ItemProcessor/ProcessorConfig/Mode"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/M/MaxConcurrency"),
+            ("SCHEMA_VALIDATION_FAILED", "/States/M/ItemReader"),
+        ] {
+            assert!(has(&found, code, location), "no {code} at {location} in {found:#?}");
+        }
     }
 
     #[test]

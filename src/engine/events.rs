@@ -62,6 +62,22 @@ event_types!(
     SucceedStateEntered,
     SucceedStateExited,
     FailStateEntered,
+    ParallelStateEntered,
+    ParallelStateStarted,
+    ParallelStateSucceeded,
+    ParallelStateFailed,
+    ParallelStateAborted,
+    ParallelStateExited,
+    MapStateEntered,
+    MapStateStarted,
+    MapStateSucceeded,
+    MapStateFailed,
+    MapStateAborted,
+    MapStateExited,
+    MapIterationStarted,
+    MapIterationSucceeded,
+    MapIterationFailed,
+    MapIterationAborted,
 );
 
 impl fmt::Display for EventType {
@@ -82,6 +98,14 @@ pub struct HistoryEvent {
 }
 
 impl HistoryEvent {
+    /// An event with no details (e.g. `ParallelStateStarted`).
+    pub(crate) fn bare(kind: EventType) -> HistoryEvent {
+        HistoryEvent {
+            kind,
+            details: json!({}),
+        }
+    }
+
     /// `stateEnteredEventDetails`: `{name, input}`.
     pub(crate) fn entered(kind: EventType, name: &str, input: &Value) -> HistoryEvent {
         HistoryEvent {

@@ -24,4 +24,4 @@ mod step;
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
 pub use events::{EventType, HistoryEvent};
 pub use retry::{decide_retry, RetryDecision};
-pub use step::{Action, Context, Failure, Next, Step, WaitUntil};
+pub use step::{Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil};

@@ -6,8 +6,8 @@
 //! `{"Error", "Cause"}` into the raw input at its own `ResultPath` and skips `OutputPath`.
 
 use super::definition::{
-    error_matches, Body, FailState, InputOutput, State, StateMachine, TaskState, Text, Transition,
-    WaitFor,
+    error_matches, Batcher, Body, Catcher, FailState, ForkState, InputOutput, MapOptions, Quantity,
+    State, StateMachine, TaskState, Text, Transition, WaitFor,
 };
 use super::events::{EventType, HistoryEvent};
 use super::intrinsics::Random;
@@ -68,6 +68,38 @@ pub struct Step {
     pub events: Vec<HistoryEvent>,
 }
 
+/// One branch run a Parallel or Map state asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Branch {
+    /// Which of the state's machines runs: the Parallel branch, or 0 for a Map's processor.
+    pub machine: usize,
+    /// The input of the branch's first state.
+    pub input: Value,
+}
+
+/// How many of a Map's iterations may fail before the Map state fails.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Tolerance {
+    /// `ToleratedFailureCount`.
+    pub count: Option<u64>,
+    /// `ToleratedFailurePercentage` (0 to 100).
+    pub percentage: Option<f64>,
+}
+
+impl Tolerance {
+    /// True when `failed` of `total` iterations is more than tolerated.
+    pub fn exceeded(&self, failed: u64, total: u64) -> bool {
+        if failed == 0 {
+            return false;
+        }
+        let by_count = self.count.is_some_and(|c| failed <= c);
+        let by_share = self
+            .percentage
+            .is_some_and(|p| total > 0 && (failed as f64) * 100.0 / (total as f64) <= p);
+        !(by_count || by_share)
+    }
+}
+
 /// What the runtime must do after a step.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -79,6 +111,15 @@ pub enum Action {
         output: Value,
         /// Where to go.
         next: Next,
+    },
+    /// A Parallel or Map state: run each branch (in order: branch or item index) to its end,
+    /// at most `max_concurrency` at a time (0: all at once), then call `fork_succeeded` with
+    /// their outputs, or `fork_failed`. `map` says whether iteration events are due.
+    Fork {
+        branches: Vec<Branch>,
+        max_concurrency: usize,
+        tolerance: Tolerance,
+        map: bool,
     },
     /// A Task: invoke `resource` (suffix `.waitForTaskToken` stripped) with `parameters` (the
     /// effective input after InputPath + Parameters), then call `task_succeeded` /
@@ -221,11 +262,21 @@ impl<'a> Run<'a> {
     }
 
     fn render(&self, template: Option<&Template>, input: Value) -> Result<Value, Failure> {
+        self.render_with(template, input, &self.context)
+    }
+
+    /// As `render`, with `context` as `$$` (a Map's ItemSelector sees `$$.Map.Item`).
+    fn render_with(
+        &self,
+        template: Option<&Template>,
+        input: Value,
+        context: &Value,
+    ) -> Result<Value, Failure> {
         match template {
             None => Ok(input),
             Some(t) => {
                 let mut rng = Random::new(self.seed.get());
-                let rendered = t.render(&input, &self.context, &mut rng);
+                let rendered = t.render(&input, context, &mut rng);
                 self.seed.set(rng.state());
                 rendered.map_err(|e| match e {
                     TemplateError::Intrinsic { .. } => Failure::new(
@@ -401,8 +452,115 @@ impl StateMachine {
                 ));
                 fail_with(&run, fail, input).map(Action::Fail)
             }
+            Body::Parallel(fork) => {
+                run.push(HistoryEvent::entered(
+                    EventType::ParallelStateEntered,
+                    state,
+                    input,
+                ));
+                (|| {
+                    let effective = run.input_path(&fork.io, input)?;
+                    let effective = run.render(fork.parameters.as_ref(), effective)?;
+                    run.push(HistoryEvent::bare(EventType::ParallelStateStarted));
+                    Ok(Action::Fork {
+                        branches: (0..fork.branches.len())
+                            .map(|machine| Branch {
+                                machine,
+                                input: effective.clone(),
+                            })
+                            .collect(),
+                        max_concurrency: 0,
+                        tolerance: Tolerance::default(),
+                        map: false,
+                    })
+                })()
+            }
+            Body::Map(fork) => {
+                run.push(HistoryEvent::entered(
+                    EventType::MapStateEntered,
+                    state,
+                    input,
+                ));
+                map_fork(&mut run, fork, input)
+            }
         };
         run.finish(result)
+    }
+
+    /// Every branch of Parallel or Map state `state` (entered with `state_input`) succeeded
+    /// with `outputs`, in branch or item order: ResultSelector, ResultPath and OutputPath
+    /// apply to the array. Events: [ParallelStateSucceeded | MapStateSucceeded, …Exited].
+    pub fn fork_succeeded(
+        &self,
+        state: &str,
+        state_input: &Value,
+        outputs: Vec<Value>,
+        ctx: &Context,
+    ) -> Step {
+        let Some((found, fork, map)) = self.fork_state(state) else {
+            return not_a_fork(state);
+        };
+        let mut run = Run::new(found, ctx);
+        let (succeeded, exited) = if map {
+            (EventType::MapStateSucceeded, EventType::MapStateExited)
+        } else {
+            (
+                EventType::ParallelStateSucceeded,
+                EventType::ParallelStateExited,
+            )
+        };
+        run.push(HistoryEvent::bare(succeeded));
+        let output = run
+            .render(fork.result_selector.as_ref(), Value::Array(outputs))
+            .and_then(|selected| run.result_path(fork.result_path.as_ref(), state_input, selected))
+            .and_then(|combined| run.output_path(&fork.io, &combined));
+        let action = match output {
+            Ok(output) => {
+                run.push(HistoryEvent::exited(exited, state, &output));
+                Ok(Action::Transition {
+                    output,
+                    next: (&fork.transition).into(),
+                })
+            }
+            Err(failure) => catch(&mut run, &fork.catch, exited, state_input, failure),
+        };
+        run.finish(action)
+    }
+
+    /// A branch failed (or a Map's failures passed its tolerance): events
+    /// [ParallelStateFailed | MapStateFailed], then the state's `Catch` as for a Task.
+    pub fn fork_failed(
+        &self,
+        state: &str,
+        state_input: &Value,
+        failure: Failure,
+        ctx: &Context,
+    ) -> Step {
+        let Some((found, fork, map)) = self.fork_state(state) else {
+            return not_a_fork(state);
+        };
+        let mut run = Run::new(found, ctx);
+        let (failed, exited) = if map {
+            (EventType::MapStateFailed, EventType::MapStateExited)
+        } else {
+            (
+                EventType::ParallelStateFailed,
+                EventType::ParallelStateExited,
+            )
+        };
+        run.push(HistoryEvent::bare(failed));
+        let action = catch(&mut run, &fork.catch, exited, state_input, failure);
+        run.finish(action)
+    }
+
+    /// The Parallel or Map state called `name`, and whether it is a Map.
+    fn fork_state(&self, name: &str) -> Option<(&State, &ForkState, bool)> {
+        let state = self.state(name)?;
+        match &state.body {
+            Body::Parallel(f) => Some((state, f, false)),
+            Body::Map(f) => Some((state, f, true)),
+            _ => None,
+        }
     }
 
     /// The task of Task state `state` (entered with `state_input`) returned `result`: applies
@@ -437,7 +595,13 @@ impl StateMachine {
                     next: (&task.transition).into(),
                 })
             }
-            Err(failure) => catch(&mut run, task, state_input, failure),
+            Err(failure) => catch(
+                &mut run,
+                &task.catch,
+                EventType::TaskStateExited,
+                state_input,
+                failure,
+            ),
         };
         run.finish(action)
     }
@@ -461,7 +625,13 @@ impl StateMachine {
             &failure.error,
             &failure.cause,
         ));
-        let action = catch(&mut run, task, state_input, failure);
+        let action = catch(
+            &mut run,
+            &task.catch,
+            EventType::TaskStateExited,
+            state_input,
+            failure,
+        );
         run.finish(action)
     }
 
@@ -475,14 +645,16 @@ impl StateMachine {
 }
 
 /// Routes `failure` to the first matching `Catch` rule, or fails the execution.
+/// Applies the first `Catch` rule matching the failure: `{"Error", "Cause"}` at its
+/// ResultPath, the `exited` event, and a transition to its `Next`. No match: the failure.
 fn catch(
     run: &mut Run<'_>,
-    task: &TaskState,
+    catchers: &[Catcher],
+    exited: EventType,
     state_input: &Value,
     failure: Failure,
 ) -> Result<Action, Failure> {
-    let Some(catcher) = task
-        .catch
+    let Some(catcher) = catchers
         .iter()
         .find(|c| error_matches(&c.error_equals, &failure.error))
     else {
@@ -491,11 +663,7 @@ fn catch(
     let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
     let output = run.result_path(catcher.result_path.as_ref(), state_input, error_output)?;
     let name = run.name().to_string();
-    run.push(HistoryEvent::exited(
-        EventType::TaskStateExited,
-        &name,
-        &output,
-    ));
+    run.push(HistoryEvent::exited(exited, &name, &output));
     Ok(Action::Transition {
         output,
         next: Next::State(catcher.next.clone()),
@@ -586,6 +754,127 @@ fn unknown_state(state: &str) -> Step {
         )),
         events: Vec::new(),
     }
+}
+
+fn not_a_fork(state: &str) -> Step {
+    Step {
+        action: Action::Fail(Failure::new(
+            "States.Runtime",
+            format!("The state '{state}' is not a Parallel or Map state"),
+        )),
+        events: Vec::new(),
+    }
+}
+
+/// A Map state's iterations: the items (ItemsPath), each through ItemSelector with
+/// `$$.Map.Item.Index` and `.Value`, grouped by ItemBatcher if any.
+fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action, Failure> {
+    let default = MapOptions {
+        items_path: None,
+        max_concurrency: None,
+        tolerated_count: None,
+        tolerated_percentage: None,
+        batch: None,
+    };
+    let options = fork.map.as_ref().unwrap_or(&default);
+    let effective = run.input_path(&fork.io, input)?;
+    let items = match &options.items_path {
+        None => effective.clone(),
+        Some(path) => run.apply_path(Some(path), &effective)?,
+    };
+    let Value::Array(items) = items else {
+        return Err(Failure::runtime(
+            run.name(),
+            format!(
+                "The Map state's items must be a JSON array, but ItemsPath selected {}",
+                items
+            ),
+        ));
+    };
+    let amount = |q: &Option<Quantity>, field: &str| -> Result<Option<f64>, Failure> {
+        match q {
+            None => Ok(None),
+            Some(Quantity::Fixed(n)) => Ok(Some(*n)),
+            Some(Quantity::Path(path)) => {
+                let value = run.apply_path(Some(path), &effective)?;
+                value
+                    .as_f64()
+                    .filter(|n| *n >= 0.0)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        Failure::runtime(
+                            run.name(),
+                            format!(
+                                "{field}Path '{}' must select a number of at least 0, not {value}",
+                                path.text()
+                            ),
+                        )
+                    })
+            }
+        }
+    };
+    let max_concurrency =
+        amount(&options.max_concurrency, "MaxConcurrency")?.unwrap_or(0.0) as usize;
+    let tolerance = Tolerance {
+        count: amount(&options.tolerated_count, "ToleratedFailureCount")?.map(|n| n as u64),
+        percentage: amount(&options.tolerated_percentage, "ToleratedFailurePercentage")?,
+    };
+    let mut selected = Vec::with_capacity(items.len());
+    for (index, item) in items.into_iter().enumerate() {
+        let mut context = run.context.clone();
+        context["Map"] = json!({ "Item": { "Index": index, "Value": item } });
+        selected.push(run.render_with(fork.parameters.as_ref(), item, &context)?);
+    }
+    let inputs = match &options.batch {
+        None => selected,
+        Some(batcher) => batches(
+            run,
+            batcher,
+            selected,
+            &effective,
+            amount(&batcher.max_items, "MaxItemsPerBatch")?,
+        )?,
+    };
+    let mut started = HistoryEvent::bare(EventType::MapStateStarted);
+    started.details = json!({ "length": inputs.len() });
+    run.push(started);
+    Ok(Action::Fork {
+        branches: inputs
+            .into_iter()
+            .map(|input| Branch { machine: 0, input })
+            .collect(),
+        max_concurrency,
+        tolerance,
+        map: true,
+    })
+}
+
+/// ItemBatcher: `{"Items": [...]}` of at most `max_items` each, with `BatchInput` if given.
+fn batches(
+    run: &Run<'_>,
+    batcher: &Batcher,
+    items: Vec<Value>,
+    effective: &Value,
+    max_items: Option<f64>,
+) -> Result<Vec<Value>, Failure> {
+    let size = max_items
+        .map(|n| n as usize)
+        .filter(|n| *n > 0)
+        .unwrap_or(items.len().max(1));
+    let batch_input = match &batcher.batch_input {
+        Some(t) => Some(run.render(Some(t), effective.clone())?),
+        None => None,
+    };
+    Ok(items
+        .chunks(size)
+        .map(|chunk| {
+            let mut batch = json!({ "Items": chunk });
+            if let Some(extra) = &batch_input {
+                batch["BatchInput"] = extra.clone();
+            }
+            batch
+        })
+        .collect())
 }
 
 fn not_a_task(state: &str) -> Step {

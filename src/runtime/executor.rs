@@ -3,7 +3,8 @@
 //! transaction.
 
 use super::store::{
-    self, Execution, PendingTask, Phase, TimerKind, FAILED, RUNNING, SUCCEEDED, TIMED_OUT,
+    self, Execution, ForkProgress, PendingTask, Phase, TimerKind, FAILED, RUNNING, SUCCEEDED,
+    TIMED_OUT,
 };
 use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
@@ -11,8 +12,8 @@ use super::{
 };
 use crate::db;
 use crate::engine::{
-    decide_retry, Action, Context, EventType, Failure, HistoryEvent, Next, RetryDecision,
-    StateMachine, Step, WaitUntil,
+    decide_retry, Action, Branch, Context, EventType, Failure, HistoryEvent, Next, RetryDecision,
+    StateMachine, Step, Tolerance, WaitUntil,
 };
 use serde_json::{json, Value};
 use sqlx::{Connection, SqliteConnection};
@@ -31,8 +32,18 @@ impl Runtime {
         if ex.status != RUNNING {
             return Ok(StepOutcome::Finished);
         }
-        let machine = self.definition(conn, ex.definition_id).await?;
+        let root = self.definition(conn, ex.definition_id).await?;
         let now = db::now();
+        let Some(machine) = root.sub(&ex.scope) else {
+            let failure = Failure {
+                error: "States.Runtime".into(),
+                cause: "The branch's state machine is missing from the definition".into(),
+            };
+            fail(conn, &mut ex, failure, &now).await?;
+            store::save_execution(conn, &ex).await?;
+            self.settle(conn, &ex, &now).await?;
+            return Ok(StepOutcome::Finished);
+        };
         if ex.deadline_at.as_deref().is_some_and(|d| d <= now.as_str()) {
             time_out_execution(conn, &mut ex, &now).await?;
             store::save_execution(conn, &ex).await?;
@@ -40,6 +51,7 @@ impl Runtime {
         }
         match ex.phase {
             Phase::Done => return Ok(StepOutcome::Finished),
+            Phase::Queued => return Ok(StepOutcome::Waiting),
             Phase::Waiting => {
                 let due = ex
                     .timer_due_at
@@ -52,17 +64,18 @@ impl Runtime {
                     TimerKind::Wait => self.fire_timer(conn, &mut ex, &now).await?,
                     TimerKind::Retry => {
                         ex.timer_due_at = None;
-                        self.run_state(conn, &mut ex, &machine, &now, true).await?;
+                        self.run_state(conn, &mut ex, machine, &now, true).await?;
                     }
                     TimerKind::TaskTimeout => {
                         ex.timer_due_at = None;
-                        self.time_out_task(conn, &mut ex, &machine, &now).await?;
+                        self.time_out_task(conn, &mut ex, machine, &now).await?;
                     }
                 }
             }
-            Phase::Ready => self.run_state(conn, &mut ex, &machine, &now, false).await?,
+            Phase::Ready if ex.fork.is_some() => self.join(conn, &mut ex, machine, &now).await?,
+            Phase::Ready => self.run_state(conn, &mut ex, machine, &now, false).await?,
         }
-        if ex.status == RUNNING && ex.event_count >= MAX_HISTORY_EVENTS {
+        if ex.status == RUNNING && ex.last_event_id >= MAX_HISTORY_EVENTS {
             let failure = Failure {
                 error: "States.Runtime".into(),
                 cause: format!(
@@ -72,11 +85,203 @@ impl Runtime {
             fail(conn, &mut ex, failure, &now).await?;
         }
         store::save_execution(conn, &ex).await?;
+        self.settle(conn, &ex, &now).await?;
         self.inner
             .metrics
             .steps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(outcome(&ex))
+    }
+
+    /// Once a branch run has ended, tells its Parallel/Map state: starts queued iterations,
+    /// and makes the parent ready to join when all are done or one failure ends the state.
+    pub(super) async fn settle(
+        &self,
+        conn: &mut SqliteConnection,
+        child: &Execution,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        let (Some(parent_id), Phase::Done) = (&child.parent_id, child.phase) else {
+            return Ok(());
+        };
+        let Some(mut parent) = store::load_execution(conn, parent_id).await? else {
+            return Ok(());
+        };
+        let Some(mut progress) = parent.fork.take() else {
+            return Ok(());
+        };
+        if parent.status != RUNNING || child.fork_key.as_deref() != Some(progress.key.as_str()) {
+            return Ok(());
+        }
+        progress.finished += 1;
+        if child.status != SUCCEEDED {
+            progress.failed += 1;
+            let tolerance = Tolerance::from(progress.tolerance);
+            let fails_state =
+                !progress.map || tolerance.exceeded(progress.failed as u64, progress.total as u64);
+            if fails_state && progress.failure.is_none() {
+                let tolerated =
+                    progress.tolerance.count.is_some() || progress.tolerance.percentage.is_some();
+                progress.failure = Some(if progress.map && tolerated {
+                    Failure {
+                        error: "States.ExceedToleratedFailureThreshold".into(),
+                        cause: format!(
+                            "{} of {} iterations failed, more than the Map state tolerates",
+                            progress.failed, progress.total
+                        ),
+                    }
+                } else {
+                    Failure {
+                        error: child
+                            .error
+                            .clone()
+                            .unwrap_or_else(|| "States.Runtime".into()),
+                        cause: child.cause.clone().unwrap_or_default(),
+                    }
+                });
+                store::abort_below(conn, &parent.id, Some(&progress.key), now).await?;
+            }
+        }
+        if progress.failure.is_none() {
+            let limit = if progress.max_concurrency == 0 {
+                progress.total
+            } else {
+                progress.max_concurrency
+            };
+            while progress.started < progress.total && progress.started - progress.finished < limit
+            {
+                let index = progress.started;
+                progress.started += 1;
+                if let Some(id) = store::fork_branch(conn, &progress.key, index).await? {
+                    if let Some(mut queued) = store::load_execution(conn, &id).await? {
+                        start_branch(conn, &mut queued, &progress, now).await?;
+                        store::save_execution(conn, &queued).await?;
+                    }
+                }
+            }
+        }
+        if progress.failure.is_some() || progress.finished == progress.total {
+            parent.phase = Phase::Ready;
+            self.wake();
+        }
+        parent.fork = Some(progress);
+        store::save_execution(conn, &parent).await?;
+        Ok(())
+    }
+
+    /// A Parallel or Map state starts its branch runs (up to its MaxConcurrency; the rest
+    /// queue) and waits for them.
+    #[allow(clippy::too_many_arguments)]
+    async fn fork(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        state: &str,
+        branches: Vec<Branch>,
+        max_concurrency: usize,
+        tolerance: Tolerance,
+        map: bool,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        let key = uuid::Uuid::new_v4().simple().to_string();
+        let total = branches.len();
+        let limit = if max_concurrency == 0 {
+            total
+        } else {
+            max_concurrency.min(total)
+        };
+        let mut progress = ForkProgress {
+            key: key.clone(),
+            total,
+            started: limit,
+            finished: 0,
+            failed: 0,
+            max_concurrency,
+            tolerance: tolerance.into(),
+            map,
+            failure: None,
+        };
+        for (index, branch) in branches.into_iter().enumerate() {
+            let step = (state.to_string(), branch.machine);
+            let Some(sub) = machine.sub(std::slice::from_ref(&step)) else {
+                continue;
+            };
+            let mut child = Execution::new_running(
+                format!("{}/{key}/{index}", ex.history_id()),
+                format!("{key}/{index}"),
+                ex.state_machine.clone(),
+                ex.definition_id,
+                sub.start_at(),
+                branch.input,
+                now,
+            );
+            child.phase = Phase::Queued;
+            child.parent_id = Some(ex.id.clone());
+            child.root_id = Some(ex.history_id().to_string());
+            child.scope = ex.scope.iter().cloned().chain([step]).collect();
+            child.fork_key = Some(key.clone());
+            child.branch_index = Some(index as i64);
+            child.iteration = map.then_some(index as i64);
+            child.last_event_id = ex.last_event_id;
+            store::insert_execution(conn, &child).await?;
+            if index < limit {
+                start_branch(conn, &mut child, &progress, now).await?;
+                store::save_execution(conn, &child).await?;
+            }
+        }
+        if total == 0 {
+            progress.started = 0;
+            ex.phase = Phase::Ready;
+        } else {
+            ex.phase = Phase::Waiting;
+            self.wake();
+        }
+        ex.fork = Some(progress);
+        Ok(())
+    }
+
+    /// Every branch has ended, or one failure ends the state: gather the outputs (or apply
+    /// Retry and Catch to the failure) and leave the Parallel or Map state.
+    async fn join(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        machine: &StateMachine,
+        now: &str,
+    ) -> Result<(), RuntimeError> {
+        let Some(progress) = ex.fork.take() else {
+            return Ok(());
+        };
+        let state_name = ex.current_state.clone().unwrap_or_default();
+        let input = ex.state_input.clone().unwrap_or(Value::Null);
+        let ctx = context(ex, &state_name, now);
+        let step = match progress.failure {
+            Some(failure) => {
+                let decision = match machine.state(&state_name) {
+                    Some(state) => decide_retry(state, &failure.error, &ex.retry_counts, jitter()),
+                    None => RetryDecision::GiveUp,
+                };
+                if let RetryDecision::Retry { retrier, delay_ms } = decision {
+                    if ex.retry_counts.len() <= retrier {
+                        ex.retry_counts.resize(retrier + 1, 0);
+                    }
+                    ex.retry_counts[retrier] += 1;
+                    ex.phase = Phase::Waiting;
+                    ex.timer_kind = Some(TimerKind::Retry);
+                    ex.timer_due_at = Some(from_now(time::Duration::milliseconds(
+                        i64::try_from(delay_ms).unwrap_or(i64::MAX),
+                    )));
+                    return Ok(());
+                }
+                machine.fork_failed(&state_name, &input, failure, &ctx)
+            }
+            None => {
+                let outputs = store::fork_outputs(conn, &progress.key).await?;
+                machine.fork_succeeded(&state_name, &input, outputs, &ctx)
+            }
+        };
+        self.apply(conn, ex, machine, &ctx, &input, step, now).await
     }
 
     /// Runs the current state. On a retry the state was never left, so its `…StateEntered`
@@ -99,8 +304,14 @@ impl Runtime {
                 }
                 let mut step = machine.enter(&state_name, &input, &ctx);
                 if retrying {
-                    step.events
-                        .retain(|e| e.kind != EventType::TaskStateEntered);
+                    step.events.retain(|e| {
+                        !matches!(
+                            e.kind,
+                            EventType::TaskStateEntered
+                                | EventType::ParallelStateEntered
+                                | EventType::MapStateEntered
+                        )
+                    });
                 }
                 step
             }
@@ -253,6 +464,26 @@ impl Runtime {
                     transition(conn, ex, output, next, now).await?;
                 }
                 Action::Fail(failure) => fail(conn, ex, failure, now).await?,
+                Action::Fork {
+                    branches,
+                    max_concurrency,
+                    tolerance,
+                    map,
+                } => {
+                    let state = ctx.state_name.clone();
+                    self.fork(
+                        conn,
+                        ex,
+                        machine,
+                        &state,
+                        branches,
+                        max_concurrency,
+                        tolerance,
+                        map,
+                        now,
+                    )
+                    .await?;
+                }
                 Action::Wait {
                     until,
                     output,
@@ -444,7 +675,8 @@ impl Runtime {
         if !waiting_here {
             return Err(CallbackError::TaskTimedOut);
         }
-        let machine = self.definition(conn, ex.definition_id).await?;
+        let root = self.definition(conn, ex.definition_id).await?;
+        let machine = root.sub(&ex.scope).ok_or(CallbackError::TaskDoesNotExist)?;
         let ctx = context(&ex, &task.state_name, &now);
         ex.timer_kind = None;
         ex.timer_due_at = None;
@@ -453,15 +685,16 @@ impl Runtime {
                 Some(machine.task_succeeded(&task.state_name, &task.state_input, output, &ctx))
             }
             Err(failure) => {
-                self.task_failure(conn, &mut ex, &machine, &ctx, &task.resource, failure, &now)
+                self.task_failure(conn, &mut ex, machine, &ctx, &task.resource, failure, &now)
                     .await?
             }
         };
         if let Some(step) = step {
-            self.apply(conn, &mut ex, &machine, &ctx, &task.state_input, step, &now)
+            self.apply(conn, &mut ex, machine, &ctx, &task.state_input, step, &now)
                 .await?;
         }
         store::save_execution(conn, &ex).await?;
+        self.settle(conn, &ex, &now).await?;
         let mut now_stands = outcome(&ex);
         if now_stands == StepOutcome::Ready {
             now_stands = self.advance_in(conn, &ex.id, super::INLINE_STEPS).await?;
@@ -470,10 +703,46 @@ impl Runtime {
     }
 }
 
+/// A branch run starts: `MapIterationStarted` for a Map iteration, and it becomes ready.
+async fn start_branch(
+    conn: &mut SqliteConnection,
+    child: &mut Execution,
+    progress: &ForkProgress,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    if progress.map {
+        let details = json!({
+            "name": child.scope.last().map(|(s, _)| s.as_str()).unwrap_or_default(),
+            "index": child.iteration,
+        });
+        store::append_event(conn, child, EventType::MapIterationStarted, &details, now).await?;
+    }
+    child.phase = Phase::Ready;
+    Ok(())
+}
+
+/// A branch run ended: a Map iteration records `kind` (MapIterationSucceeded or …Failed);
+/// a Parallel branch records nothing of its own.
+async fn branch_ended(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    kind: EventType,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    if ex.iteration.is_some() {
+        let details = json!({
+            "name": ex.scope.last().map(|(s, _)| s.as_str()).unwrap_or_default(),
+            "index": ex.iteration,
+        });
+        store::append_event(conn, ex, kind, &details, now).await?;
+    }
+    Ok(())
+}
+
 fn outcome(ex: &Execution) -> StepOutcome {
     match ex.phase {
         Phase::Ready => StepOutcome::Ready,
-        Phase::Waiting => StepOutcome::Waiting,
+        Phase::Waiting | Phase::Queued => StepOutcome::Waiting,
         Phase::Done => StepOutcome::Finished,
     }
 }
@@ -547,11 +816,15 @@ async fn transition(
             ex.retry_counts.clear();
         }
         Next::End => {
-            let details = json!({
-                "output": output.to_string(),
-                "outputDetails": { "truncated": false },
-            });
-            store::append_event(conn, ex, EventType::ExecutionSucceeded, &details, now).await?;
+            if ex.parent_id.is_some() {
+                branch_ended(conn, ex, EventType::MapIterationSucceeded, now).await?;
+            } else {
+                let details = json!({
+                    "output": output.to_string(),
+                    "outputDetails": { "truncated": false },
+                });
+                store::append_event(conn, ex, EventType::ExecutionSucceeded, &details, now).await?;
+            }
             ex.status = SUCCEEDED.to_string();
             ex.phase = Phase::Done;
             ex.output = Some(output);
@@ -569,6 +842,8 @@ async fn time_out_execution(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     store::cancel_tokens(conn, &ex.id, now).await?;
+    store::abort_below(conn, &ex.id, None, now).await?;
+    ex.fork = None;
     let details = json!({
         "error": "States.Timeout",
         "cause": "The execution ran longer than the state machine's TimeoutSeconds",
@@ -591,8 +866,14 @@ async fn fail(
     now: &str,
 ) -> Result<(), sqlx::Error> {
     store::cancel_tokens(conn, &ex.id, now).await?;
-    let details = json!({ "error": failure.error, "cause": failure.cause });
-    store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
+    store::abort_below(conn, &ex.id, None, now).await?;
+    ex.fork = None;
+    if ex.parent_id.is_some() {
+        branch_ended(conn, ex, EventType::MapIterationFailed, now).await?;
+    } else {
+        let details = json!({ "error": failure.error, "cause": failure.cause });
+        store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
+    }
     ex.status = FAILED.to_string();
     ex.phase = Phase::Done;
     ex.error = Some(failure.error);

@@ -152,9 +152,11 @@ impl Runtime {
 
     /// Executions by status, and pending task tokens, as stored now.
     pub async fn gauges(&self) -> Result<(Vec<(String, i64)>, i64), RuntimeError> {
-        let by_status = sqlx::query_as("SELECT status, COUNT(*) FROM executions GROUP BY status")
-            .fetch_all(&self.db().reader)
-            .await?;
+        let by_status = sqlx::query_as(
+            "SELECT status, COUNT(*) FROM executions WHERE parent_id IS NULL GROUP BY status",
+        )
+        .fetch_all(&self.db().reader)
+        .await?;
         let pending =
             sqlx::query_scalar("SELECT COUNT(*) FROM task_tokens WHERE status = 'pending'")
                 .fetch_one(&self.db().reader)
@@ -239,29 +241,16 @@ impl Runtime {
             return Err(RuntimeError::ExecutionAlreadyExists(name));
         }
         let now = db::now();
-        let mut ex = store::Execution {
-            id: id.clone(),
+        let mut ex = store::Execution::new_running(
+            id.clone(),
             name,
-            state_machine: state_machine.to_string(),
+            state_machine.to_string(),
             definition_id,
-            status: RUNNING.to_string(),
-            phase: store::Phase::Ready,
-            input: input.clone(),
-            output: None,
-            error: None,
-            cause: None,
-            current_state: Some(machine.start_at().to_string()),
-            state_input: Some(input.clone()),
-            timer_kind: None,
-            timer_due_at: None,
-            timer_output: None,
-            timer_next: None,
-            retry_counts: Vec::new(),
-            event_count: 0,
-            deadline_at: machine.timeout_seconds().map(executor::seconds_from_now),
-            started_at: now.clone(),
-            stopped_at: None,
-        };
+            machine.start_at(),
+            input.clone(),
+            &now,
+        );
+        ex.deadline_at = machine.timeout_seconds().map(executor::seconds_from_now);
         store::insert_execution(conn, &ex).await?;
         let details = serde_json::json!({
             "input": input.to_string(),

@@ -1,7 +1,7 @@
 //! The runtime's tables: executions, their history, task tokens and definitions. Every function
 //! takes the caller's connection so that a step's reads and writes share one transaction.
 
-use crate::engine::EventType;
+use crate::engine::{EventType, Failure, Tolerance};
 use crate::model::EventRow;
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
@@ -17,8 +17,10 @@ pub const TIMED_OUT: &str = "TIMED_OUT";
 pub enum Phase {
     /// Run `current_state` on `state_input`.
     Ready,
-    /// Paused on a task token or a timer.
+    /// Paused on a task token, a timer or its branches.
     Waiting,
+    /// A Map iteration waiting for a free slot under MaxConcurrency.
+    Queued,
     /// Ended.
     Done,
 }
@@ -28,6 +30,7 @@ impl Phase {
         match self {
             Phase::Ready => "ready",
             Phase::Waiting => "waiting",
+            Phase::Queued => "queued",
             Phase::Done => "done",
         }
     }
@@ -36,6 +39,7 @@ impl Phase {
         match s {
             "ready" => Phase::Ready,
             "waiting" => Phase::Waiting,
+            "queued" => Phase::Queued,
             _ => Phase::Done,
         }
     }
@@ -99,6 +103,109 @@ pub struct Execution {
     /// When the definition's TimeoutSeconds runs out.
     pub deadline_at: Option<String>,
     pub stopped_at: Option<String>,
+    /// Set on the branch runs of Parallel and Map states (see the migration).
+    pub parent_id: Option<String>,
+    pub root_id: Option<String>,
+    pub scope: Vec<(String, usize)>,
+    pub fork_key: Option<String>,
+    pub branch_index: Option<i64>,
+    pub iteration: Option<i64>,
+    pub last_event_id: i64,
+    /// While the current Parallel or Map state waits for its branches.
+    pub fork: Option<ForkProgress>,
+}
+
+impl Execution {
+    /// The top-level execution whose history this run writes to.
+    pub fn history_id(&self) -> &str {
+        self.root_id.as_deref().unwrap_or(&self.id)
+    }
+
+    /// A new top-level execution, or a branch run when the `parent_id` etc. are then set.
+    pub fn new_running(
+        id: String,
+        name: String,
+        state_machine: String,
+        definition_id: i64,
+        start_at: &str,
+        input: Value,
+        now: &str,
+    ) -> Execution {
+        Execution {
+            id,
+            name,
+            state_machine,
+            definition_id,
+            status: RUNNING.to_string(),
+            phase: Phase::Ready,
+            input: input.clone(),
+            output: None,
+            error: None,
+            cause: None,
+            current_state: Some(start_at.to_string()),
+            state_input: Some(input),
+            timer_kind: None,
+            timer_due_at: None,
+            timer_output: None,
+            timer_next: None,
+            retry_counts: Vec::new(),
+            event_count: 0,
+            started_at: now.to_string(),
+            deadline_at: None,
+            stopped_at: None,
+            parent_id: None,
+            root_id: None,
+            scope: Vec::new(),
+            fork_key: None,
+            branch_index: None,
+            iteration: None,
+            last_event_id: 0,
+            fork: None,
+        }
+    }
+}
+
+/// How far the branches of a waiting Parallel or Map state have got.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ForkProgress {
+    /// The branch runs' `fork_key`.
+    pub key: String,
+    pub total: usize,
+    /// Branch runs started so far (the rest are queued).
+    pub started: usize,
+    pub finished: usize,
+    pub failed: usize,
+    /// Most branch runs at a time (0: no limit).
+    pub max_concurrency: usize,
+    pub tolerance: ToleranceJson,
+    pub map: bool,
+    /// Set when the state must fail; the remaining branches are aborted.
+    pub failure: Option<Failure>,
+}
+
+/// `Tolerance`, stored.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ToleranceJson {
+    pub count: Option<u64>,
+    pub percentage: Option<f64>,
+}
+
+impl From<Tolerance> for ToleranceJson {
+    fn from(t: Tolerance) -> ToleranceJson {
+        ToleranceJson {
+            count: t.count,
+            percentage: t.percentage,
+        }
+    }
+}
+
+impl From<ToleranceJson> for Tolerance {
+    fn from(t: ToleranceJson) -> Tolerance {
+        Tolerance {
+            count: t.count,
+            percentage: t.percentage,
+        }
+    }
 }
 
 fn json_column(text: Option<String>) -> Result<Option<Value>, sqlx::Error> {
@@ -117,8 +224,9 @@ pub async fn insert_execution(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
-             current_state, state_input, event_count, started_at, deadline_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+             current_state, state_input, event_count, started_at, deadline_at, parent_id, root_id,
+             scope, fork_key, branch_index, iteration, last_event_id)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&ex.id)
     .bind(&ex.name)
@@ -131,6 +239,13 @@ pub async fn insert_execution(
     .bind(json_text(&ex.state_input))
     .bind(&ex.started_at)
     .bind(&ex.deadline_at)
+    .bind(&ex.parent_id)
+    .bind(&ex.root_id)
+    .bind(serde_json::to_string(&ex.scope).unwrap_or_else(|_| "[]".into()))
+    .bind(&ex.fork_key)
+    .bind(ex.branch_index)
+    .bind(ex.iteration)
+    .bind(ex.last_event_id)
     .execute(conn)
     .await?;
     Ok(())
@@ -144,7 +259,8 @@ pub async fn load_execution(
     let Some(row) = sqlx::query(
         "SELECT id, name, state_machine, definition_id, status, phase, input, output, error, cause,
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
-                retry_counts, event_count, started_at, deadline_at, stopped_at
+                retry_counts, event_count, started_at, deadline_at, stopped_at, parent_id,
+                root_id, scope, fork_key, branch_index, iteration, last_event_id, fork
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -178,6 +294,16 @@ pub async fn load_execution(
         started_at: row.try_get("started_at")?,
         deadline_at: row.try_get("deadline_at")?,
         stopped_at: row.try_get("stopped_at")?,
+        parent_id: row.try_get("parent_id")?,
+        root_id: row.try_get("root_id")?,
+        scope: serde_json::from_str(row.try_get("scope")?).unwrap_or_default(),
+        fork_key: row.try_get("fork_key")?,
+        branch_index: row.try_get("branch_index")?,
+        iteration: row.try_get("iteration")?,
+        last_event_id: row.try_get("last_event_id")?,
+        fork: row
+            .try_get::<Option<String>, _>("fork")?
+            .and_then(|f| serde_json::from_str(&f).ok()),
     }))
 }
 
@@ -189,7 +315,8 @@ pub async fn save_execution(
     sqlx::query(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
              current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
-             timer_output = ?, timer_next = ?, retry_counts = ?, event_count = ?, stopped_at = ?
+             timer_output = ?, timer_next = ?, retry_counts = ?, last_event_id = ?, fork = ?,
+             stopped_at = ?
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -204,7 +331,8 @@ pub async fn save_execution(
     .bind(json_text(&ex.timer_output))
     .bind(&ex.timer_next)
     .bind(serde_json::to_string(&ex.retry_counts).unwrap_or_else(|_| "[]".into()))
-    .bind(ex.event_count)
+    .bind(ex.last_event_id)
+    .bind(ex.fork.as_ref().and_then(|f| serde_json::to_string(f).ok()))
     .bind(&ex.stopped_at)
     .bind(&ex.id)
     .execute(conn)
@@ -220,20 +348,106 @@ pub async fn append_event(
     details: &Value,
     timestamp: &str,
 ) -> Result<(), sqlx::Error> {
-    let id = ex.event_count + 1;
+    let history = ex.history_id().to_string();
+    let id: i64 = sqlx::query_scalar(
+        "UPDATE executions SET event_count = event_count + 1 WHERE id = ? RETURNING event_count",
+    )
+    .bind(&history)
+    .fetch_one(&mut *conn)
+    .await?;
     sqlx::query(
         "INSERT INTO history_events (execution_id, id, previous_event_id, type, timestamp, details)
          VALUES (?, ?, ?, ?, ?, ?)",
     )
-    .bind(&ex.id)
+    .bind(&history)
     .bind(id)
-    .bind(ex.event_count)
+    .bind(ex.last_event_id)
     .bind(kind.as_str())
     .bind(timestamp)
     .bind(details.to_string())
     .execute(conn)
     .await?;
-    ex.event_count = id;
+    ex.last_event_id = id;
+    if ex.root_id.is_none() {
+        ex.event_count = id;
+    }
+    Ok(())
+}
+
+/// The results of a Parallel/Map attempt's branch runs, in branch order: each output, or
+/// `{"Error", "Cause"}` for a failed one.
+pub async fn fork_outputs(
+    conn: &mut SqliteConnection,
+    fork_key: &str,
+) -> Result<Vec<Value>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT status, output, error, cause FROM executions WHERE fork_key = ?
+         ORDER BY branch_index",
+    )
+    .bind(fork_key)
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter()
+        .map(|r| {
+            let status: String = r.try_get("status")?;
+            Ok(if status == SUCCEEDED {
+                json_column(r.try_get("output")?)?.unwrap_or(Value::Null)
+            } else {
+                serde_json::json!({
+                    "Error": r.try_get::<Option<String>, _>("error")?,
+                    "Cause": r.try_get::<Option<String>, _>("cause")?,
+                })
+            })
+        })
+        .collect()
+}
+
+/// The id of branch run `index` of a Parallel/Map attempt.
+pub async fn fork_branch(
+    conn: &mut SqliteConnection,
+    fork_key: &str,
+    index: usize,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM executions WHERE fork_key = ? AND branch_index = ?")
+        .bind(fork_key)
+        .bind(index as i64)
+        .fetch_optional(conn)
+        .await
+}
+
+/// Aborts every unfinished run below `parent_id` (or, with `fork_key`, below and including
+/// that attempt's branch runs) and cancels their pending task tokens.
+pub async fn abort_below(
+    conn: &mut SqliteConnection,
+    parent_id: &str,
+    fork_key: Option<&str>,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let tree = "WITH RECURSIVE below(id) AS (
+            SELECT id FROM executions
+             WHERE parent_id = ?1 AND (?2 IS NULL OR fork_key = ?2) AND phase <> 'done'
+            UNION
+            SELECT e.id FROM executions e JOIN below b ON e.parent_id = b.id
+             WHERE e.phase <> 'done')";
+    sqlx::query(&format!(
+        "{tree} UPDATE task_tokens SET status = 'cancelled', consumed_at = ?3
+         WHERE status = 'pending' AND execution_id IN (SELECT id FROM below)"
+    ))
+    .bind(parent_id)
+    .bind(fork_key)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(&format!(
+        "{tree} UPDATE executions SET status = 'ABORTED', phase = 'done', stopped_at = ?3,
+             timer_kind = NULL, timer_due_at = NULL, fork = NULL
+         WHERE id IN (SELECT id FROM below)"
+    ))
+    .bind(parent_id)
+    .bind(fork_key)
+    .bind(now)
+    .execute(conn)
+    .await?;
     Ok(())
 }
 
