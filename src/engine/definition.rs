@@ -1605,7 +1605,10 @@ mod tests {
             .to_string(),
         )
         .expect("valid");
-        assert_eq!(machine.state("Fan out").map(State::kind), Some(StateKind::Parallel));
+        assert_eq!(
+            machine.state("Fan out").map(State::kind),
+            Some(StateKind::Parallel)
+        );
         assert_eq!(machine.state("Each").map(State::kind), Some(StateKind::Map));
         let branch = machine.sub(&[("Fan out".into(), 1)]).expect("branch 1");
         assert_eq!(branch.start_at(), "B");
@@ -1626,12 +1629,21 @@ mod tests {
         }));
         for (code, location) in [
             ("MISSING_TRANSITION_TARGET", "/States/P/Branches[0]/StartAt"),
-            ("MISSING_TRANSITION_TARGET", "/States/P/Branches[0]/States/A/Next"),
-            ("SCHEMA_VALIDATION_FAILED", "/States/M/ItemProcessor/ProcessorConfig/Mode"),
+            (
+                "MISSING_TRANSITION_TARGET",
+                "/States/P/Branches[0]/States/A/Next",
+            ),
+            (
+                "SCHEMA_VALIDATION_FAILED",
+                "/States/M/ItemProcessor/ProcessorConfig/Mode",
+            ),
             ("SCHEMA_VALIDATION_FAILED", "/States/M/MaxConcurrency"),
             ("SCHEMA_VALIDATION_FAILED", "/States/M/ItemReader"),
         ] {
-            assert!(has(&found, code, location), "no {code} at {location} in {found:#?}");
+            assert!(
+                has(&found, code, location),
+                "no {code} at {location} in {found:#?}"
+            );
         }
     }
 

@@ -822,8 +822,12 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
     let mut selected = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
         let mut context = run.context.clone();
-        context["Map"] = json!({ "Item": { "Index": index, "Value": item } });
-        selected.push(run.render_with(fork.parameters.as_ref(), item, &context)?);
+        context["Map"] = json!({ "Item": { "Index": index, "Value": &item } });
+        // In ItemSelector `$` is the Map state's input; the item is `$$.Map.Item.Value`.
+        selected.push(match &fork.parameters {
+            Some(selector) => run.render_with(Some(selector), effective.clone(), &context)?,
+            None => item,
+        });
     }
     let inputs = match &options.batch {
         None => selected,
@@ -902,7 +906,7 @@ mod tests {
 
     /// A one-state machine: `state` named "S", ending the execution.
     fn single(mut state: Value) -> StateMachine {
-        let ends = matches!(state["Type"].as_str(), Some("Pass" | "Task" | "Wait"));
+        let ends = matches!(state["Type"].as_str(), Some("Pass" | "Task" | "Wait" | "Parallel" | "Map"));
         if ends && state.get("Next").is_none() {
             state["End"] = json!(true);
         }
@@ -1445,6 +1449,64 @@ mod tests {
         assert_eq!(
             failure(&step).map(|f| f.error.as_str()),
             Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn tolerance_counts_and_percentages() {
+        let none = Tolerance::default();
+        assert!(!none.exceeded(0, 10));
+        assert!(none.exceeded(1, 10));
+        let two = Tolerance {
+            count: Some(2),
+            percentage: None,
+        };
+        assert!(!two.exceeded(2, 10) && two.exceeded(3, 10));
+        let tenth = Tolerance {
+            count: None,
+            percentage: Some(10.0),
+        };
+        assert!(!tenth.exceeded(1, 10) && tenth.exceeded(2, 10));
+    }
+
+    #[test]
+    fn map_enter_lists_its_iterations_and_fork_results_flow_through_result_path() {
+        let m = single(
+            json!({"Type": "Map", "ItemsPath": "$.xs", "MaxConcurrency": 3,
+            "ItemSelector": {"x.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"},
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}},
+            "ResultPath": "$.out"}),
+        );
+        let step = m.enter("S", &json!({"xs": [10, 20]}), &ctx());
+        let Action::Fork {
+            branches,
+            max_concurrency,
+            map,
+            ..
+        } = &step.action
+        else {
+            panic!("expected a fork, got {:?}", step.action);
+        };
+        assert_eq!((*max_concurrency, *map), (3, true));
+        let inputs: Vec<&Value> = branches.iter().map(|b| &b.input).collect();
+        assert_eq!(
+            inputs,
+            [&json!({"x": 10, "i": 0}), &json!({"x": 20, "i": 1})]
+        );
+        assert_eq!(
+            kinds(&step),
+            [EventType::MapStateEntered, EventType::MapStateStarted]
+        );
+        let done = m.fork_succeeded(
+            "S",
+            &json!({"xs": [10, 20]}),
+            vec![json!(1), json!(2)],
+            &ctx(),
+        );
+        assert_eq!(output(&done), Some(&json!({"xs": [10, 20], "out": [1, 2]})));
+        assert_eq!(
+            kinds(&done),
+            [EventType::MapStateSucceeded, EventType::MapStateExited]
         );
     }
 
