@@ -416,24 +416,45 @@ async fn exhausted_retries_go_to_catch_with_the_error() {
 async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_dead() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(&dir).await;
-    rt.put_state_machine(
-        "t",
-        r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": "test:record.waitForTaskToken",
-            "Parameters": {"token.$": "$$.Task.Token"}, "TimeoutSeconds": 1, "End": true}}}"#,
-    )
-    .await
-    .unwrap();
-    let id = rt.start_execution("t", None, json!({})).await.unwrap();
-    let token = token_of(&rt, &id).await;
+    // The same one-second limit written in the state, and read from the input.
+    for (name, limit) in [
+        ("fixed", r#""TimeoutSeconds": 1"#),
+        ("from-input", r#""TimeoutSecondsPath": "$.limit""#),
+    ] {
+        rt.put_state_machine(
+            name,
+            &format!(
+                r#"{{"StartAt": "Ask", "States": {{"Ask": {{"Type": "Task", "Resource": "test:record.waitForTaskToken",
+                "Parameters": {{"token.$": "$$.Task.Token"}}, {limit}, "End": true}}}}}}"#
+            ),
+        )
+        .await
+        .unwrap();
+        let id = rt
+            .start_execution(name, None, json!({"limit": 1}))
+            .await
+            .unwrap();
+        let token = token_of(&rt, &id).await;
+        let info = run_until_done(&rt, &id, 10).await;
+        assert_eq!(info.status, "FAILED", "{name}");
+        assert_eq!(info.error.as_deref(), Some("States.Timeout"), "{name}");
+        assert!(matches!(
+            rt.send_task_success(&token, json!({})).await,
+            Err(CallbackError::TaskTimedOut)
+        ));
+        let kinds = history_kinds(&rt, &id).await;
+        assert!(kinds.contains(&"TaskTimedOut".to_string()), "{kinds:?}");
+    }
+    let id = rt
+        .start_execution("from-input", None, json!({"limit": "soon"}))
+        .await
+        .unwrap();
     let info = run_until_done(&rt, &id, 10).await;
-    assert_eq!(info.status, "FAILED");
-    assert_eq!(info.error.as_deref(), Some("States.Timeout"));
-    assert!(matches!(
-        rt.send_task_success(&token, json!({})).await,
-        Err(CallbackError::TaskTimedOut)
-    ));
-    let kinds = history_kinds(&rt, &id).await;
-    assert!(kinds.contains(&"TaskTimedOut".to_string()), "{kinds:?}");
+    assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+    assert!(info
+        .cause
+        .unwrap_or_default()
+        .contains("TimeoutSecondsPath"));
 }
 
 #[tokio::test]

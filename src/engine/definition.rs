@@ -275,6 +275,9 @@ pub(crate) struct TaskState {
     pub(crate) result_path: Option<Path>,
     pub(crate) timeout_seconds: Option<u64>,
     pub(crate) heartbeat_seconds: Option<u64>,
+    /// `TimeoutSecondsPath` / `HeartbeatSecondsPath`: read from the effective input.
+    pub(crate) timeout_seconds_path: Option<Path>,
+    pub(crate) heartbeat_seconds_path: Option<Path>,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
     pub(crate) transition: Transition,
@@ -396,6 +399,8 @@ const TASK_FIELDS: &[&str] = &[
     "ResultSelector",
     "TimeoutSeconds",
     "HeartbeatSeconds",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
     "Retry",
     "Catch",
 ];
@@ -459,8 +464,6 @@ const NOT_YET: &[&str] = &[
     "Output",
     "QueryLanguage",
     "Credentials",
-    "TimeoutSecondsPath",
-    "HeartbeatSecondsPath",
     "Items",
     "ItemReader",
     "ResultWriter",
@@ -1045,6 +1048,20 @@ impl<'a> Reader<'a> {
                 self.problem("HeartbeatSeconds", message);
             }
         }
+        let seconds_path = |r: &mut Self, field: &str, fixed: &str| {
+            if !r.obj.contains_key(field) {
+                return None;
+            }
+            if r.obj.contains_key(fixed) {
+                let message = format!("{}: give {fixed} or {field}, not both", r.label);
+                r.problem(field, message);
+                return None;
+            }
+            let text = r.string(field)?;
+            r.path_value(field, &text, true, true)
+        };
+        let timeout_seconds_path = seconds_path(self, "TimeoutSecondsPath", "TimeoutSeconds");
+        let heartbeat_seconds_path = seconds_path(self, "HeartbeatSecondsPath", "HeartbeatSeconds");
         let retry = self.retriers();
         let catch = self.catchers();
         let transition = self.transition();
@@ -1085,6 +1102,8 @@ impl<'a> Reader<'a> {
             result_path,
             timeout_seconds,
             heartbeat_seconds,
+            timeout_seconds_path,
+            heartbeat_seconds_path,
             retry,
             catch,
             transition: transition?,

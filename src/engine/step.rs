@@ -132,6 +132,10 @@ pub enum Action {
         parameters: Value,
         /// True when completion arrives later with the task token.
         wait_for_token: bool,
+        /// The callback's `TimeoutSeconds` (or `TimeoutSecondsPath`, resolved).
+        timeout_seconds: Option<u64>,
+        /// Its `HeartbeatSeconds` (or `HeartbeatSecondsPath`, resolved).
+        heartbeat_seconds: Option<u64>,
     },
     /// A Wait state: arm a durable timer; when it fires, emit `WaitStateExited` and transition.
     Wait {
@@ -352,21 +356,50 @@ impl StateMachine {
                     state,
                     input,
                 ));
-                run.input_path(&task.io, input)
-                    .and_then(|effective| run.render(task.parameters.as_ref(), effective))
-                    .map(|parameters| {
-                        run.push(HistoryEvent::task_scheduled(
-                            &task.resource,
-                            &parameters,
-                            task.timeout_seconds,
-                            task.heartbeat_seconds,
-                        ));
-                        Action::Invoke {
-                            resource: task.resource.clone(),
-                            parameters,
-                            wait_for_token: task.wait_for_token,
+                (|| {
+                    let effective = run.input_path(&task.io, input)?;
+                    let seconds = |fixed: Option<u64>, path: &Option<Path>, field: &str| match (
+                        fixed, path,
+                    ) {
+                        (Some(n), _) => Ok(Some(n)),
+                        (None, Some(path)) => {
+                            let value = run.apply_path(Some(path), &effective)?;
+                            whole_seconds(&value).filter(|n| *n > 0).map(Some).ok_or_else(
+                                    || {
+                                        Failure::runtime(
+                                            state,
+                                            format!("{field} '{}' must select a positive whole number, not {value}", path.text()),
+                                        )
+                                    },
+                                )
                         }
+                        (None, None) => Ok(None),
+                    };
+                    let timeout_seconds = seconds(
+                        task.timeout_seconds,
+                        &task.timeout_seconds_path,
+                        "TimeoutSecondsPath",
+                    )?;
+                    let heartbeat_seconds = seconds(
+                        task.heartbeat_seconds,
+                        &task.heartbeat_seconds_path,
+                        "HeartbeatSecondsPath",
+                    )?;
+                    let parameters = run.render(task.parameters.as_ref(), effective)?;
+                    run.push(HistoryEvent::task_scheduled(
+                        &task.resource,
+                        &parameters,
+                        timeout_seconds,
+                        heartbeat_seconds,
+                    ));
+                    Ok(Action::Invoke {
+                        resource: task.resource.clone(),
+                        parameters,
+                        wait_for_token: task.wait_for_token,
+                        timeout_seconds,
+                        heartbeat_seconds,
                     })
+                })()
             }
             Body::Choice(choice) => {
                 run.push(HistoryEvent::entered(
@@ -906,7 +939,10 @@ mod tests {
 
     /// A one-state machine: `state` named "S", ending the execution.
     fn single(mut state: Value) -> StateMachine {
-        let ends = matches!(state["Type"].as_str(), Some("Pass" | "Task" | "Wait" | "Parallel" | "Map"));
+        let ends = matches!(
+            state["Type"].as_str(),
+            Some("Pass" | "Task" | "Wait" | "Parallel" | "Map")
+        );
         if ends && state.get("Next").is_none() {
             state["End"] = json!(true);
         }
@@ -1176,7 +1212,9 @@ mod tests {
             Action::Invoke {
                 resource: "orderflow:approve".into(),
                 parameters: expected_parameters.clone(),
-                wait_for_token: true
+                wait_for_token: true,
+                timeout_seconds: Some(300),
+                heartbeat_seconds: None,
             }
         );
         assert_eq!(
@@ -1559,7 +1597,9 @@ mod tests {
             Action::Invoke {
                 resource: "orderflow:request-approval".into(),
                 parameters: json!({"OrderID": "o-1", "Cost": 5000, "TaskToken": "tok"}),
-                wait_for_token: true
+                wait_for_token: true,
+                timeout_seconds: None,
+                heartbeat_seconds: None,
             }
         );
         let step = m.enter("FailState", &after_cost, &ctx());

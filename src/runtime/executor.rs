@@ -516,6 +516,8 @@ impl Runtime {
                     resource,
                     parameters,
                     wait_for_token,
+                    timeout_seconds,
+                    heartbeat_seconds,
                 } => {
                     let started = json!({ "resource": resource, "resourceType": "orderflow" });
                     store::append_event(conn, ex, EventType::TaskStarted, &started, now).await?;
@@ -537,17 +539,13 @@ impl Runtime {
                             store::append_event(conn, ex, EventType::TaskSubmitted, &details, now)
                                 .await?;
                             let token = ctx.task_token.clone().unwrap_or_else(new_token);
-                            let state = machine.state(&ctx.state_name);
-                            let heartbeat_seconds = state.and_then(|s| s.heartbeat_seconds());
                             let pending = PendingTask {
                                 execution_id: ex.id.clone(),
                                 state_name: ctx.state_name.clone(),
                                 state_input: state_input.clone(),
                                 resource,
                                 status: "pending".into(),
-                                timeout_at: state
-                                    .and_then(|s| s.timeout_seconds())
-                                    .map(seconds_from_now),
+                                timeout_at: timeout_seconds.map(seconds_from_now),
                                 heartbeat_seconds,
                                 heartbeat_at: heartbeat_seconds.map(seconds_from_now),
                             };
