@@ -37,6 +37,10 @@ pub struct Context {
     pub task_token: Option<String>,
     /// Seeds `States.UUID` and `States.MathRandom`; the runtime draws a fresh one per step.
     pub random_seed: u64,
+    /// `$$.State.RetryCount`: retries of the current state so far.
+    pub retry_count: u64,
+    /// `$$.Execution.RoleArn`.
+    pub role_arn: String,
 }
 
 impl Context {
@@ -48,9 +52,15 @@ impl Context {
                 "Name": self.execution_name,
                 "Input": self.execution_input,
                 "StartTime": self.execution_start_time,
+                "RoleArn": self.role_arn,
+                "RedriveCount": 0,
             },
             "StateMachine": { "Id": self.state_machine_id, "Name": self.state_machine_name },
-            "State": { "Name": self.state_name, "EnteredTime": self.state_entered_time },
+            "State": {
+                "Name": self.state_name,
+                "EnteredTime": self.state_entered_time,
+                "RetryCount": self.retry_count,
+            },
         });
         if let Some(token) = &self.task_token {
             out["Task"] = json!({ "Token": token });
@@ -961,6 +971,8 @@ mod tests {
             state_entered_time: "2024-01-01T00:00:01Z".into(),
             task_token: None,
             random_seed: 0,
+            retry_count: 0,
+            role_arn: "arn:aws:iam::123456789012:role/r".into(),
         }
     }
 
@@ -1487,6 +1499,22 @@ mod tests {
         assert_eq!(
             failure(&step).map(|f| f.error.as_str()),
             Some("States.Runtime")
+        );
+    }
+
+    #[test]
+    fn context_object_carries_retry_count_and_role() {
+        let m = single(json!({"Type": "Pass", "Parameters": {
+            "retries.$": "$$.State.RetryCount",
+            "role.$": "$$.Execution.RoleArn",
+            "redrives.$": "$$.Execution.RedriveCount"
+        }}));
+        let mut context = ctx();
+        context.retry_count = 2;
+        let step = m.enter("S", &json!({}), &context);
+        assert_eq!(
+            output(&step),
+            Some(&json!({"retries": 2, "role": "arn:aws:iam::123456789012:role/r", "redrives": 0}))
         );
     }
 

@@ -784,6 +784,8 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         state_entered_time: now.to_string(),
         task_token: None,
         random_seed: rand::random(),
+        retry_count: ex.retry_counts.iter().sum(),
+        role_arn: super::role_arn(),
     }
 }
 

@@ -255,7 +255,7 @@ impl Runtime {
         let details = serde_json::json!({
             "input": input.to_string(),
             "inputDetails": { "truncated": false },
-            "roleArn": format!("arn:aws:iam::{ACCOUNT}:role/orderflow"),
+            "roleArn": role_arn(),
         });
         store::append_event(
             conn,
@@ -477,6 +477,11 @@ impl Runtime {
 /// The ARN of execution `name` of `state_machine`.
 pub fn execution_arn(state_machine: &str, name: &str) -> String {
     format!("arn:aws:states:{REGION}:{ACCOUNT}:execution:{state_machine}:{name}")
+}
+
+/// The role executions run as (`$$.Execution.RoleArn`); orderflow has no IAM, so it is fixed.
+pub(crate) fn role_arn() -> String {
+    format!("arn:aws:iam::{ACCOUNT}:role/orderflow")
 }
 
 /// AWS's rule for state machine and execution names, kept to the safe subset.
