@@ -86,6 +86,11 @@ impl fmt::Display for EventType {
     }
 }
 
+/// JSON text as AWS stores payloads in event details (compact).
+pub(crate) fn json_text(value: &Value) -> String {
+    serde_json::to_string(value).unwrap_or_default()
+}
+
 /// One history event as the engine produces it; the runtime adds id, previous id and
 /// timestamp. `details` follows AWS's `*EventDetails` shapes, with input, output and
 /// parameters as JSON *strings* as AWS stores them.
@@ -110,7 +115,7 @@ impl HistoryEvent {
     pub(crate) fn entered(kind: EventType, name: &str, input: &Value) -> HistoryEvent {
         HistoryEvent {
             kind,
-            details: json!({ "name": name, "input": input.to_string() }),
+            details: json!({ "name": name, "input": json_text(input) }),
         }
     }
 
@@ -118,7 +123,7 @@ impl HistoryEvent {
     pub(crate) fn exited(kind: EventType, name: &str, output: &Value) -> HistoryEvent {
         HistoryEvent {
             kind,
-            details: json!({ "name": name, "output": output.to_string() }),
+            details: json!({ "name": name, "output": json_text(output) }),
         }
     }
 
@@ -133,7 +138,7 @@ impl HistoryEvent {
         let mut details = json!({
             "resource": resource,
             "resourceType": resource_type(resource),
-            "parameters": parameters.to_string(),
+            "parameters": json_text(parameters),
         });
         if let Some(t) = timeout {
             details["timeoutInSeconds"] = json!(t);
@@ -154,7 +159,7 @@ impl HistoryEvent {
             details: json!({
                 "resource": resource,
                 "resourceType": resource_type(resource),
-                "output": output.to_string(),
+                "output": json_text(output),
             }),
         }
     }

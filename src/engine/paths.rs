@@ -127,6 +127,11 @@ impl Path {
     }
 
     /// The path as written in the definition.
+    /// True for `$`: the whole input, nothing to select.
+    pub(crate) fn is_whole_input(&self) -> bool {
+        self.root == Root::Input && self.segments.is_empty()
+    }
+
     pub(crate) fn text(&self) -> &str {
         &self.text
     }

@@ -216,22 +216,32 @@ impl From<&Transition> for Next {
 /// Collects events while a state runs, so every exit (success or failure) carries them.
 struct Run<'a> {
     state: &'a State,
-    context: Value,
+    ctx: &'a Context,
+    /// `$$`, built the first time a path or template asks for it.
+    context: std::cell::OnceCell<Value>,
     /// The random generator's state, carried from one template to the next.
     seed: std::cell::Cell<u64>,
     events: Vec<HistoryEvent>,
 }
 
 impl<'a> Run<'a> {
-    fn new(state: &'a State, ctx: &Context) -> Run<'a> {
-        let mut ctx = ctx.clone();
-        ctx.state_name = state.name.clone();
+    fn new(state: &'a State, ctx: &'a Context) -> Run<'a> {
         Run {
             state,
-            context: ctx.to_json(),
+            ctx,
+            context: std::cell::OnceCell::new(),
             seed: std::cell::Cell::new(ctx.random_seed),
             events: Vec::new(),
         }
+    }
+
+    /// The context object, with this state's name.
+    fn context(&self) -> &Value {
+        self.context.get_or_init(|| {
+            let mut context = self.ctx.to_json();
+            context["State"]["Name"] = Value::String(self.state.name.clone());
+            context
+        })
     }
 
     fn push(&mut self, event: HistoryEvent) {
@@ -254,16 +264,37 @@ impl<'a> Run<'a> {
         self.apply_path(io.input_path.as_ref(), raw)
     }
 
-    /// `OutputPath`: as `InputPath`.
-    fn output_path(&self, io: &InputOutput, value: &Value) -> Result<Value, Failure> {
-        self.apply_path(io.output_path.as_ref(), value)
+    /// `OutputPath`: as `InputPath`; `$` hands the value on without copying it.
+    fn output_path(&self, io: &InputOutput, value: Value) -> Result<Value, Failure> {
+        match &io.output_path {
+            Some(path) if path.is_whole_input() => Ok(value),
+            path => self.apply_path(path.as_ref(), &value),
+        }
+    }
+
+    /// `InputPath` then `Parameters`, reading the raw input in place when InputPath is `$`.
+    fn effective_input(
+        &self,
+        io: &InputOutput,
+        parameters: Option<&Template>,
+        raw: &Value,
+    ) -> Result<Value, Failure> {
+        match (&io.input_path, parameters) {
+            (Some(path), Some(template)) if path.is_whole_input() => {
+                self.render_ref(template, raw, self.context())
+            }
+            _ => {
+                let effective = self.input_path(io, raw)?;
+                self.render(parameters, effective)
+            }
+        }
     }
 
     fn apply_path(&self, path: Option<&Path>, value: &Value) -> Result<Value, Failure> {
         let Some(path) = path else {
             return Ok(Value::Object(Map::new()));
         };
-        path.select(value, &self.context).ok_or_else(|| {
+        path.select(value, self.context()).ok_or_else(|| {
             Failure::runtime(
                 self.name(),
                 format!(
@@ -276,7 +307,7 @@ impl<'a> Run<'a> {
     }
 
     fn render(&self, template: Option<&Template>, input: Value) -> Result<Value, Failure> {
-        self.render_with(template, input, &self.context)
+        self.render_with(template, input, self.context())
     }
 
     /// As `render`, with `context` as `$$` (a Map's ItemSelector sees `$$.Map.Item`).
@@ -288,22 +319,26 @@ impl<'a> Run<'a> {
     ) -> Result<Value, Failure> {
         match template {
             None => Ok(input),
-            Some(t) => {
-                let mut rng = Random::new(self.seed.get());
-                let rendered = t.render(&input, context, &mut rng);
-                self.seed.set(rng.state());
-                rendered.map_err(|e| match e {
-                    TemplateError::Intrinsic { .. } => Failure::new(
-                        "States.IntrinsicFailure",
-                        format!(
-                            "An error occurred while executing the state '{}'. {e}",
-                            self.name()
-                        ),
-                    ),
-                    other => Failure::runtime(self.name(), other),
-                })
-            }
+            Some(t) => self.render_ref(t, &input, context),
         }
+    }
+
+    /// Renders a payload template; intrinsic failures are `States.IntrinsicFailure`, paths
+    /// matching nothing `States.Runtime`.
+    fn render_ref(&self, t: &Template, input: &Value, context: &Value) -> Result<Value, Failure> {
+        let mut rng = Random::new(self.seed.get());
+        let rendered = t.render(input, context, &mut rng);
+        self.seed.set(rng.state());
+        rendered.map_err(|e| match e {
+            TemplateError::Intrinsic { .. } => Failure::new(
+                "States.IntrinsicFailure",
+                format!(
+                    "An error occurred while executing the state '{}'. {e}",
+                    self.name()
+                ),
+            ),
+            other => Failure::runtime(self.name(), other),
+        })
     }
 
     /// `ResultPath`: `null` keeps the raw input; a mismatch is `States.ResultPathMatchFailure`.
@@ -342,11 +377,11 @@ impl StateMachine {
                     input,
                 ));
                 let out = (|| {
-                    let effective = run.input_path(&pass.io, input)?;
-                    let effective = run.render(pass.parameters.as_ref(), effective)?;
+                    let effective =
+                        run.effective_input(&pass.io, pass.parameters.as_ref(), input)?;
                     let result = pass.result.clone().unwrap_or(effective);
                     let combined = run.result_path(pass.result_path.as_ref(), input, result)?;
-                    run.output_path(&pass.io, &combined)
+                    run.output_path(&pass.io, combined)
                 })();
                 out.map(|output| {
                     run.push(HistoryEvent::exited(
@@ -423,7 +458,7 @@ impl StateMachine {
                     for rule in &choice.choices {
                         let holds = rule
                             .condition
-                            .holds(&effective, &run.context)
+                            .holds(&effective, run.context())
                             .map_err(|cause| Failure::runtime(state, cause))?;
                         if holds {
                             next = Some(rule.next.clone());
@@ -436,7 +471,7 @@ impl StateMachine {
                             format!("No Choice rule of state '{state}' matched the input, and it has no Default"),
                         )
                     })?;
-                    Ok((run.output_path(&choice.io, &effective)?, next))
+                    Ok((run.output_path(&choice.io, effective)?, next))
                 })();
                 chosen.map(|(output, next)| {
                     run.push(HistoryEvent::exited(
@@ -461,7 +496,7 @@ impl StateMachine {
                     let until = wait_until(&run, &wait.wait, &effective)?;
                     Ok(Action::Wait {
                         until,
-                        output: run.output_path(&wait.io, &effective)?,
+                        output: run.output_path(&wait.io, effective)?,
                         next: (&wait.transition).into(),
                     })
                 })()
@@ -474,7 +509,7 @@ impl StateMachine {
                 ));
                 let out = run
                     .input_path(io, input)
-                    .and_then(|effective| run.output_path(io, &effective));
+                    .and_then(|effective| run.output_path(io, effective));
                 out.map(|output| {
                     run.push(HistoryEvent::exited(
                         EventType::SucceedStateExited,
@@ -502,8 +537,8 @@ impl StateMachine {
                     input,
                 ));
                 (|| {
-                    let effective = run.input_path(&fork.io, input)?;
-                    let effective = run.render(fork.parameters.as_ref(), effective)?;
+                    let effective =
+                        run.effective_input(&fork.io, fork.parameters.as_ref(), input)?;
                     run.push(HistoryEvent::bare(EventType::ParallelStateStarted));
                     Ok(Action::Fork {
                         branches: (0..fork.branches.len())
@@ -556,7 +591,7 @@ impl StateMachine {
         let output = run
             .render(fork.result_selector.as_ref(), Value::Array(outputs))
             .and_then(|selected| run.result_path(fork.result_path.as_ref(), state_input, selected))
-            .and_then(|combined| run.output_path(&fork.io, &combined));
+            .and_then(|combined| run.output_path(&fork.io, combined));
         let action = match output {
             Ok(output) => {
                 run.push(HistoryEvent::exited(exited, state, &output));
@@ -625,7 +660,7 @@ impl StateMachine {
         let output = run
             .render(task.result_selector.as_ref(), result)
             .and_then(|selected| run.result_path(task.result_path.as_ref(), state_input, selected))
-            .and_then(|combined| run.output_path(&task.io, &combined));
+            .and_then(|combined| run.output_path(&task.io, combined));
         let action = match output {
             Ok(output) => {
                 run.push(HistoryEvent::exited(
@@ -715,7 +750,7 @@ fn catch(
 
 fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUntil, Failure> {
     let read = |path: &Path| {
-        path.select(effective, &run.context).ok_or_else(|| {
+        path.select(effective, run.context()).ok_or_else(|| {
             Failure::runtime(
                 run.name(),
                 format!("The path '{}' matched nothing in the input", path.text()),
@@ -770,7 +805,7 @@ fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, 
         match source {
             None => Ok(String::new()),
             Some(Text::Fixed(s)) => Ok(s.clone()),
-            Some(Text::Path(path)) => match path.select(input, &run.context) {
+            Some(Text::Path(path)) => match path.select(input, run.context()) {
                 Some(Value::String(s)) => Ok(s),
                 other => Err(Failure::runtime(
                     run.name(),
@@ -864,7 +899,7 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
     };
     let mut selected = Vec::with_capacity(items.len());
     for (index, item) in items.into_iter().enumerate() {
-        let mut context = run.context.clone();
+        let mut context = run.context().clone();
         context["Map"] = json!({ "Item": { "Index": index, "Value": &item } });
         // In ItemSelector `$` is the Map state's input; the item is `$$.Map.Item.Value`.
         selected.push(match &fork.parameters {
