@@ -15,7 +15,9 @@
 
 mod choice;
 mod definition;
+pub mod drive;
 mod events;
+mod filter;
 mod intrinsics;
 mod paths;
 mod retry;

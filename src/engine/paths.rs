@@ -11,12 +11,18 @@
 //! | `[*]`, `.*` | every child | InputPath, OutputPath, template values |
 //! | `..name`, `..*` | recursive descent | InputPath, OutputPath, template values |
 //!
-//! Paths using `[*]` or `..` select a list and always yield a JSON array (possibly empty), as
-//! AWS does. Filters (`[?(…)]`), slices (`[1:3]`), unions (`[0,1]`) and negative indexes are
-//! refused when the definition is parsed. Intrinsic functions (`States.Format(…)`) are parsed
+//! | `[-1]` | an array element counted from the end | InputPath, OutputPath, template values |
+//! | `[1:3]`, `[::2]`, `[-2:]` | a slice | InputPath, OutputPath, template values |
+//! | `[0,2]`, `['a','b']` | a union | InputPath, OutputPath, template values |
+//! | `[?(@.price < 10)]` | a filter (see `filter`) | InputPath, OutputPath, template values |
+//!
+//! Paths using `[*]`, `..`, slices, unions or filters select a list and always yield a JSON
+//! array (possibly empty), as AWS does. Reference paths (ResultPath, Choice `Variable`, …)
+//! allow only names and non-negative indexes. Intrinsic functions (`States.Format(…)`) are parsed
 //! and evaluated by `intrinsics`.
 
 use super::definition::Problem;
+use super::filter::{self, Expr};
 use super::intrinsics::{self, Call, EvalError, IntrinsicError, Random, Scope};
 use serde_json::{Map, Value};
 use std::fmt;
@@ -39,6 +45,21 @@ enum Segment {
     Wildcard,
     /// `..name`, or `..*` when `None`.
     Descend(Option<String>),
+    /// `[-n]`: the n-th element from the end.
+    FromEnd(usize),
+    /// `[start:end:step]`, each part optional; negative start/end count from the end.
+    Slice(Option<i64>, Option<i64>, Option<i64>),
+    /// `[0,2]` or `['a','b']`.
+    Union(Vec<Key>),
+    /// `[?(…)]`, with its source text.
+    Filter(String, Box<Expr>),
+}
+
+/// One member of a union.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Key {
+    Index(i64),
+    Name(String),
 }
 
 /// A parsed JSONPath; once you hold one it is syntactically valid.
@@ -103,7 +124,7 @@ impl Path {
                     rest = r;
                 }
             } else if let Some(r) = rest.strip_prefix('[') {
-                let (segment, r) = bracket(r).map_err(fail)?;
+                let (segment, r) = bracket(r).map_err(|e| fail(&e))?;
                 segments.push(segment);
                 rest = r;
             } else {
@@ -143,6 +164,16 @@ impl Path {
             .all(|s| matches!(s, Segment::Field(_) | Segment::Index(_)))
     }
 
+    /// True when the path names at most one node (a reference path, or one with `[-n]`).
+    fn is_definite(&self) -> bool {
+        self.segments.iter().all(|s| {
+            matches!(
+                s,
+                Segment::Field(_) | Segment::Index(_) | Segment::FromEnd(_)
+            )
+        })
+    }
+
     /// True when the path starts at the context object (`$$`).
     pub(crate) fn is_context(&self) -> bool {
         self.root == Root::Context
@@ -158,6 +189,26 @@ impl Path {
                 Segment::Wildcard => out.push_str("[*]"),
                 Segment::Descend(Some(name)) => out.push_str(&format!("..['{name}']")),
                 Segment::Descend(None) => out.push_str("..[*]"),
+                Segment::FromEnd(n) => out.push_str(&format!("[-{n}]")),
+                Segment::Slice(a, b, c) => {
+                    let part = |p: &Option<i64>| p.map(|n| n.to_string()).unwrap_or_default();
+                    out.push_str(&format!("[{}:{}", part(a), part(b)));
+                    if c.is_some() {
+                        out.push_str(&format!(":{}", part(c)));
+                    }
+                    out.push(']');
+                }
+                Segment::Union(keys) => {
+                    let keys: Vec<String> = keys
+                        .iter()
+                        .map(|k| match k {
+                            Key::Index(i) => i.to_string(),
+                            Key::Name(n) => format!("'{n}'"),
+                        })
+                        .collect();
+                    out.push_str(&format!("[{}]", keys.join(",")));
+                }
+                Segment::Filter(text, _) => out.push_str(&format!("[?({text})]")),
             }
         }
         out
@@ -172,14 +223,10 @@ impl Path {
             Root::Input => input,
             Root::Context => context,
         };
-        if self.is_reference() {
+        if self.is_definite() {
             let mut node = root;
             for segment in &self.segments {
-                node = match segment {
-                    Segment::Field(name) => node.as_object()?.get(name)?,
-                    Segment::Index(i) => node.as_array()?.get(*i)?,
-                    Segment::Wildcard | Segment::Descend(_) => return None,
-                };
+                node = step(node, segment, root).into_iter().next()?;
             }
             return Some(node.clone());
         }
@@ -187,7 +234,7 @@ impl Path {
         for segment in &self.segments {
             nodes = nodes
                 .into_iter()
-                .flat_map(|node| step(node, segment))
+                .flat_map(|node| step(node, segment, root))
                 .collect();
         }
         Some(Value::Array(nodes.into_iter().cloned().collect()))
@@ -221,58 +268,138 @@ fn take_name(s: &str) -> Option<(&str, &str)> {
 }
 
 /// The inside of `[…]` (the `[` already consumed) and what follows the `]`.
-fn bracket(s: &str) -> Result<(Segment, &str), &'static str> {
+fn bracket(s: &str) -> Result<(Segment, &str), String> {
     if let Some(quote) = s.chars().next().filter(|c| *c == '\'' || *c == '"') {
         let mut name = String::new();
         let mut chars = s[1..].char_indices();
+        let mut union = false;
         while let Some((i, c)) = chars.next() {
             match c {
                 '\\' => match chars.next() {
                     Some((_, escaped)) => name.push(escaped),
-                    None => return Err("unterminated quoted field name"),
+                    None => return Err("unterminated quoted field name".into()),
                 },
                 c if c == quote => {
                     let after = &s[1 + i + 1..];
-                    return match after.strip_prefix(']') {
-                        Some(rest) => Ok((Segment::Field(name), rest)),
-                        None => Err("expected ']' after a quoted field name"),
-                    };
+                    if let Some(rest) = after.strip_prefix(']') {
+                        return Ok((Segment::Field(name), rest));
+                    }
+                    if !after.trim_start().starts_with(',') {
+                        return Err("expected ']' after a quoted field name".into());
+                    }
+                    // `['a','b']`: a union of names, read below.
+                    union = true;
+                    break;
                 }
                 c => name.push(c),
             }
         }
-        return Err("unterminated quoted field name");
+        if !union {
+            return Err("unterminated quoted field name".into());
+        }
+    }
+    if let Some(body) = s.strip_prefix("?(") {
+        return filter_segment(body);
     }
     let Some(end) = s.find(']') else {
-        return Err("'[' without a matching ']'");
+        return Err("'[' without a matching ']'".into());
     };
     let (inside, rest) = (s[..end].trim(), &s[end + 1..]);
     if inside == "*" {
         return Ok((Segment::Wildcard, rest));
     }
-    if inside.starts_with('?') || inside.starts_with('(') {
-        return Err("filter and script expressions are not supported yet");
+    if inside.starts_with('(') {
+        return Err("script expressions are not supported".into());
     }
     if inside.contains(':') {
-        return Err("array slices are not supported yet");
+        let parts: Vec<&str> = inside.split(':').map(str::trim).collect();
+        if parts.len() > 3 {
+            return Err("a slice has at most start:end:step".into());
+        }
+        let number = |p: &str| -> Result<Option<i64>, String> {
+            if p.is_empty() {
+                Ok(None)
+            } else {
+                p.parse()
+                    .map(Some)
+                    .map_err(|_| format!("'{p}' is not a slice bound"))
+            }
+        };
+        let step = number(parts.get(2).copied().unwrap_or(""))?;
+        if step == Some(0) {
+            return Err("a slice step cannot be 0".into());
+        }
+        return Ok((
+            Segment::Slice(number(parts[0])?, number(parts[1])?, step),
+            rest,
+        ));
     }
     if inside.contains(',') {
-        return Err("unions are not supported yet");
+        let keys = inside
+            .split(',')
+            .map(|k| {
+                let k = k.trim();
+                match k.chars().next() {
+                    Some(q @ ('\'' | '"')) if k.len() >= 2 && k.ends_with(q) => {
+                        Ok(Key::Name(k[1..k.len() - 1].to_string()))
+                    }
+                    _ => k
+                        .parse()
+                        .map(Key::Index)
+                        .map_err(|_| format!("'{k}' is not an index or a quoted name")),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok((Segment::Union(keys), rest));
     }
-    if inside.starts_with('-') {
-        return Err("negative array indexes are not supported yet");
+    if let Some(n) = inside.strip_prefix('-') {
+        return match n.parse::<usize>() {
+            Ok(n) if n > 0 => Ok((Segment::FromEnd(n), rest)),
+            _ => Err(format!("'{inside}' is not an array index")),
+        };
     }
     if !inside.is_empty() && inside.bytes().all(|b| b.is_ascii_digit()) {
         return inside
             .parse()
             .map(|i| (Segment::Index(i), rest))
-            .map_err(|_| "array index is too large");
+            .map_err(|_| "array index is too large".into());
     }
-    Err("expected an array index, '*' or a quoted field name inside '[…]'")
+    Err("expected an array index, '*' or a quoted field name inside '[…]'".into())
+}
+
+/// `[?(…)]` after the `[?(`: the expression runs to the `)` that closes it, then `]`.
+fn filter_segment(s: &str) -> Result<(Segment, &str), String> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (i, c) in s.char_indices() {
+        match (quote, c) {
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(') => depth += 1,
+            (None, ')') if depth > 0 => depth -= 1,
+            (None, ')') => {
+                let text = s[..i].trim();
+                let rest = s[i + 1..]
+                    .strip_prefix(']')
+                    .ok_or("expected ']' after a filter")?;
+                let expr = filter::parse(text)?;
+                return Ok((Segment::Filter(text.to_string(), Box::new(expr)), rest));
+            }
+            _ => {}
+        }
+    }
+    Err("a filter '[?(' is not closed".into())
 }
 
 /// The nodes one segment of an indefinite path reaches from `node`.
-fn step<'a>(node: &'a Value, segment: &Segment) -> Vec<&'a Value> {
+fn step<'a>(node: &'a Value, segment: &Segment, root: &'a Value) -> Vec<&'a Value> {
+    let from_end = |items: &'a [Value], n: u64| {
+        usize::try_from(n)
+            .ok()
+            .and_then(|n| items.len().checked_sub(n))
+            .and_then(|i| items.get(i))
+    };
     match segment {
         Segment::Field(name) => node
             .as_object()
@@ -290,7 +417,61 @@ fn step<'a>(node: &'a Value, segment: &Segment) -> Vec<&'a Value> {
             descend(node, name.as_deref(), &mut found);
             found
         }
+        Segment::FromEnd(n) => node
+            .as_array()
+            .and_then(|a| from_end(a, *n as u64))
+            .into_iter()
+            .collect(),
+        Segment::Slice(start, end, step) => node
+            .as_array()
+            .map(|a| slice(a, *start, *end, step.unwrap_or(1)))
+            .unwrap_or_default(),
+        Segment::Union(keys) => keys
+            .iter()
+            .filter_map(|key| match (key, node) {
+                (Key::Name(name), Value::Object(o)) => o.get(name),
+                (Key::Index(i), Value::Array(a)) if *i < 0 => from_end(a, i.unsigned_abs()),
+                (Key::Index(i), Value::Array(a)) => a.get(*i as usize),
+                _ => None,
+            })
+            .collect(),
+        Segment::Filter(_, expr) => match node {
+            Value::Array(items) => items.iter().filter(|c| expr.matches(c, root)).collect(),
+            other if expr.matches(other, root) => vec![other],
+            _ => Vec::new(),
+        },
     }
+}
+
+/// Python-style slice of `items`: negative bounds count from the end; a negative step walks
+/// backwards.
+fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: i64) -> Vec<&Value> {
+    let len = items.len() as i64;
+    let clamp = |i: i64, low: i64, high: i64| {
+        let i = if i < 0 { i + len } else { i };
+        i.clamp(low, high)
+    };
+    let mut out = Vec::new();
+    if step > 0 {
+        let (mut i, stop) = (
+            start.map_or(0, |s| clamp(s, 0, len)),
+            end.map_or(len, |e| clamp(e, 0, len)),
+        );
+        while i < stop {
+            out.push(&items[i as usize]);
+            i += step;
+        }
+    } else {
+        let (mut i, stop) = (
+            start.map_or(len - 1, |s| clamp(s, -1, len - 1)),
+            end.map_or(-1, |e| clamp(e, -1, len - 1)),
+        );
+        while i > stop {
+            out.push(&items[i as usize]);
+            i += step;
+        }
+    }
+    out
 }
 
 fn children(node: &Value) -> Vec<&Value> {
@@ -579,15 +760,59 @@ mod tests {
             "a.b",
             "$.",
             "$a",
-            "$[?(@.x)]",
-            "$[0:2]",
-            "$[0,1]",
-            "$[-1]",
+            "$[?(@.x]",
+            "$[?(@.x <)]",
+            "$[(@.length-1)]",
+            "$[0:2:0]",
+            "$[1:2:3:4]",
+            "$[0,x]",
+            "$[-0]",
             "$['a'",
             "$[x]",
         ] {
             assert!(Path::parse(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn jayway_extras_slices_unions_negative_indexes_and_filters() {
+        let store = json!({"book": [
+            {"title": "A", "price": 8.95, "category": "reference"},
+            {"title": "B", "price": 12.99, "category": "fiction", "isbn": "1"},
+            {"title": "C", "price": 8.99, "category": "fiction", "isbn": "2"},
+            {"title": "D", "price": 22.99, "category": "fiction"}
+        ], "limit": 10});
+        let titles = |p: &str| {
+            path(p)
+                .select(&store, &Value::Null)
+                .unwrap_or_else(|| panic!("{p} selects something"))
+        };
+        assert_eq!(
+            titles("$.book[-1].title"),
+            json!("D"),
+            "[-n] names one node"
+        );
+        assert_eq!(titles("$.book[1:3].title"), json!(["B", "C"]));
+        assert_eq!(titles("$.book[:2].title"), json!(["A", "B"]));
+        assert_eq!(titles("$.book[-2:].title"), json!(["C", "D"]));
+        assert_eq!(titles("$.book[::-2].title"), json!(["D", "B"]));
+        assert_eq!(titles("$.book[0,2].title"), json!(["A", "C"]));
+        assert_eq!(titles("$.book[0]['title','price']"), json!(["A", 8.95]));
+        assert_eq!(titles("$.book[?(@.price < 10)].title"), json!(["A", "C"]));
+        assert_eq!(titles("$.book[?(@.isbn)].title"), json!(["B", "C"]));
+        assert_eq!(
+            titles("$.book[?(@.category == 'fiction' && @.price > $.limit)].title"),
+            json!(["B", "D"])
+        );
+        assert_eq!(titles("$..book[?(@.title == 'Z')]"), json!([]));
+        assert!(
+            !path("$.book[-1]").is_reference(),
+            "not allowed as a ResultPath"
+        );
+        assert_eq!(
+            path("$.book[?(@.price < 10)][1:]['a','b'][-1]").canonical(),
+            "$['book'][?(@.price < 10)][1:]['a','b'][-1]"
+        );
     }
 
     #[test]
