@@ -1,79 +1,31 @@
 //! Prints how many engine steps per second the pure interpreter runs and how many state
 //! transitions per second the durable runtime commits on a real SQLite file, for a small and a
-//! large input, and their ratios, all measured in one run. Run with `cargo bench --features ssr --bench throughput`.
+//! large input, and their ratios, all measured in one run:
+//! `cargo bench --features ssr --bench throughput`.
 
+mod common;
+
+use common::{context, definition, input, machine, run};
 use orderflow::db::Db;
-use orderflow::engine::{self, Action, Context, Next};
+use orderflow::engine::StateMachine;
 use orderflow::runtime::{Registry, Runtime};
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::time::{Duration, Instant};
 
-/// Ten Pass states with the data-flow fields a real workflow uses.
-fn definition() -> String {
-    let mut states = serde_json::Map::new();
-    for i in 0..10 {
-        let next = if i == 9 {
-            json!({"End": true})
-        } else {
-            json!({"Next": format!("S{}", i + 1)})
-        };
-        let mut state = json!({
-            "Type": "Pass",
-            "Parameters": {"order.$": "$.order", "step": i, "exec.$": "$$.Execution.Id"},
-            "ResultPath": "$.last",
-        });
-        if let (Some(s), Some(n)) = (state.as_object_mut(), next.as_object()) {
-            s.extend(n.clone());
-        }
-        states.insert(format!("S{i}"), state);
-    }
-    json!({"StartAt": "S0", "States": states}).to_string()
-}
-
-fn input(items: usize) -> Value {
-    let lines: Vec<Value> = (0..items)
-        .map(|i| json!({"sku": format!("sku-{i}"), "name": "Widget", "quantity": i % 7, "cents": 1299}))
-        .collect();
-    json!({"order": {"id": "ORD-1", "lines": lines}})
-}
-
-/// Runs the machine to its end on the engine alone; returns the steps taken.
-fn run_engine(machine: &engine::StateMachine, input: &Value) -> u64 {
-    let ctx = Context {
-        execution_id: "arn:aws:states:us-east-1:000000000000:execution:bench:1".into(),
-        ..Context::default()
-    };
-    let mut state = machine.start_at().to_string();
-    let mut value = input.clone();
-    let mut steps = 0;
-    loop {
-        steps += 1;
-        match machine.enter(&state, &value, &ctx).action {
-            Action::Transition {
-                output,
-                next: Next::State(n),
-            } => {
-                state = n;
-                value = output;
-            }
-            _ => return steps,
-        }
-    }
-}
-
-fn engine_rate(machine: &engine::StateMachine, input: &Value) -> f64 {
+/// Engine steps per second over two seconds.
+fn engine_rate(machine: &StateMachine, input: &Value) -> f64 {
+    let ctx = context();
     let start = Instant::now();
     let mut steps = 0;
     while start.elapsed() < Duration::from_secs(2) {
-        steps += run_engine(machine, input);
+        steps += run(machine, input, &ctx);
     }
     steps as f64 / start.elapsed().as_secs_f64()
 }
 
 #[tokio::main]
 async fn main() {
-    let definition = definition();
-    let machine = engine::parse(&definition).expect("the bench definition is valid");
+    let machine = machine();
     let small = input(1);
     let large = input(500);
     let small_rate = engine_rate(&machine, &small);
@@ -82,7 +34,7 @@ async fn main() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("bench.sqlite3").display());
     let rt = Runtime::new(Db::open(&url).await.expect("db opens"), Registry::new());
-    rt.put_state_machine("bench", &definition)
+    rt.put_state_machine("bench", &definition())
         .await
         .expect("machine stored");
     let small_commits = durable_rate(&rt, &small).await;
