@@ -552,3 +552,52 @@ async fn payloads_over_256_kib_are_refused_or_fail_with_data_limit_exceeded() {
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("States.DataLimitExceeded"));
 }
+
+#[tokio::test]
+async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the_worker() {
+    let dir = tempfile::tempdir().unwrap();
+    let id = {
+        let rt = runtime(&dir).await;
+        rt.put_state_machine(
+            "broken",
+            r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
+                "P": {"Type": "Pass", "End": true}}}"#,
+        )
+        .await
+        .unwrap();
+        rt.start_execution("broken", None, json!({})).await.unwrap()
+    };
+    // The stored definition is damaged while the execution waits.
+    let db = Db::open(&url(&dir)).await.unwrap();
+    sqlx::query("UPDATE definitions SET body = 'not json'")
+        .execute(&db.writer)
+        .await
+        .unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "fine",
+        r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+    assert!(info.cause.unwrap_or_default().contains("no longer parses"));
+    assert_eq!(
+        history_kinds(&rt, &id).await.last().map(String::as_str),
+        Some("ExecutionFailed")
+    );
+    let other = rt
+        .start_execution("fine", None, json!({"ok": 1}))
+        .await
+        .unwrap();
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&other).await.unwrap().unwrap();
+    assert_eq!(
+        info.status, "SUCCEEDED",
+        "the worker carries on with other executions"
+    );
+}

@@ -54,6 +54,23 @@ pub enum RuntimeError {
     Database(#[from] sqlx::Error),
 }
 
+impl RuntimeError {
+    /// True when trying the same step again cannot help: the execution's stored data is
+    /// unusable. (Other database errors, such as a full disk, may pass.)
+    fn is_permanent(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::CorruptDefinition(..)
+                | RuntimeError::StateMachineDoesNotExist(_)
+                | RuntimeError::Database(
+                    sqlx::Error::Decode(_)
+                        | sqlx::Error::ColumnDecode { .. }
+                        | sqlx::Error::ColumnNotFound(_)
+                )
+        )
+    }
+}
+
 /// Why a callback (SendTaskSuccess/SendTaskFailure) was refused, named as AWS names it.
 #[derive(Debug, thiserror::Error)]
 pub enum CallbackError {
@@ -389,8 +406,20 @@ impl Runtime {
         let Some(id) = store::next_runnable(&mut tx, &db::now()).await? else {
             return Ok(Outcome::Empty);
         };
-        self.advance_in(&mut tx, &id, INLINE_STEPS).await?;
-        tx.commit().await?;
+        match self.advance_in(&mut tx, &id, INLINE_STEPS).await {
+            Ok(_) => tx.commit().await?,
+            Err(e) if e.is_permanent() => {
+                // Retrying would fail the same way and hold up every other execution: end
+                // this one (its whole tree) as failed instead.
+                tx.rollback().await?;
+                tracing::error!(execution = %id, error = %e, "execution cannot go on; failing it");
+                let mut tx = self.db().writer.begin().await?;
+                let cause = format!("orderflow could not run this execution: {e}");
+                store::fail_unrunnable(&mut tx, &id, &cause, &db::now()).await?;
+                tx.commit().await?;
+            }
+            Err(e) => return Err(e),
+        }
         Ok(Outcome::Done)
     }
 

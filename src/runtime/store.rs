@@ -415,6 +415,48 @@ pub async fn fork_branch(
         .await
 }
 
+/// Fails the top-level execution that `id` belongs to, without reading its (unusable) state:
+/// its branch runs are aborted, its tokens cancelled, and `ExecutionFailed` ends its history.
+pub async fn fail_unrunnable(
+    conn: &mut SqliteConnection,
+    id: &str,
+    cause: &str,
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let root: String =
+        sqlx::query_scalar("SELECT COALESCE(root_id, id) FROM executions WHERE id = ?")
+            .bind(id)
+            .fetch_one(&mut *conn)
+            .await?;
+    abort_below(conn, &root, None, now).await?;
+    cancel_tokens(conn, &root, now).await?;
+    let event: i64 = sqlx::query_scalar(
+        "UPDATE executions SET status = 'FAILED', phase = 'done', error = 'States.Runtime',
+             cause = ?, stopped_at = ?, timer_kind = NULL, timer_due_at = NULL, fork = NULL,
+             event_count = event_count + 1
+         WHERE id = ? RETURNING event_count",
+    )
+    .bind(cause)
+    .bind(now)
+    .bind(&root)
+    .fetch_one(&mut *conn)
+    .await?;
+    let details = serde_json::json!({ "error": "States.Runtime", "cause": cause });
+    sqlx::query(
+        "INSERT INTO history_events (execution_id, id, previous_event_id, type, timestamp, details)
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&root)
+    .bind(event)
+    .bind(event - 1)
+    .bind(EventType::ExecutionFailed.as_str())
+    .bind(now)
+    .bind(details.to_string())
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Aborts every unfinished run below `parent_id` (or, with `fork_key`, below and including
 /// that attempt's branch runs) and cancels their pending task tokens.
 pub async fn abort_below(
