@@ -350,3 +350,38 @@ async fn nested_map_inside_parallel_with_batches() {
         ]))
     );
 }
+
+#[tokio::test]
+async fn a_failed_parallel_state_is_retried_as_a_whole_then_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    let definition = json!({
+        "StartAt": "Both",
+        "States": {"Both": {"Type": "Parallel", "End": true,
+            "Retry": [{"ErrorEquals": ["Bad"], "IntervalSeconds": 1, "MaxAttempts": 1}],
+            "Branches": [
+                {"StartAt": "No", "States": {"No": {"Type": "Task", "Resource": "test:echo",
+                    "Parameters": {"fail": true}, "End": true}}}
+            ]}}
+    });
+    rt.put_state_machine("m", &definition.to_string())
+        .await
+        .unwrap();
+    let id = rt.start_execution("m", None, json!({})).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let info = loop {
+        rt.run_until_idle().await.unwrap();
+        let info = rt.describe_execution(&id).await.unwrap().unwrap();
+        if info.status != "RUNNING" || std::time::Instant::now() > deadline {
+            break info;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("Bad"));
+    let kinds = kinds(&rt, &id).await;
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("ParallelStateEntered"), 1, "{kinds:?}");
+    assert_eq!(count("ParallelStateStarted"), 2, "one retry: {kinds:?}");
+    assert_eq!(count("ParallelStateFailed"), 1, "{kinds:?}");
+}

@@ -579,14 +579,7 @@ impl StateMachine {
             return not_a_fork(state);
         };
         let mut run = Run::new(found, ctx);
-        let (succeeded, exited) = if map {
-            (EventType::MapStateSucceeded, EventType::MapStateExited)
-        } else {
-            (
-                EventType::ParallelStateSucceeded,
-                EventType::ParallelStateExited,
-            )
-        };
+        let (succeeded, _, exited) = fork_events(map);
         run.push(HistoryEvent::bare(succeeded));
         let output = run
             .render(fork.result_selector.as_ref(), Value::Array(outputs))
@@ -618,14 +611,7 @@ impl StateMachine {
             return not_a_fork(state);
         };
         let mut run = Run::new(found, ctx);
-        let (failed, exited) = if map {
-            (EventType::MapStateFailed, EventType::MapStateExited)
-        } else {
-            (
-                EventType::ParallelStateFailed,
-                EventType::ParallelStateExited,
-            )
-        };
+        let (_, failed, exited) = fork_events(map);
         run.push(HistoryEvent::bare(failed));
         let action = catch(&mut run, &fork.catch, exited, state_input, failure);
         run.finish(action)
@@ -831,6 +817,23 @@ fn unknown_state(state: &str) -> Step {
             format!("The state '{state}' does not exist in the state machine"),
         )),
         events: Vec::new(),
+    }
+}
+
+/// A Map's or a Parallel's …Succeeded, …Failed and …Exited events.
+fn fork_events(map: bool) -> (EventType, EventType, EventType) {
+    if map {
+        (
+            EventType::MapStateSucceeded,
+            EventType::MapStateFailed,
+            EventType::MapStateExited,
+        )
+    } else {
+        (
+            EventType::ParallelStateSucceeded,
+            EventType::ParallelStateFailed,
+            EventType::ParallelStateExited,
+        )
     }
 }
 

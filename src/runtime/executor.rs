@@ -263,15 +263,7 @@ impl Runtime {
                     None => RetryDecision::GiveUp,
                 };
                 if let RetryDecision::Retry { retrier, delay_ms } = decision {
-                    if ex.retry_counts.len() <= retrier {
-                        ex.retry_counts.resize(retrier + 1, 0);
-                    }
-                    ex.retry_counts[retrier] += 1;
-                    ex.phase = Phase::Waiting;
-                    ex.timer_kind = Some(TimerKind::Retry);
-                    ex.timer_due_at = Some(from_now(time::Duration::milliseconds(
-                        i64::try_from(delay_ms).unwrap_or(i64::MAX),
-                    )));
+                    schedule_retry(ex, retrier, delay_ms);
                     return Ok(());
                 }
                 machine.fork_failed(&state_name, &input, failure, &ctx)
@@ -397,15 +389,7 @@ impl Runtime {
                     event.kind = EventType::TaskTimedOut;
                 }
                 store::append_event(conn, ex, event.kind, &event.details, now).await?;
-                if ex.retry_counts.len() <= retrier {
-                    ex.retry_counts.resize(retrier + 1, 0);
-                }
-                ex.retry_counts[retrier] += 1;
-                ex.phase = Phase::Waiting;
-                ex.timer_kind = Some(TimerKind::Retry);
-                ex.timer_due_at = Some(from_now(time::Duration::milliseconds(
-                    i64::try_from(delay_ms).unwrap_or(i64::MAX),
-                )));
+                schedule_retry(ex, retrier, delay_ms);
                 return Ok(None);
             }
             RetryDecision::GiveUp => {
@@ -699,6 +683,19 @@ impl Runtime {
         }
         Ok((ex.id, now_stands))
     }
+}
+
+/// Counts a retry under rule `retrier` and arms the back-off timer that runs the state again.
+fn schedule_retry(ex: &mut Execution, retrier: usize, delay_ms: u64) {
+    if ex.retry_counts.len() <= retrier {
+        ex.retry_counts.resize(retrier + 1, 0);
+    }
+    ex.retry_counts[retrier] += 1;
+    ex.phase = Phase::Waiting;
+    ex.timer_kind = Some(TimerKind::Retry);
+    ex.timer_due_at = Some(from_now(time::Duration::milliseconds(
+        i64::try_from(delay_ms).unwrap_or(i64::MAX),
+    )));
 }
 
 /// A branch run starts: `MapIterationStarted` for a Map iteration, and it becomes ready.
