@@ -150,7 +150,12 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
         approval_threshold,
         secure_cookies: args.secure_cookies,
     };
-    let leptos = leptos::config::get_configuration(None)?.leptos_options;
+    // Run from the repository root, Cargo.toml's [package.metadata.leptos] applies (LEPTOS_*
+    // variables still override it); elsewhere the variables alone, as cargo-leptos sets them.
+    let manifest = std::path::Path::new("Cargo.toml")
+        .exists()
+        .then_some("Cargo.toml");
+    let leptos = leptos::config::get_configuration(manifest)?.leptos_options;
     let addr = args.addr.unwrap_or(leptos.site_addr);
     let app = server::Server::build(config, leptos, addr).await?;
     if args.demo {
