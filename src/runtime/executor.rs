@@ -205,7 +205,8 @@ impl Runtime {
         for (index, branch) in branches.into_iter().enumerate() {
             let step = (state.to_string(), branch.machine);
             let Some(sub) = machine.sub(std::slice::from_ref(&step)) else {
-                continue;
+                let problem = format!("state '{state}' has no branch {}", branch.machine);
+                return Err(RuntimeError::CorruptDefinition(ex.definition_id, problem));
             };
             let mut child = Execution::new_running(
                 format!("{}/{key}/{index}", ex.history_id()),
