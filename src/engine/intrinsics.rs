@@ -543,7 +543,8 @@ fn apply(f: Function, values: Vec<Value>, rng: &mut Random) -> Result<Value, Int
     use base64::Engine as _;
     let mut a = Args { f, values };
     Ok(match f {
-        Function::Format => unreachable!("States.Format is evaluated by Call::eval"),
+        // Call::eval formats before it gets here: the template needs its escapes.
+        Function::Format => return Err(a.err("the template could not be read")),
         Function::StringToJson => {
             let s = a.string(0, "the argument")?;
             if s.trim().is_empty() {
