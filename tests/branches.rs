@@ -385,3 +385,28 @@ async fn a_failed_parallel_state_is_retried_as_a_whole_then_fails() {
     assert_eq!(count("ParallelStateStarted"), 2, "one retry: {kinds:?}");
     assert_eq!(count("ParallelStateFailed"), 1, "{kinds:?}");
 }
+
+#[tokio::test]
+async fn a_failing_iteration_aborts_the_running_ones_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    let definition = json!({
+        "StartAt": "Each",
+        "States": {"Each": {"Type": "Map", "End": true,
+            "ItemProcessor": {"StartAt": "Route", "States": {
+                "Route": {"Type": "Choice", "Choices": [
+                    {"Variable": "$.wait", "IsPresent": true, "Next": "Ask"}], "Default": "Boom"},
+                "Ask": {"Type": "Task", "Resource": "test:echo.waitForTaskToken", "End": true},
+                "Boom": {"Type": "Fail", "Error": "E", "Cause": "c"}
+            }}}}
+    });
+    let info = run(&rt, definition, json!([{"wait": 1}, {"fail": 1}])).await;
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("E"));
+    let kinds = kinds(&rt, &info.id).await;
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("MapIterationStarted"), 2, "{kinds:?}");
+    assert_eq!(count("MapIterationFailed"), 1, "{kinds:?}");
+    assert_eq!(count("MapIterationAborted"), 1, "{kinds:?}");
+    assert!(pending_tokens(&rt).await.is_empty());
+}

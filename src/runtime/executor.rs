@@ -139,6 +139,16 @@ impl Runtime {
                         cause: child.cause.clone().unwrap_or_default(),
                     }
                 });
+                if progress.map {
+                    // Iterations still running are aborted: each says so in the history.
+                    for id in store::running_branches(conn, &progress.key).await? {
+                        if let Some(mut running) = store::load_execution(conn, &id).await? {
+                            branch_ended(conn, &mut running, EventType::MapIterationAborted, now)
+                                .await?;
+                            store::save_execution(conn, &running).await?;
+                        }
+                    }
+                }
                 store::abort_below(conn, &parent.id, Some(&progress.key), now).await?;
             }
         }
@@ -717,7 +727,8 @@ async fn start_branch(
     Ok(())
 }
 
-/// A branch run ended: a Map iteration records `kind` (MapIterationSucceeded or …Failed);
+/// A branch run ended: a Map iteration records `kind` (MapIteration…Succeeded, …Failed or
+/// …Aborted);
 /// a Parallel branch records nothing of its own.
 async fn branch_ended(
     conn: &mut SqliteConnection,

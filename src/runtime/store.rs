@@ -402,6 +402,20 @@ pub async fn fork_outputs(
         .collect()
 }
 
+/// The branch runs of a Parallel/Map attempt that have started and not ended.
+pub async fn running_branches(
+    conn: &mut SqliteConnection,
+    fork_key: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM executions WHERE fork_key = ? AND phase IN ('ready', 'waiting')
+         ORDER BY branch_index",
+    )
+    .bind(fork_key)
+    .fetch_all(conn)
+    .await
+}
+
 /// The id of branch run `index` of a Parallel/Map attempt.
 pub async fn fork_branch(
     conn: &mut SqliteConnection,
