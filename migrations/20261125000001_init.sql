@@ -59,6 +59,10 @@ CREATE TABLE executions (
     last_event_id   INTEGER NOT NULL DEFAULT 0,
     -- While a Parallel or Map state waits for its branches: their progress (JSON).
     fork            TEXT,
+    -- Workflow variables (JSON objects): those this run assigned, and for a branch run those
+    -- of the enclosing scopes, as they were when the branch started (read-only here).
+    variables       TEXT NOT NULL DEFAULT '{}',
+    outer_variables TEXT NOT NULL DEFAULT '{}',
     UNIQUE (state_machine, name)
 );
 CREATE INDEX executions_by_fork ON executions (fork_key, branch_index) WHERE fork_key IS NOT NULL;

@@ -129,6 +129,8 @@ pub struct State {
     pub(crate) name: String,
     pub(crate) comment: Option<String>,
     pub(crate) body: Body,
+    /// `Assign`: workflow variables set when the state completes.
+    pub(crate) assign: Option<Template>,
 }
 
 impl State {
@@ -289,6 +291,8 @@ pub(crate) struct Catcher {
     pub(crate) error_equals: Vec<String>,
     pub(crate) result_path: Option<Path>,
     pub(crate) next: String,
+    /// `Assign`, evaluated against `{"Error", "Cause"}`.
+    pub(crate) assign: Option<Template>,
 }
 
 #[derive(Debug, Clone)]
@@ -379,6 +383,7 @@ const TOP_FIELDS: &[&str] = &[
 const COMMON: &[&str] = &["Comment"];
 const PASS_FIELDS: &[&str] = &[
     "Type",
+    "Assign",
     "Next",
     "End",
     "InputPath",
@@ -389,6 +394,7 @@ const PASS_FIELDS: &[&str] = &[
 ];
 const TASK_FIELDS: &[&str] = &[
     "Type",
+    "Assign",
     "Next",
     "End",
     "Resource",
@@ -404,9 +410,17 @@ const TASK_FIELDS: &[&str] = &[
     "Retry",
     "Catch",
 ];
-const CHOICE_FIELDS: &[&str] = &["Type", "Choices", "Default", "InputPath", "OutputPath"];
+const CHOICE_FIELDS: &[&str] = &[
+    "Type",
+    "Choices",
+    "Default",
+    "InputPath",
+    "OutputPath",
+    "Assign",
+];
 const WAIT_FIELDS: &[&str] = &[
     "Type",
+    "Assign",
     "Next",
     "End",
     "Seconds",
@@ -419,6 +433,7 @@ const WAIT_FIELDS: &[&str] = &[
 const SUCCEED_FIELDS: &[&str] = &["Type", "InputPath", "OutputPath"];
 const PARALLEL_FIELDS: &[&str] = &[
     "Type",
+    "Assign",
     "Next",
     "End",
     "Branches",
@@ -432,6 +447,7 @@ const PARALLEL_FIELDS: &[&str] = &[
 ];
 const MAP_FIELDS: &[&str] = &[
     "Type",
+    "Assign",
     "Next",
     "End",
     "ItemProcessor",
@@ -459,7 +475,6 @@ const BRANCH_FIELDS: &[&str] = &["StartAt", "States", "ProcessorConfig"];
 const FAIL_FIELDS: &[&str] = &["Type", "Error", "Cause", "ErrorPath", "CausePath"];
 /// Fields AWS knows that orderflow does not implement yet; they get a clearer message.
 const NOT_YET: &[&str] = &[
-    "Assign",
     "Arguments",
     "Output",
     "QueryLanguage",
@@ -756,6 +771,7 @@ fn parse_state(
     let label = format!("State \"{name}\"");
     let mut r = Reader::new(&label, obj, loc.clone(), problems);
     let comment = r.string("Comment");
+    let assign = r.assign();
     let kind = r.required_string("Type")?;
     let body = match kind.as_str() {
         "Pass" => {
@@ -810,6 +826,7 @@ fn parse_state(
         name: name.to_string(),
         comment,
         body,
+        assign,
     })
 }
 
@@ -933,6 +950,14 @@ impl<'a> Reader<'a> {
                 self.problem(field, message);
                 None
             }
+            Ok(p) if field == "ResultPath" && p.is_variable() => {
+                let message = format!(
+                    "{}: ResultPath must be a path into the state's data, not a variable ('{text}'); use Assign",
+                    self.label
+                );
+                self.problem(field, message);
+                None
+            }
             Ok(p) if !context && p.is_context() => {
                 let message = format!(
                     "{}: {field} cannot refer to the context object ('$$')",
@@ -985,6 +1010,33 @@ impl<'a> Reader<'a> {
 
     fn result_path(&mut self, field: &str) -> Option<Path> {
         self.nullable_path(field, true)
+    }
+
+    /// `Assign`: an object of variable names (with `.$` for paths and intrinsics).
+    fn assign(&mut self) -> Option<Template> {
+        let value = self.obj.get("Assign")?;
+        let Value::Object(fields) = value else {
+            let message = format!("{}: Assign must be an object of variables", self.label);
+            self.problem("Assign", message);
+            return None;
+        };
+        for key in fields.keys() {
+            let name = key.strip_suffix(".$").unwrap_or(key);
+            let valid = !name.is_empty()
+                && name.len() <= 80
+                && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                && name != "states";
+            if !valid {
+                let message = format!(
+                    "{}: '{name}' is not a valid variable name (a letter or '_', then letters, digits or '_'; at most 80; not 'states')",
+                    self.label
+                );
+                let location = format!("{}/{key}", self.at("Assign"));
+                self.problems.push(Problem::schema(location, message));
+            }
+        }
+        self.template("Assign")
     }
 
     fn template(&mut self, field: &str) -> Option<Template> {
@@ -1398,15 +1450,20 @@ impl<'a> Reader<'a> {
         for (i, (location, obj)) in entries.into_iter().enumerate() {
             let label = format!("{} Catch[{i}]", self.label);
             let mut r = Reader::new(&label, obj, location, self.problems);
-            r.unknown_fields(&["ErrorEquals", "Next", "ResultPath"], "a Catch rule");
+            r.unknown_fields(
+                &["ErrorEquals", "Next", "ResultPath", "Assign"],
+                "a Catch rule",
+            );
             let error_equals = r.error_equals();
             r.all_last(&error_equals, i, count);
             let result_path = r.result_path("ResultPath");
+            let assign = r.assign();
             if let Some(next) = r.required_string("Next") {
                 out.push(Catcher {
                     error_equals,
                     result_path,
                     next,
+                    assign,
                 });
             }
         }

@@ -27,13 +27,19 @@ use super::intrinsics::{self, Call, EvalError, IntrinsicError, Random, Scope};
 use serde_json::{Map, Value};
 use std::fmt;
 
+/// Where workflow variables travel inside the context object handed to paths; never shown as
+/// part of `$$`.
+pub(crate) const VARIABLES: &str = "\u{0}variables";
+
 /// Which document a path starts from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Root {
     /// `$`: the state's (effective) input.
     Input,
     /// `$$`: the context object.
     Context,
+    /// `$name`: a workflow variable.
+    Variable(String),
 }
 
 /// One step of a path.
@@ -97,8 +103,15 @@ impl Path {
         let Some(after_dollar) = text.strip_prefix('$') else {
             return Err(fail("a path must start with '$'"));
         };
+        let name_len = after_dollar
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after_dollar.len());
         let (root, mut rest) = match after_dollar.strip_prefix('$') {
             Some(r) => (Root::Context, r),
+            None if name_len > 0 && !after_dollar.starts_with(|c: char| c.is_ascii_digit()) => (
+                Root::Variable(after_dollar[..name_len].to_string()),
+                &after_dollar[name_len..],
+            ),
             None => (Root::Input, after_dollar),
         };
         let mut segments = Vec::new();
@@ -153,6 +166,11 @@ impl Path {
         self.root == Root::Input && self.segments.is_empty()
     }
 
+    /// True when the path starts at a workflow variable (`$name`).
+    pub(crate) fn is_variable(&self) -> bool {
+        matches!(self.root, Root::Variable(_))
+    }
+
     pub(crate) fn text(&self) -> &str {
         &self.text
     }
@@ -181,7 +199,11 @@ impl Path {
 
     /// The bracketed form AWS prints in error causes, e.g. `$['a'][0]`.
     pub(crate) fn canonical(&self) -> String {
-        let mut out = String::from(if self.is_context() { "$$" } else { "$" });
+        let mut out = match &self.root {
+            Root::Input => "$".to_string(),
+            Root::Context => "$$".to_string(),
+            Root::Variable(name) => format!("${name}"),
+        };
         for segment in &self.segments {
             match segment {
                 Segment::Field(name) => out.push_str(&format!("['{name}']")),
@@ -219,9 +241,17 @@ impl Path {
     /// A reference path yields the node it names, or `None` when there is none. Any other path
     /// yields an array of every node it matches.
     pub(crate) fn select(&self, input: &Value, context: &Value) -> Option<Value> {
-        let root = match self.root {
+        let root = match &self.root {
             Root::Input => input,
+            Root::Context if self.segments.is_empty() => {
+                let mut whole = context.clone();
+                if let Some(o) = whole.as_object_mut() {
+                    o.remove(VARIABLES);
+                }
+                return Some(whole);
+            }
             Root::Context => context,
+            Root::Variable(name) => context.get(VARIABLES)?.get(name)?,
         };
         if self.is_definite() {
             let mut node = root;
@@ -759,7 +789,7 @@ mod tests {
         for text in [
             "a.b",
             "$.",
-            "$a",
+            "$9a",
             "$[?(@.x]",
             "$[?(@.x <)]",
             "$[(@.length-1)]",
@@ -772,6 +802,20 @@ mod tests {
         ] {
             assert!(Path::parse(text).is_err(), "{text} should be refused");
         }
+    }
+
+    #[test]
+    fn variable_paths_read_the_variables_carried_in_the_context() {
+        let context = json!({VARIABLES: {"order": {"lines": [1, 2]}}, "Execution": {"Id": "e"}});
+        let p = path("$order.lines[1]");
+        assert!(p.is_variable() && p.is_reference());
+        assert_eq!(p.select(&Value::Null, &context), Some(json!(2)));
+        assert_eq!(path("$missing").select(&Value::Null, &context), None);
+        assert_eq!(
+            path("$$").select(&Value::Null, &context),
+            Some(json!({"Execution": {"Id": "e"}})),
+            "variables are not part of $$"
+        );
     }
 
     #[test]

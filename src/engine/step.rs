@@ -11,7 +11,7 @@ use super::definition::{
 };
 use super::events::{EventType, HistoryEvent};
 use super::intrinsics::Random;
-use super::paths::{Path, Template, TemplateError};
+use super::paths::{Path, Template, TemplateError, VARIABLES};
 use serde_json::{json, Map, Value};
 
 /// What the runtime knows about the execution; exposed to paths as `$$`.
@@ -41,6 +41,8 @@ pub struct Context {
     pub retry_count: u64,
     /// `$$.Execution.RoleArn`.
     pub role_arn: String,
+    /// The workflow variables this state can read (`$name`), as they were when it was entered.
+    pub variables: Map<String, Value>,
 }
 
 impl Context {
@@ -76,6 +78,9 @@ pub struct Step {
     pub action: Action,
     /// Events to append to the history, in order.
     pub events: Vec<HistoryEvent>,
+    /// Workflow variables the state's (or its Catch rule's) `Assign` sets; they take effect
+    /// for the states that follow.
+    pub assigned: Option<Map<String, Value>>,
 }
 
 /// One branch run a Parallel or Map state asks for.
@@ -221,6 +226,8 @@ struct Run<'a> {
     context: std::cell::OnceCell<Value>,
     /// The random generator's state, carried from one template to the next.
     seed: std::cell::Cell<u64>,
+    /// What `Assign` evaluated to, once it has been.
+    assigned: std::cell::RefCell<Option<Map<String, Value>>>,
     events: Vec<HistoryEvent>,
 }
 
@@ -231,6 +238,7 @@ impl<'a> Run<'a> {
             ctx,
             context: std::cell::OnceCell::new(),
             seed: std::cell::Cell::new(ctx.random_seed),
+            assigned: std::cell::RefCell::new(None),
             events: Vec::new(),
         }
     }
@@ -240,6 +248,9 @@ impl<'a> Run<'a> {
         self.context.get_or_init(|| {
             let mut context = self.ctx.to_json();
             context["State"]["Name"] = Value::String(self.state.name.clone());
+            if !self.ctx.variables.is_empty() {
+                context[VARIABLES] = Value::Object(self.ctx.variables.clone());
+            }
             context
         })
     }
@@ -248,10 +259,41 @@ impl<'a> Run<'a> {
         self.events.push(event);
     }
 
-    fn finish(self, result: Result<Action, Failure>) -> Step {
+    /// Evaluates an `Assign` block against `value` (the state's result, effective input or
+    /// error output); the values are recorded on the state's exited event.
+    fn assign(&self, template: Option<&Template>, value: &Value) -> Result<(), Failure> {
+        if let Some(template) = template {
+            let assigned = match self.render_ref(template, value, self.context())? {
+                Value::Object(map) => map,
+                _ => Map::new(),
+            };
+            *self.assigned.borrow_mut() = Some(assigned);
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, result: Result<Action, Failure>) -> Step {
+        let failed = result.is_err();
+        let assigned = self.assigned.into_inner().filter(|_| !failed);
+        if let Some(assigned) = &assigned {
+            let exited = self
+                .events
+                .iter_mut()
+                .rev()
+                .find(|e| e.kind.as_str().ends_with("Exited"));
+            if let Some(event) = exited {
+                let texts: Map<String, Value> = assigned
+                    .iter()
+                    .map(|(k, v)| (k.clone(), Value::String(super::events::json_text(v))))
+                    .collect();
+                event.details["assignedVariables"] = Value::Object(texts);
+                event.details["assignedVariablesDetails"] = json!({ "truncated": false });
+            }
+        }
         Step {
             action: result.unwrap_or_else(Action::Fail),
-            events: self.events,
+            events: std::mem::take(&mut self.events),
+            assigned,
         }
     }
 
@@ -380,6 +422,7 @@ impl StateMachine {
                     let effective =
                         run.effective_input(&pass.io, pass.parameters.as_ref(), input)?;
                     let result = pass.result.clone().unwrap_or(effective);
+                    run.assign(found.assign.as_ref(), &result)?;
                     let combined = run.result_path(pass.result_path.as_ref(), input, result)?;
                     run.output_path(&pass.io, combined)
                 })();
@@ -454,6 +497,7 @@ impl StateMachine {
                 ));
                 let chosen = (|| {
                     let effective = run.input_path(&choice.io, input)?;
+                    run.assign(found.assign.as_ref(), &effective)?;
                     let mut next = None;
                     for rule in &choice.choices {
                         let holds = rule
@@ -494,6 +538,7 @@ impl StateMachine {
                 (|| {
                     let effective = run.input_path(&wait.io, input)?;
                     let until = wait_until(&run, &wait.wait, &effective)?;
+                    run.assign(found.assign.as_ref(), &effective)?;
                     Ok(Action::Wait {
                         until,
                         output: run.output_path(&wait.io, effective)?,
@@ -583,7 +628,10 @@ impl StateMachine {
         run.push(HistoryEvent::bare(succeeded));
         let output = run
             .render(fork.result_selector.as_ref(), Value::Array(outputs))
-            .and_then(|selected| run.result_path(fork.result_path.as_ref(), state_input, selected))
+            .and_then(|selected| {
+                run.assign(found.assign.as_ref(), &selected)?;
+                run.result_path(fork.result_path.as_ref(), state_input, selected)
+            })
             .and_then(|combined| run.output_path(&fork.io, combined));
         let action = match output {
             Ok(output) => {
@@ -645,7 +693,10 @@ impl StateMachine {
         run.push(HistoryEvent::task_succeeded(&task.resource, &result));
         let output = run
             .render(task.result_selector.as_ref(), result)
-            .and_then(|selected| run.result_path(task.result_path.as_ref(), state_input, selected))
+            .and_then(|selected| {
+                run.assign(found.assign.as_ref(), &selected)?;
+                run.result_path(task.result_path.as_ref(), state_input, selected)
+            })
             .and_then(|combined| run.output_path(&task.io, combined));
         let action = match output {
             Ok(output) => {
@@ -725,6 +776,9 @@ fn catch(
         return Err(failure);
     };
     let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
+    // A Catch rule's Assign replaces the state's own.
+    *run.assigned.borrow_mut() = None;
+    run.assign(catcher.assign.as_ref(), &error_output)?;
     let output = run.result_path(catcher.result_path.as_ref(), state_input, error_output)?;
     let name = run.name().to_string();
     run.push(HistoryEvent::exited(exited, &name, &output));
@@ -817,6 +871,7 @@ fn unknown_state(state: &str) -> Step {
             format!("The state '{state}' does not exist in the state machine"),
         )),
         events: Vec::new(),
+        assigned: None,
     }
 }
 
@@ -844,6 +899,7 @@ fn not_a_fork(state: &str) -> Step {
             format!("The state '{state}' is not a Parallel or Map state"),
         )),
         events: Vec::new(),
+        assigned: None,
     }
 }
 
@@ -969,6 +1025,7 @@ fn not_a_task(state: &str) -> Step {
             format!("The state '{state}' is not a Task state, so it has no task to complete"),
         )),
         events: Vec::new(),
+        assigned: None,
     }
 }
 
@@ -1011,6 +1068,7 @@ mod tests {
             random_seed: 0,
             retry_count: 0,
             role_arn: "arn:aws:iam::123456789012:role/r".into(),
+            variables: Map::new(),
         }
     }
 

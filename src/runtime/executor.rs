@@ -235,6 +235,7 @@ impl Runtime {
             child.branch_index = Some(index as i64);
             child.iteration = map.then_some(index as i64);
             child.last_event_id = ex.last_event_id;
+            child.outer_variables = ex.visible_variables();
             store::insert_execution(conn, &child).await?;
             if index < limit {
                 start_branch(conn, &mut child, &progress, now).await?;
@@ -324,6 +325,7 @@ impl Runtime {
                     cause: format!("The state '{state_name}' does not exist"),
                 }),
                 events: vec![],
+                assigned: None,
             },
         };
         self.apply(conn, ex, machine, &ctx, &input, step, now).await
@@ -453,6 +455,9 @@ impl Runtime {
         loop {
             for event in &step.events {
                 store::append_event(conn, ex, event.kind, &event.details, now).await?;
+            }
+            if let Some(assigned) = step.assigned.take() {
+                ex.variables.extend(assigned);
             }
             match step.action {
                 Action::Transition { output, next } => {
@@ -795,6 +800,7 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         random_seed: rand::random(),
         retry_count: ex.retry_counts.iter().sum(),
         role_arn: super::role_arn(),
+        variables: ex.visible_variables(),
     }
 }
 

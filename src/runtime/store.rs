@@ -113,9 +113,20 @@ pub struct Execution {
     pub last_event_id: i64,
     /// While the current Parallel or Map state waits for its branches.
     pub fork: Option<ForkProgress>,
+    /// Workflow variables this run assigned.
+    pub variables: serde_json::Map<String, Value>,
+    /// A branch run's view of the enclosing scopes' variables.
+    pub outer_variables: serde_json::Map<String, Value>,
 }
 
 impl Execution {
+    /// Every variable this run can read: the enclosing scopes', then its own.
+    pub fn visible_variables(&self) -> serde_json::Map<String, Value> {
+        let mut all = self.outer_variables.clone();
+        all.extend(self.variables.clone());
+        all
+    }
+
     /// The top-level execution whose history this run writes to.
     pub fn history_id(&self) -> &str {
         self.root_id.as_deref().unwrap_or(&self.id)
@@ -161,6 +172,8 @@ impl Execution {
             iteration: None,
             last_event_id: 0,
             fork: None,
+            variables: serde_json::Map::new(),
+            outer_variables: serde_json::Map::new(),
         }
     }
 }
@@ -213,6 +226,11 @@ fn json_column(text: Option<String>) -> Result<Option<Value>, sqlx::Error> {
         .transpose()
 }
 
+/// A JSON object column.
+fn object_column(text: String) -> Result<serde_json::Map<String, Value>, sqlx::Error> {
+    serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
 fn json_text(value: &Option<Value>) -> Option<String> {
     value.as_ref().map(Value::to_string)
 }
@@ -225,8 +243,8 @@ pub async fn insert_execution(
     sqlx::query(
         "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
              current_state, state_input, event_count, started_at, deadline_at, parent_id, root_id,
-             scope, fork_key, branch_index, iteration, last_event_id)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             scope, fork_key, branch_index, iteration, last_event_id, outer_variables)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&ex.id)
     .bind(&ex.name)
@@ -246,6 +264,7 @@ pub async fn insert_execution(
     .bind(ex.branch_index)
     .bind(ex.iteration)
     .bind(ex.last_event_id)
+    .bind(Value::Object(ex.outer_variables.clone()).to_string())
     .execute(conn)
     .await?;
     Ok(())
@@ -260,7 +279,8 @@ pub async fn load_execution(
         "SELECT id, name, state_machine, definition_id, status, phase, input, output, error, cause,
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
                 retry_counts, event_count, started_at, deadline_at, stopped_at, parent_id,
-                root_id, scope, fork_key, branch_index, iteration, last_event_id, fork
+                root_id, scope, fork_key, branch_index, iteration, last_event_id, fork, variables,
+                outer_variables
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -304,6 +324,8 @@ pub async fn load_execution(
         fork: row
             .try_get::<Option<String>, _>("fork")?
             .and_then(|f| serde_json::from_str(&f).ok()),
+        variables: object_column(row.try_get("variables")?)?,
+        outer_variables: object_column(row.try_get("outer_variables")?)?,
     }))
 }
 
@@ -312,11 +334,11 @@ pub async fn save_execution(
     conn: &mut SqliteConnection,
     ex: &Execution,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let done = sqlx::query(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
              current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
              timer_output = ?, timer_next = ?, retry_counts = ?, last_event_id = ?, fork = ?,
-             stopped_at = ?
+             variables = ?, stopped_at = ?
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -333,10 +355,15 @@ pub async fn save_execution(
     .bind(serde_json::to_string(&ex.retry_counts).unwrap_or_else(|_| "[]".into()))
     .bind(ex.last_event_id)
     .bind(ex.fork.as_ref().and_then(|f| serde_json::to_string(f).ok()))
+    .bind(Value::Object(ex.variables.clone()).to_string())
     .bind(&ex.stopped_at)
     .bind(&ex.id)
     .execute(conn)
     .await?;
+    // A step that saved nothing must not pass for one that did.
+    if done.rows_affected() != 1 {
+        return Err(sqlx::Error::RowNotFound);
+    }
     Ok(())
 }
 

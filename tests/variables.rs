@@ -1,0 +1,173 @@
+//! Workflow variables (`Assign`, `$name`) in JSONPath states, on the durable runtime. The
+//! cases and their expected results follow executions recorded on AWS.
+
+use orderflow::db::Db;
+use orderflow::runtime::{HandlerError, HandlerFuture, Registry, Runtime, TaskCall};
+use serde_json::{json, Value};
+use sqlx::SqliteConnection;
+
+/// Fails with `Exception` when asked to, else echoes its parameters.
+fn task<'a>(_conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        if call.parameters.get("fail") == Some(&json!(true)) {
+            return Err(HandlerError::task(
+                "Exception",
+                "Some exception was raised.",
+            ));
+        }
+        Ok(json!({ "Payload": call.parameters }))
+    })
+}
+
+async fn run(definition: Value, input: Value) -> (orderflow::runtime::ExecutionInfo, Vec<Value>) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("vars.sqlite3").display());
+    let mut registry = Registry::new();
+    registry.register("test:task", task);
+    let rt = Runtime::new(Db::open(&url).await.unwrap(), registry);
+    rt.put_state_machine("m", &definition.to_string())
+        .await
+        .unwrap();
+    let id = rt.start_execution("m", None, input).await.unwrap();
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    let events = rt
+        .history(&id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let mut details: Value = serde_json::from_str(&e.details).unwrap();
+            details["type"] = json!(e.kind);
+            details
+        })
+        .collect();
+    (info, events)
+}
+
+/// The `assignedVariables` of each exited event that has them, in order.
+fn assignments(events: &[Value]) -> Vec<Value> {
+    events
+        .iter()
+        .filter_map(|e| e.get("assignedVariables").cloned())
+        .collect()
+}
+
+#[tokio::test]
+async fn assign_reads_the_result_or_the_parameters_and_later_states_see_it() {
+    let (info, events) = run(
+        json!({"StartAt": "State0", "States": {
+            "State0": {"Type": "Pass", "Parameters": {"input": "PENDING"},
+                       "Assign": {"result.$": "$.input"}, "Next": "State1"},
+            "State1": {"Type": "Pass", "Assign": {"result": "SUCCESS", "originalResult.$": "$.input"},
+                       "Next": "State2"},
+            "State2": {"Type": "Pass", "Result": {"answer": 42},
+                       "Assign": {"theAnswer.$": "$.answer"}, "Next": "Read"},
+            "Read": {"Type": "Pass", "Parameters": {"r.$": "$result", "o.$": "$originalResult",
+                     "a.$": "States.Format('{} {}', $theAnswer, $result)"}, "End": true}
+        }}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(
+        assignments(&events),
+        [
+            json!({"result": "\"PENDING\""}),
+            json!({"result": "\"SUCCESS\"", "originalResult": "\"PENDING\""}),
+            json!({"theAnswer": "42"}),
+        ]
+    );
+    assert_eq!(
+        info.output,
+        Some(json!({"r": "SUCCESS", "o": "PENDING", "a": "42 SUCCESS"}))
+    );
+}
+
+#[tokio::test]
+async fn a_state_reads_the_values_from_before_its_own_assign() {
+    let (info, events) = run(
+        json!({"StartAt": "State0", "States": {
+            "State0": {"Type": "Pass", "Result": {"theQuestion": "What is the answer?"},
+                       "Assign": {"question.$": "$.theQuestion", "answer": 42}, "Next": "State1"},
+            "State1": {"Type": "Pass", "InputPath": "$answer", "ResultPath": "$.theAnswer",
+                       "OutputPath": "$answer", "Assign": {"answer": "<omitted>"}, "End": true}
+        }}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(info.output, Some(json!(42)));
+    assert_eq!(
+        assignments(&events).last(),
+        Some(&json!({"answer": "\"<omitted>\""}))
+    );
+}
+
+#[tokio::test]
+async fn iterations_read_outer_variables_and_keep_their_own() {
+    let (info, events) = run(
+        json!({"StartAt": "State0", "States": {
+            "State0": {"Type": "Pass", "Assign": {"x": 42, "items": [1, 2, 3]}, "Next": "State1"},
+            "State1": {"Type": "Map", "ItemsPath": "$items", "MaxConcurrency": 1,
+                "ItemProcessor": {"StartAt": "Inner", "States": {
+                    "Inner": {"Type": "Pass", "Assign": {"innerX.$": "$x"}, "End": true}}},
+                "Next": "State2"},
+            "State2": {"Type": "Pass", "Assign": {"final.$": "$x"}, "Parameters": {"inner.$": "$x"},
+                       "End": true}
+        }}),
+        json!({"input_value": "input_value_literal"}),
+    )
+    .await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    let assigned = assignments(&events);
+    assert_eq!(assigned.len(), 5, "{assigned:?}");
+    assert_eq!(assigned[1], json!({"innerX": "42"}));
+    assert_eq!(assigned[4], json!({"final": "42"}));
+}
+
+#[tokio::test]
+async fn a_catch_rule_assigns_from_the_error_output_instead_of_the_state() {
+    let (info, events) = run(
+        json!({"StartAt": "Task", "States": {
+            "Task": {"Type": "Task", "Resource": "test:task", "Parameters": {"fail": true},
+                     "Assign": {"result": "SUCCESS"},
+                     "Catch": [{"ErrorEquals": ["States.ALL"], "Assign": {"result.$": "$"},
+                                "Next": "Fallback"}],
+                     "End": true},
+            "Fallback": {"Type": "Pass", "Parameters": {"seen.$": "$result.Error"}, "End": true}
+        }}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(info.output, Some(json!({"seen": "Exception"})));
+    let assigned = assignments(&events);
+    let result: Value =
+        serde_json::from_str(assigned[0]["result"].as_str().unwrap_or_default()).unwrap();
+    assert_eq!(result["Error"], json!("Exception"));
+}
+
+#[tokio::test]
+async fn an_unknown_variable_is_a_runtime_error_and_bad_assigns_are_refused() {
+    let (info, _) = run(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass",
+            "Parameters": {"x.$": "$nope"}, "End": true}}}),
+        json!({}),
+    )
+    .await;
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+
+    for bad in [
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"9lives": 1}, "End": true}}}),
+        json!({"StartAt": "P", "States": {"P": {"Type": "Succeed", "Assign": {"x": 1}}}}),
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "ResultPath": "$x", "End": true}}}),
+    ] {
+        let problems = orderflow::engine::parse(&bad.to_string())
+            .err()
+            .map(|e| e.problems)
+            .unwrap_or_default();
+        assert!(!problems.is_empty(), "{bad} should be refused");
+    }
+}
