@@ -116,6 +116,11 @@ impl Random {
         z ^ (z >> 31)
     }
 
+    /// Uniform in `[0, 1)`.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     /// Uniform in `[0, n)`, `n > 0`.
     fn below(&mut self, n: u64) -> u64 {
         // Rejection sampling keeps it uniform.
@@ -705,7 +710,7 @@ fn apply(f: Function, values: Vec<Value>, rng: &mut Random) -> Result<Value, Int
     })
 }
 
-fn hash(algorithm: &str, data: &[u8]) -> Option<String> {
+pub(crate) fn hash(algorithm: &str, data: &[u8]) -> Option<String> {
     use sha2::Digest;
     Some(match algorithm {
         "MD5" => hex::encode(md5::Md5::digest(data)),
@@ -718,7 +723,7 @@ fn hash(algorithm: &str, data: &[u8]) -> Option<String> {
 }
 
 /// A version-4 UUID from the generator.
-fn uuid_v4(rng: &mut Random) -> String {
+pub(crate) fn uuid_v4(rng: &mut Random) -> String {
     let mut bytes = [0u8; 16];
     bytes[..8].copy_from_slice(&rng.next().to_le_bytes());
     bytes[8..].copy_from_slice(&rng.next().to_le_bytes());

@@ -19,6 +19,7 @@ pub mod drive;
 mod events;
 mod filter;
 mod intrinsics;
+mod jsonata;
 mod paths;
 mod retry;
 mod step;
