@@ -5,7 +5,8 @@
 //! `…Path` operand) that matches nothing fails the state with `States.Runtime`, except for
 //! `IsPresent`, which is then false.
 
-use super::definition::{Problem, Reader};
+use super::definition::{Payload, Problem, Reader};
+use super::jsonata::Ata;
 use super::paths::Path;
 use serde_json::{Number, Value};
 use std::cmp::Ordering;
@@ -15,8 +16,19 @@ use time::OffsetDateTime;
 /// A top-level rule of a Choice state: a condition and the state to go to when it holds.
 #[derive(Debug, Clone)]
 pub(crate) struct ChoiceRule {
-    pub(crate) condition: Condition,
+    pub(crate) test: Test,
     pub(crate) next: String,
+    /// `Assign` of the rule, used instead of the state's when the rule holds.
+    pub(crate) assign: Option<Payload>,
+    /// JSONata's `Output` of the rule, likewise.
+    pub(crate) output: Option<Ata>,
+}
+
+/// What decides a rule: a JSONPath condition, or JSONata's `Condition`.
+#[derive(Debug, Clone)]
+pub(crate) enum Test {
+    Path(Condition),
+    Ata(Ata),
 }
 
 /// A (possibly nested) Boolean condition.
@@ -178,9 +190,14 @@ impl ChoiceRule {
         state: &str,
         value: &Value,
         location: String,
+        jsonata: bool,
         problems: &mut Vec<Problem>,
     ) -> Option<ChoiceRule> {
-        let condition = Condition::parse(state, value, location.clone(), true, problems);
+        let test = if jsonata {
+            jsonata_condition(state, value, &location, problems)
+        } else {
+            Condition::parse(state, value, location.clone(), true, problems).map(Test::Path)
+        };
         let next = value.get("Next").and_then(Value::as_str);
         if next.is_none() && value.is_object() {
             problems.push(Problem::schema(
@@ -188,10 +205,57 @@ impl ChoiceRule {
                 format!("{state}: every Choices rule needs a Next state"),
             ));
         }
+        let (assign, output) = match value {
+            Value::Object(obj) => {
+                let label = format!("{state} rule {location}");
+                let mut r = Reader::new(&label, obj, location.clone(), problems);
+                r.jsonata = jsonata;
+                (r.assign(), r.ata("Output"))
+            }
+            _ => (None, None),
+        };
         Some(ChoiceRule {
-            condition: condition?,
+            test: test?,
             next: next?.to_string(),
+            assign,
+            output,
         })
+    }
+}
+
+/// A JSONata rule's `Condition`: `true`, `false` or an expression.
+fn jsonata_condition(
+    state: &str,
+    value: &Value,
+    location: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<Test> {
+    let Value::Object(obj) = value else {
+        problems.push(Problem::schema(
+            location,
+            format!("{state}: a choice rule must be an object"),
+        ));
+        return None;
+    };
+    let label = format!("{state} rule {location}");
+    let mut r = Reader::new(&label, obj, location.to_string(), problems);
+    r.jsonata = true;
+    r.unknown_fields(&["Condition", "Next", "Assign", "Output"], "a choice rule");
+    match obj.get("Condition") {
+        Some(Value::Bool(_)) => r.ata("Condition").map(Test::Ata),
+        Some(Value::String(s)) if s.starts_with("{%") => r.ata("Condition").map(Test::Ata),
+        Some(other) => {
+            let message = format!(
+                "{state}: Condition must be true, false or a {{% %}} expression, not {other}"
+            );
+            r.problem("Condition", message);
+            None
+        }
+        None => {
+            let message = format!("{state}: a rule of a JSONata Choice state needs a Condition");
+            r.problems.push(Problem::schema(location, message));
+            None
+        }
     }
 }
 
@@ -218,7 +282,10 @@ impl Condition {
         }
         let operators: Vec<&String> = obj
             .keys()
-            .filter(|k| !matches!(k.as_str(), "Variable" | "Next" | "Comment"))
+            .filter(|k| {
+                !matches!(k.as_str(), "Variable" | "Next" | "Comment")
+                    && !(top_level && k.as_str() == "Assign")
+            })
             .collect();
         let [field] = operators.as_slice() else {
             let message = format!(
@@ -496,6 +563,7 @@ mod tests {
             "State \"C\"",
             &value,
             "/States/C/Choices[0]".into(),
+            false,
             &mut problems,
         );
         assert!(problems.is_empty(), "{problems:?}");
@@ -506,7 +574,10 @@ mod tests {
     }
 
     fn holds(value: Value, input: &Value) -> Result<bool, String> {
-        rule(value).condition.holds(input, &json!({}))
+        match rule(value).test {
+            Test::Path(condition) => condition.holds(input, &json!({})),
+            Test::Ata(_) => Err("a JSONPath rule parsed as JSONata".into()),
+        }
     }
 
     #[test]
@@ -655,6 +726,7 @@ mod tests {
                 "State \"C\"",
                 &case,
                 "/States/C/Choices[0]".into(),
+                false,
                 &mut problems,
             );
             assert!(!problems.is_empty(), "{case} should be refused");

@@ -5,6 +5,7 @@
 //! whether and when to retry a failed task is the runtime's job.
 
 use super::choice::ChoiceRule;
+use super::jsonata::Ata;
 use super::paths::{Path, Template};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -130,7 +131,19 @@ pub struct State {
     pub(crate) comment: Option<String>,
     pub(crate) body: Body,
     /// `Assign`: workflow variables set when the state completes.
-    pub(crate) assign: Option<Template>,
+    pub(crate) assign: Option<Payload>,
+    /// True when the state's `QueryLanguage` (its own or the machine's) is JSONata.
+    pub(crate) jsonata: bool,
+    /// JSONata's `Output` (absent: the state's result, or its input when it has none).
+    pub(crate) output: Option<Ata>,
+}
+
+/// A field whose strings may compute values: `.$` keys in a JSONPath state, `{% %}` strings
+/// in a JSONata one.
+#[derive(Debug, Clone)]
+pub(crate) enum Payload {
+    Path(Template),
+    Ata(Ata),
 }
 
 impl State {
@@ -259,7 +272,7 @@ pub(crate) enum Transition {
 #[derive(Debug, Clone)]
 pub(crate) struct PassState {
     pub(crate) io: InputOutput,
-    pub(crate) parameters: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
     pub(crate) result: Option<Value>,
     /// `None` stands for `"ResultPath": null` (discard the result).
     pub(crate) result_path: Option<Path>,
@@ -272,14 +285,17 @@ pub(crate) struct TaskState {
     /// The resource as written, without a `.waitForTaskToken` suffix.
     pub(crate) resource: String,
     pub(crate) wait_for_token: bool,
-    pub(crate) parameters: Option<Template>,
-    pub(crate) result_selector: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
+    pub(crate) result_selector: Option<Payload>,
     pub(crate) result_path: Option<Path>,
     pub(crate) timeout_seconds: Option<u64>,
     pub(crate) heartbeat_seconds: Option<u64>,
     /// `TimeoutSecondsPath` / `HeartbeatSecondsPath`: read from the effective input.
     pub(crate) timeout_seconds_path: Option<Path>,
     pub(crate) heartbeat_seconds_path: Option<Path>,
+    /// JSONata's `TimeoutSeconds` / `HeartbeatSeconds` written as expressions.
+    pub(crate) timeout_expr: Option<Ata>,
+    pub(crate) heartbeat_expr: Option<Ata>,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
     pub(crate) transition: Transition,
@@ -292,7 +308,9 @@ pub(crate) struct Catcher {
     pub(crate) result_path: Option<Path>,
     pub(crate) next: String,
     /// `Assign`, evaluated against `{"Error", "Cause"}`.
-    pub(crate) assign: Option<Template>,
+    pub(crate) assign: Option<Payload>,
+    /// JSONata's `Output` (absent: the error output).
+    pub(crate) output: Option<Ata>,
 }
 
 #[derive(Debug, Clone)]
@@ -308,6 +326,8 @@ pub(crate) enum WaitFor {
     Timestamp(String),
     SecondsPath(Path),
     TimestampPath(Path),
+    /// JSONata's `Seconds` (`seconds` true) or `Timestamp` written as an expression.
+    Expr { seconds: bool, value: Ata },
 }
 
 #[derive(Debug, Clone)]
@@ -322,8 +342,8 @@ pub(crate) struct WaitState {
 pub(crate) struct ForkState {
     pub(crate) io: InputOutput,
     /// Parallel's `Parameters`; Map's `ItemSelector` (or its older name, `Parameters`).
-    pub(crate) parameters: Option<Template>,
-    pub(crate) result_selector: Option<Template>,
+    pub(crate) parameters: Option<Payload>,
+    pub(crate) result_selector: Option<Payload>,
     pub(crate) result_path: Option<Path>,
     pub(crate) retry: Vec<Retrier>,
     pub(crate) catch: Vec<Catcher>,
@@ -338,12 +358,16 @@ pub(crate) struct ForkState {
 pub(crate) enum Quantity {
     Fixed(f64),
     Path(Path),
+    /// A JSONata expression.
+    Expr(Ata),
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct MapOptions {
     /// `None`: the effective input itself must be the array.
     pub(crate) items_path: Option<Path>,
+    /// JSONata's `Items` (absent: the state's input).
+    pub(crate) items: Option<Ata>,
     /// 0 means no limit.
     pub(crate) max_concurrency: Option<Quantity>,
     pub(crate) tolerated_count: Option<Quantity>,
@@ -355,7 +379,7 @@ pub(crate) struct MapOptions {
 #[derive(Debug, Clone)]
 pub(crate) struct Batcher {
     pub(crate) max_items: Option<Quantity>,
-    pub(crate) batch_input: Option<Template>,
+    pub(crate) batch_input: Option<Payload>,
 }
 
 /// A Fail state's `Error` or `Cause`: a fixed string or a path into the input.
@@ -363,6 +387,7 @@ pub(crate) struct Batcher {
 pub(crate) enum Text {
     Fixed(String),
     Path(Path),
+    Expr(Ata),
 }
 
 #[derive(Debug, Clone)]
@@ -383,6 +408,8 @@ const TOP_FIELDS: &[&str] = &[
 const COMMON: &[&str] = &["Comment"];
 const PASS_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Output",
     "Assign",
     "Next",
     "End",
@@ -394,6 +421,9 @@ const PASS_FIELDS: &[&str] = &[
 ];
 const TASK_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Arguments",
+    "Output",
     "Assign",
     "Next",
     "End",
@@ -412,6 +442,8 @@ const TASK_FIELDS: &[&str] = &[
 ];
 const CHOICE_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Output",
     "Choices",
     "Default",
     "InputPath",
@@ -420,6 +452,8 @@ const CHOICE_FIELDS: &[&str] = &[
 ];
 const WAIT_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Output",
     "Assign",
     "Next",
     "End",
@@ -430,9 +464,12 @@ const WAIT_FIELDS: &[&str] = &[
     "InputPath",
     "OutputPath",
 ];
-const SUCCEED_FIELDS: &[&str] = &["Type", "InputPath", "OutputPath"];
+const SUCCEED_FIELDS: &[&str] = &["Type", "QueryLanguage", "Output", "InputPath", "OutputPath"];
 const PARALLEL_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Arguments",
+    "Output",
     "Assign",
     "Next",
     "End",
@@ -447,6 +484,9 @@ const PARALLEL_FIELDS: &[&str] = &[
 ];
 const MAP_FIELDS: &[&str] = &[
     "Type",
+    "QueryLanguage",
+    "Items",
+    "Output",
     "Assign",
     "Next",
     "End",
@@ -472,14 +512,40 @@ const MAP_FIELDS: &[&str] = &[
 ];
 /// A Parallel branch, a Map's ItemProcessor (ProcessorConfig) and its older Iterator.
 const BRANCH_FIELDS: &[&str] = &["StartAt", "States", "ProcessorConfig"];
-const FAIL_FIELDS: &[&str] = &["Type", "Error", "Cause", "ErrorPath", "CausePath"];
+const FAIL_FIELDS: &[&str] = &[
+    "Type",
+    "QueryLanguage",
+    "Error",
+    "Cause",
+    "ErrorPath",
+    "CausePath",
+];
+/// Fields only JSONPath states have.
+const JSONPATH_ONLY: &[&str] = &[
+    "InputPath",
+    "OutputPath",
+    "Parameters",
+    "ResultSelector",
+    "ResultPath",
+    "ItemsPath",
+    "TimeoutSecondsPath",
+    "HeartbeatSecondsPath",
+    "SecondsPath",
+    "TimestampPath",
+    "ErrorPath",
+    "CausePath",
+    "MaxConcurrencyPath",
+    "ToleratedFailureCountPath",
+    "ToleratedFailurePercentagePath",
+    "MaxItemsPerBatchPath",
+    "Variable",
+    "Result",
+];
+/// Fields only JSONata states have.
+const JSONATA_ONLY: &[&str] = &["Arguments", "Output", "Items", "Condition"];
 /// Fields AWS knows that orderflow does not implement yet; they get a clearer message.
 const NOT_YET: &[&str] = &[
-    "Arguments",
-    "Output",
-    "QueryLanguage",
     "Credentials",
-    "Items",
     "ItemReader",
     "ResultWriter",
     "MaxInputBytesPerBatch",
@@ -509,13 +575,7 @@ pub fn parse(definition: &str) -> Result<StateMachine, DefinitionError> {
     let mut problems = Vec::new();
     let mut r = Reader::new("The state machine", top, String::new(), &mut problems);
     r.unknown_fields(TOP_FIELDS, "a state machine");
-    if let Some(language) = r.string("QueryLanguage") {
-        if language != "JSONPath" {
-            let message =
-                format!("QueryLanguage \"{language}\" is not supported yet; only JSONPath is");
-            r.problem("QueryLanguage", message);
-        }
-    }
+    let jsonata = r.query_language(false);
     let timeout_seconds = r.count("TimeoutSeconds", 0);
     r.string("Version");
     let machine = parse_machine(
@@ -523,6 +583,7 @@ pub fn parse(definition: &str) -> Result<StateMachine, DefinitionError> {
         "",
         "The state machine",
         Some(definition),
+        jsonata,
         &mut problems,
     );
     match machine {
@@ -542,6 +603,7 @@ fn parse_machine(
     prefix: &str,
     label: &str,
     text: Option<&str>,
+    jsonata: bool,
     problems: &mut Vec<Problem>,
 ) -> Option<StateMachine> {
     let mut r = Reader::new(label, top, prefix.to_string(), problems);
@@ -580,7 +642,7 @@ fn parse_machine(
     let states: Vec<State> = names
         .iter()
         .filter_map(|name| raw_states.get(name).map(|v| (name, v)))
-        .filter_map(|(name, v)| parse_state(name, v, prefix, problems))
+        .filter_map(|(name, v)| parse_state(name, v, prefix, jsonata, problems))
         .collect();
     check_graph(start_at.as_deref(), &names, raw_states, prefix, problems);
     let by_name = states
@@ -747,10 +809,12 @@ fn check_graph(
     }
 }
 
+/// Parses one state; `default_jsonata` is the machine's `QueryLanguage`.
 fn parse_state(
     name: &str,
     value: &Value,
     prefix: &str,
+    default_jsonata: bool,
     problems: &mut Vec<Problem>,
 ) -> Option<State> {
     let loc = format!("{prefix}/States/{name}");
@@ -770,8 +834,11 @@ fn parse_state(
     };
     let label = format!("State \"{name}\"");
     let mut r = Reader::new(&label, obj, loc.clone(), problems);
+    r.default_jsonata = default_jsonata;
+    r.jsonata = r.query_language(default_jsonata);
     let comment = r.string("Comment");
     let assign = r.assign();
+    let output = r.ata("Output");
     let kind = r.required_string("Type")?;
     let body = match kind.as_str() {
         "Pass" => {
@@ -827,6 +894,8 @@ fn parse_state(
         comment,
         body,
         assign,
+        jsonata: r.jsonata,
+        output,
     })
 }
 
@@ -837,6 +906,10 @@ pub(crate) struct Reader<'a> {
     pub(crate) obj: &'a Map<String, Value>,
     pub(crate) location: String,
     pub(crate) problems: &'a mut Vec<Problem>,
+    /// True when reading a JSONata state.
+    pub(crate) jsonata: bool,
+    /// The machine's `QueryLanguage`, which the states of branches inherit.
+    default_jsonata: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -851,6 +924,8 @@ impl<'a> Reader<'a> {
             obj,
             location,
             problems,
+            jsonata: false,
+            default_jsonata: false,
         }
     }
 
@@ -874,14 +949,32 @@ impl<'a> Reader<'a> {
 
     /// One problem per field not in `COMMON` or `allowed`.
     pub(crate) fn unknown_fields(&mut self, allowed: &[&str], what: &str) {
+        let other_language = if self.jsonata {
+            JSONPATH_ONLY
+        } else {
+            JSONATA_ONLY
+        };
         let unknown: Vec<String> = self
             .obj
             .keys()
-            .filter(|k| !COMMON.contains(&k.as_str()) && !allowed.contains(&k.as_str()))
+            .filter(|k| {
+                let k = k.as_str();
+                !COMMON.contains(&k) && (!allowed.contains(&k) || other_language.contains(&k))
+            })
             .cloned()
             .collect();
         for field in unknown {
-            let message = if NOT_YET.contains(&field.as_str()) {
+            let message = if allowed.contains(&field.as_str()) && self.jsonata {
+                format!(
+                    "{} has field \"{field}\", which JSONata states do not have (they use Arguments, Output and {{% %}} expressions)",
+                    self.label
+                )
+            } else if allowed.contains(&field.as_str()) {
+                format!(
+                    "{} has field \"{field}\", which only JSONata states have (set \"QueryLanguage\": \"JSONata\")",
+                    self.label
+                )
+            } else if NOT_YET.contains(&field.as_str()) {
                 format!(
                     "{} has field \"{field}\", which orderflow does not support yet",
                     self.label
@@ -1013,7 +1106,7 @@ impl<'a> Reader<'a> {
     }
 
     /// `Assign`: an object of variable names (with `.$` for paths and intrinsics).
-    fn assign(&mut self) -> Option<Template> {
+    pub(crate) fn assign(&mut self) -> Option<Payload> {
         let value = self.obj.get("Assign")?;
         let Value::Object(fields) = value else {
             let message = format!("{}: Assign must be an object of variables", self.label);
@@ -1021,7 +1114,10 @@ impl<'a> Reader<'a> {
             return None;
         };
         for key in fields.keys() {
-            let name = key.strip_suffix(".$").unwrap_or(key);
+            let name = match self.jsonata {
+                true => key.as_str(),
+                false => key.strip_suffix(".$").unwrap_or(key),
+            };
             let valid = !name.is_empty()
                 && name.len() <= 80
                 && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
@@ -1039,10 +1135,60 @@ impl<'a> Reader<'a> {
         self.template("Assign")
     }
 
-    fn template(&mut self, field: &str) -> Option<Template> {
+    /// A payload field: a JSONPath template, or JSONata values in a JSONata state.
+    fn template(&mut self, field: &str) -> Option<Payload> {
+        if self.jsonata {
+            return self.ata(field).map(Payload::Ata);
+        }
         let value = self.obj.get(field)?;
         let location = self.at(field);
-        Some(Template::parse(value, self.label, &location, self.problems))
+        Some(Payload::Path(Template::parse(
+            value,
+            self.label,
+            &location,
+            self.problems,
+        )))
+    }
+
+    /// A JSONata field value (`{% %}` strings evaluated).
+    pub(crate) fn ata(&mut self, field: &str) -> Option<Ata> {
+        let value = self.obj.get(field)?;
+        let location = self.at(field);
+        Some(Ata::parse(value, self.label, &location, self.problems))
+    }
+
+    /// A field that JSONata lets be an expression: `Some` when it is one.
+    fn expression(&mut self, field: &str) -> Option<Ata> {
+        match self.obj.get(field) {
+            Some(Value::String(s)) if self.jsonata && s.starts_with("{%") => self.ata(field),
+            _ => None,
+        }
+    }
+
+    /// `QueryLanguage`: true for JSONata, `default` when absent. A state cannot go back to
+    /// JSONPath in a JSONata machine.
+    pub(crate) fn query_language(&mut self, default: bool) -> bool {
+        match self.string("QueryLanguage").as_deref() {
+            None => default,
+            Some("JSONata") => true,
+            Some("JSONPath") if default => {
+                let message = format!(
+                    "{}: QueryLanguage cannot be JSONPath when the state machine's is JSONata",
+                    self.label
+                );
+                self.problem("QueryLanguage", message);
+                true
+            }
+            Some("JSONPath") => false,
+            Some(other) => {
+                let message = format!(
+                    "{}: QueryLanguage must be JSONPath or JSONata, not \"{other}\"",
+                    self.label
+                );
+                self.problem("QueryLanguage", message);
+                default
+            }
+        }
     }
 
     /// `Next` xor `"End": true`.
@@ -1086,11 +1232,23 @@ impl<'a> Reader<'a> {
     fn task(&mut self) -> Option<TaskState> {
         self.unknown_fields(TASK_FIELDS, "a Task state");
         let io = self.input_output();
-        let parameters = self.template("Parameters");
+        let parameters = self.template(if self.jsonata {
+            "Arguments"
+        } else {
+            "Parameters"
+        });
         let result_selector = self.template("ResultSelector");
         let result_path = self.result_path("ResultPath");
-        let timeout_seconds = self.count("TimeoutSeconds", 1);
-        let heartbeat_seconds = self.count("HeartbeatSeconds", 1);
+        let timeout_expr = self.expression("TimeoutSeconds");
+        let heartbeat_expr = self.expression("HeartbeatSeconds");
+        let timeout_seconds = timeout_expr
+            .is_none()
+            .then(|| self.count("TimeoutSeconds", 1))
+            .flatten();
+        let heartbeat_seconds = heartbeat_expr
+            .is_none()
+            .then(|| self.count("HeartbeatSeconds", 1))
+            .flatten();
         if let (Some(t), Some(h)) = (timeout_seconds, heartbeat_seconds) {
             if h >= t {
                 let message = format!(
@@ -1156,6 +1314,8 @@ impl<'a> Reader<'a> {
             heartbeat_seconds,
             timeout_seconds_path,
             heartbeat_seconds_path,
+            timeout_expr,
+            heartbeat_expr,
             retry,
             catch,
             transition: transition?,
@@ -1179,7 +1339,12 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        self.fork(branches, "Parameters", None)
+        let arguments = if self.jsonata {
+            "Arguments"
+        } else {
+            "Parameters"
+        };
+        self.fork(branches, arguments, None)
     }
 
     fn map(&mut self) -> Option<ForkState> {
@@ -1217,6 +1382,7 @@ impl<'a> Reader<'a> {
         };
         let options = MapOptions {
             items_path,
+            items: self.ata("Items"),
             max_concurrency: self.quantity("MaxConcurrency", true, None),
             tolerated_count: self.quantity("ToleratedFailureCount", true, None),
             tolerated_percentage: self.quantity("ToleratedFailurePercentage", false, Some(100.0)),
@@ -1270,12 +1436,22 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        parse_machine(obj, &location, &label, None, self.problems)
+        parse_machine(
+            obj,
+            &location,
+            &label,
+            None,
+            self.default_jsonata,
+            self.problems,
+        )
     }
 
     /// `Field` or `FieldPath` (not both): a number of at least 0 (a whole one when `whole`),
     /// at most `max`.
     fn quantity(&mut self, field: &str, whole: bool, max: Option<f64>) -> Option<Quantity> {
+        if let Some(e) = self.expression(field) {
+            return Some(Quantity::Expr(e));
+        }
         let path_field = format!("{field}Path");
         match (self.obj.get(field), self.obj.contains_key(&path_field)) {
             (Some(_), true) => {
@@ -1315,6 +1491,7 @@ impl<'a> Reader<'a> {
         };
         let label = format!("{} (ItemBatcher)", self.label);
         let mut r = Reader::new(&label, obj, self.at("ItemBatcher"), self.problems);
+        r.jsonata = self.jsonata;
         r.unknown_fields(
             &["MaxItemsPerBatch", "MaxItemsPerBatchPath", "BatchInput"],
             "an ItemBatcher",
@@ -1396,6 +1573,7 @@ impl<'a> Reader<'a> {
         for (i, (location, obj)) in entries.into_iter().enumerate() {
             let label = format!("{} Retry[{i}]", self.label);
             let mut r = Reader::new(&label, obj, location, self.problems);
+            r.jsonata = self.jsonata;
             r.unknown_fields(
                 &[
                     "ErrorEquals",
@@ -1450,20 +1628,23 @@ impl<'a> Reader<'a> {
         for (i, (location, obj)) in entries.into_iter().enumerate() {
             let label = format!("{} Catch[{i}]", self.label);
             let mut r = Reader::new(&label, obj, location, self.problems);
+            r.jsonata = self.jsonata;
             r.unknown_fields(
-                &["ErrorEquals", "Next", "ResultPath", "Assign"],
+                &["ErrorEquals", "Next", "ResultPath", "Assign", "Output"],
                 "a Catch rule",
             );
             let error_equals = r.error_equals();
             r.all_last(&error_equals, i, count);
             let result_path = r.result_path("ResultPath");
             let assign = r.assign();
+            let output = r.ata("Output");
             if let Some(next) = r.required_string("Next") {
                 out.push(Catcher {
                     error_equals,
                     result_path,
                     next,
                     assign,
+                    output,
                 });
             }
         }
@@ -1500,7 +1681,7 @@ impl<'a> Reader<'a> {
             .enumerate()
             .map(|(i, item)| {
                 let location = format!("{}/Choices[{i}]", self.location);
-                ChoiceRule::parse(self.label, item, location, self.problems)
+                ChoiceRule::parse(self.label, item, location, self.jsonata, self.problems)
             })
             .collect();
         rules.into_iter().collect()
@@ -1520,6 +1701,11 @@ impl<'a> Reader<'a> {
             self.problems
                 .push(Problem::schema(self.location.clone(), message));
             return None;
+        }
+        let field = given.first().copied().unwrap_or_default();
+        if let Some(value) = self.expression(field) {
+            let seconds = field == "Seconds";
+            return Some(WaitFor::Expr { seconds, value });
         }
         match given.first().copied() {
             Some("Seconds") => self.count("Seconds", 0).map(WaitFor::Seconds),
@@ -1561,6 +1747,9 @@ impl<'a> Reader<'a> {
                 self.problem(path, message);
                 return None;
             }
+        }
+        if let Some(e) = self.expression(fixed) {
+            return Some(Text::Expr(e));
         }
         match self.string(fixed) {
             Some(s) => Some(Text::Fixed(s)),

@@ -78,6 +78,7 @@ event_types!(
     MapIterationSucceeded,
     MapIterationFailed,
     MapIterationAborted,
+    EvaluationFailed,
 );
 
 impl fmt::Display for EventType {

@@ -41,6 +41,18 @@ pub(crate) enum Ata {
     Array(Vec<Ata>),
 }
 
+impl std::fmt::Display for Ata {
+    /// The expression as written (without `{% %}`), or the JSON value.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ata::Fixed(v) => write!(f, "{v}"),
+            Ata::Expr(e) => f.write_str(&e.text),
+            Ata::Object(_) => f.write_str("{…}"),
+            Ata::Array(_) => f.write_str("[…]"),
+        }
+    }
+}
+
 /// Why an evaluation failed: where (`Output/result`) and AWS's wording of what happened.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct QueryError {

@@ -5,12 +5,14 @@
 //! `ResultPath` (merged into the *raw* input) → `OutputPath`. A `Catch` writes
 //! `{"Error", "Cause"}` into the raw input at its own `ResultPath` and skips `OutputPath`.
 
+use super::choice::Test;
 use super::definition::{
-    error_matches, Batcher, Body, Catcher, FailState, ForkState, InputOutput, MapOptions, Quantity,
-    State, StateMachine, TaskState, Text, Transition, WaitFor,
+    error_matches, Batcher, Body, Catcher, FailState, ForkState, InputOutput, MapOptions, Payload,
+    Quantity, State, StateMachine, TaskState, Text, Transition, WaitFor,
 };
 use super::events::{EventType, HistoryEvent};
 use super::intrinsics::Random;
+use super::jsonata::{Ata, Scope, States};
 use super::paths::{Path, Template, TemplateError, VARIABLES};
 use serde_json::{json, Map, Value};
 
@@ -218,10 +220,22 @@ impl From<&Transition> for Next {
     }
 }
 
+/// What a JSONata field can see of `$states` besides the input.
+#[derive(Debug, Clone, Copy, Default)]
+struct Seen<'v> {
+    result: Option<&'v Value>,
+    error_output: Option<&'v Value>,
+}
+
 /// Collects events while a state runs, so every exit (success or failure) carries them.
 struct Run<'a> {
     state: &'a State,
     ctx: &'a Context,
+    /// The state's input (`$states.input`).
+    input: &'a Value,
+    /// Where a JSONata evaluation failed (empty when no field is to blame), for the
+    /// `EvaluationFailed` event.
+    evaluation_failed: std::cell::RefCell<Option<String>>,
     /// `$$`, built the first time a path or template asks for it.
     context: std::cell::OnceCell<Value>,
     /// The random generator's state, carried from one template to the next.
@@ -232,10 +246,12 @@ struct Run<'a> {
 }
 
 impl<'a> Run<'a> {
-    fn new(state: &'a State, ctx: &'a Context) -> Run<'a> {
+    fn new(state: &'a State, ctx: &'a Context, input: &'a Value) -> Run<'a> {
         Run {
             state,
             ctx,
+            input,
+            evaluation_failed: std::cell::RefCell::new(None),
             context: std::cell::OnceCell::new(),
             seed: std::cell::Cell::new(ctx.random_seed),
             assigned: std::cell::RefCell::new(None),
@@ -261,9 +277,9 @@ impl<'a> Run<'a> {
 
     /// Evaluates an `Assign` block against `value` (the state's result, effective input or
     /// error output); the values are recorded on the state's exited event.
-    fn assign(&self, template: Option<&Template>, value: &Value) -> Result<(), Failure> {
+    fn assign(&self, template: Option<&Payload>, value: &Value, seen: Seen) -> Result<(), Failure> {
         if let Some(template) = template {
-            let assigned = match self.render_ref(template, value, self.context())? {
+            let assigned = match self.payload(template, "Assign", value, self.context(), seen)? {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
@@ -274,6 +290,20 @@ impl<'a> Run<'a> {
 
     fn finish(mut self, result: Result<Action, Failure>) -> Step {
         let failed = result.is_err();
+        if let (Err(failure), Some(location)) = (&result, self.evaluation_failed.take()) {
+            let mut details = json!({
+                "cause": failure.cause,
+                "error": failure.error,
+                "state": self.state.name,
+            });
+            if !location.is_empty() {
+                details["location"] = Value::String(location);
+            }
+            self.events.push(HistoryEvent {
+                kind: EventType::EvaluationFailed,
+                details,
+            });
+        }
         let assigned = self.assigned.into_inner().filter(|_| !failed);
         if let Some(assigned) = &assigned {
             let exited = self
@@ -318,12 +348,12 @@ impl<'a> Run<'a> {
     fn effective_input(
         &self,
         io: &InputOutput,
-        parameters: Option<&Template>,
+        parameters: Option<&Payload>,
         raw: &Value,
     ) -> Result<Value, Failure> {
         match (&io.input_path, parameters) {
             (Some(path), Some(template)) if path.is_whole_input() => {
-                self.render_ref(template, raw, self.context())
+                self.payload(template, "Arguments", raw, self.context(), Seen::default())
             }
             _ => {
                 let effective = self.input_path(io, raw)?;
@@ -348,20 +378,135 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn render(&self, template: Option<&Template>, input: Value) -> Result<Value, Failure> {
-        self.render_with(template, input, self.context())
-    }
-
-    /// As `render`, with `context` as `$$` (a Map's ItemSelector sees `$$.Map.Item`).
-    fn render_with(
-        &self,
-        template: Option<&Template>,
-        input: Value,
-        context: &Value,
-    ) -> Result<Value, Failure> {
+    fn render(&self, template: Option<&Payload>, input: Value) -> Result<Value, Failure> {
         match template {
             None => Ok(input),
-            Some(t) => self.render_ref(t, &input, context),
+            Some(t) => self.payload(t, "Arguments", &input, self.context(), Seen::default()),
+        }
+    }
+
+    /// A JSONPath template rendered on `input`, or JSONata values evaluated (`field` names
+    /// them in errors); `context` is `$$` / `$states.context`.
+    fn payload(
+        &self,
+        payload: &Payload,
+        field: &str,
+        input: &Value,
+        context: &Value,
+        seen: Seen,
+    ) -> Result<Value, Failure> {
+        match payload {
+            Payload::Path(t) => self.render_ref(t, input, context),
+            Payload::Ata(a) => self.ata_with(a, field, seen, context),
+        }
+    }
+
+    /// Evaluates JSONata values of this state.
+    fn ata(&self, ata: &Ata, field: &str, seen: Seen) -> Result<Value, Failure> {
+        self.ata_with(ata, field, seen, self.context())
+    }
+
+    fn ata_with(
+        &self,
+        ata: &Ata,
+        field: &str,
+        seen: Seen,
+        context: &Value,
+    ) -> Result<Value, Failure> {
+        if let Some(fixed) = ata.fixed() {
+            return Ok(fixed.clone());
+        }
+        let mut context = context.clone();
+        if let Value::Object(fields) = &mut context {
+            fields.remove(VARIABLES);
+        }
+        let entered = super::choice::parse_timestamp(&self.ctx.state_entered_time)
+            .map_or(0.0, |t| (t.unix_timestamp_nanos() / 1_000_000) as f64);
+        let states = States {
+            input: self.input,
+            result: seen.result,
+            error_output: seen.error_output,
+            context: &context,
+        };
+        let scope = Scope::new(states, &self.ctx.variables, entered, self.seed.get());
+        let value = ata.eval(&scope, field);
+        self.seed.set(scope.seed());
+        value.map_err(|e| self.query_failure(e.location, e.message))
+    }
+
+    /// A `States.QueryEvaluationError` of this state, blamed on `location` (may be empty).
+    fn query_failure(&self, location: String, message: impl std::fmt::Display) -> Failure {
+        *self.evaluation_failed.borrow_mut() = Some(location);
+        Failure::new(
+            "States.QueryEvaluationError",
+            format!(
+                "An error occurred while executing the state '{}'. {message}",
+                self.name()
+            ),
+        )
+    }
+
+    /// A JSONata field that must give a value of type `expected` (`array`, `boolean`, …).
+    fn ata_typed(
+        &self,
+        ata: &Ata,
+        field: &str,
+        seen: Seen,
+        expected: &str,
+    ) -> Result<Value, Failure> {
+        let value = self.ata(ata, field, seen)?;
+        let actual = json_type(&value);
+        if actual == expected || (expected == "number" && value.is_number()) {
+            return Ok(value);
+        }
+        let text = match ata {
+            Ata::Expr(_) | Ata::Object(_) | Ata::Array(_) => format!("{ata}"),
+            Ata::Fixed(v) => v.to_string(),
+        };
+        Err(self.query_failure(
+            field.to_string(),
+            format!(
+                "The JSONata expression '{text}' specified for the field '{field}' returned an unexpected result type. Expected '{expected}', but was '{actual}' for value: {value}"
+            ),
+        ))
+    }
+
+    /// A Task's, Parallel's or Map's output from its result: JSONPath's ResultSelector,
+    /// Assign, ResultPath and OutputPath, or JSONata's Assign and Output.
+    fn result(
+        &self,
+        io: &InputOutput,
+        selector: Option<&Payload>,
+        result_path: Option<&Path>,
+        result: Value,
+    ) -> Result<Value, Failure> {
+        if self.state.jsonata {
+            let seen = Seen {
+                result: Some(&result),
+                error_output: None,
+            };
+            let output = self.state.output.as_ref();
+            return self.conclude(self.state.assign.as_ref(), output, seen, || result.clone());
+        }
+        let selected = self.render(selector, result)?;
+        self.assign(self.state.assign.as_ref(), &selected, Seen::default())?;
+        let combined = self.result_path(result_path, self.input, selected)?;
+        self.output_path(io, combined)
+    }
+
+    /// A JSONata state's end: its `Assign` and its `Output` (else `default`), both reading
+    /// `$states` as `seen` and the variables as they were before the state.
+    fn conclude(
+        &self,
+        assign: Option<&Payload>,
+        output: Option<&Ata>,
+        seen: Seen,
+        default: impl FnOnce() -> Value,
+    ) -> Result<Value, Failure> {
+        self.assign(assign, self.input, seen)?;
+        match output {
+            Some(output) => self.ata(output, "Output", seen),
+            None => Ok(default()),
         }
     }
 
@@ -410,7 +555,7 @@ impl StateMachine {
         let Some(found) = self.state(state) else {
             return unknown_state(state);
         };
-        let mut run = Run::new(found, ctx);
+        let mut run = Run::new(found, ctx, input);
         let result = match &found.body {
             Body::Pass(pass) => {
                 run.push(HistoryEvent::entered(
@@ -419,10 +564,16 @@ impl StateMachine {
                     input,
                 ));
                 let out = (|| {
+                    if found.jsonata {
+                        let seen = Seen::default();
+                        return run.conclude(found.assign.as_ref(), found.output.as_ref(), seen, || {
+                            input.clone()
+                        });
+                    }
                     let effective =
                         run.effective_input(&pass.io, pass.parameters.as_ref(), input)?;
                     let result = pass.result.clone().unwrap_or(effective);
-                    run.assign(found.assign.as_ref(), &result)?;
+                    run.assign(found.assign.as_ref(), &result, Seen::default())?;
                     let combined = run.result_path(pass.result_path.as_ref(), input, result)?;
                     run.output_path(&pass.io, combined)
                 })();
@@ -463,16 +614,33 @@ impl StateMachine {
                         }
                         (None, None) => Ok(None),
                     };
-                    let timeout_seconds = seconds(
-                        task.timeout_seconds,
-                        &task.timeout_seconds_path,
-                        "TimeoutSecondsPath",
-                    )?;
-                    let heartbeat_seconds = seconds(
-                        task.heartbeat_seconds,
-                        &task.heartbeat_seconds_path,
-                        "HeartbeatSecondsPath",
-                    )?;
+                    let computed = |expr: &Option<Ata>, field: &str| -> Result<Option<u64>, Failure> {
+                        let Some(expr) = expr else { return Ok(None) };
+                        let value = run.ata_typed(expr, field, Seen::default(), "number")?;
+                        match whole_seconds(&value).filter(|n| *n > 0) {
+                            Some(n) => Ok(Some(n)),
+                            None => Err(run.query_failure(
+                                field.to_string(),
+                                format!("The JSONata expression '{expr}' specified for the field '{field}' must give a positive whole number, not {value}"),
+                            )),
+                        }
+                    };
+                    let timeout_seconds = match computed(&task.timeout_expr, "TimeoutSeconds")? {
+                        Some(n) => Some(n),
+                        None => seconds(
+                            task.timeout_seconds,
+                            &task.timeout_seconds_path,
+                            "TimeoutSecondsPath",
+                        )?,
+                    };
+                    let heartbeat_seconds = match computed(&task.heartbeat_expr, "HeartbeatSeconds")? {
+                        Some(n) => Some(n),
+                        None => seconds(
+                            task.heartbeat_seconds,
+                            &task.heartbeat_seconds_path,
+                            "HeartbeatSecondsPath",
+                        )?,
+                    };
                     let parameters = run.render(task.parameters.as_ref(), effective)?;
                     run.push(HistoryEvent::task_scheduled(
                         &task.resource,
@@ -497,24 +665,40 @@ impl StateMachine {
                 ));
                 let chosen = (|| {
                     let effective = run.input_path(&choice.io, input)?;
-                    run.assign(found.assign.as_ref(), &effective)?;
-                    let mut next = None;
+                    let mut matched = None;
                     for rule in &choice.choices {
-                        let holds = rule
-                            .condition
-                            .holds(&effective, run.context())
-                            .map_err(|cause| Failure::runtime(state, cause))?;
+                        let holds = match &rule.test {
+                            Test::Path(condition) => condition
+                                .holds(&effective, run.context())
+                                .map_err(|cause| Failure::runtime(state, cause))?,
+                            Test::Ata(condition) => run
+                                .ata_typed(condition, "Condition", Seen::default(), "boolean")?
+                                .as_bool()
+                                .unwrap_or(false),
+                        };
                         if holds {
-                            next = Some(rule.next.clone());
+                            matched = Some(rule);
                             break;
                         }
                     }
-                    let next = next.or_else(|| choice.default.clone()).ok_or_else(|| {
-                        Failure::new(
-                            "States.NoChoiceMatched",
-                            format!("No Choice rule of state '{state}' matched the input, and it has no Default"),
-                        )
-                    })?;
+                    // A matching rule's Assign and Output stand in for the state's.
+                    let (next, assign, output) = match matched {
+                        Some(rule) => (rule.next.clone(), rule.assign.as_ref(), rule.output.as_ref()),
+                        None => {
+                            let next = choice.default.clone().ok_or_else(|| {
+                                Failure::new(
+                                    "States.NoChoiceMatched",
+                                    format!("No Choice rule of state '{state}' matched the input, and it has no Default"),
+                                )
+                            })?;
+                            (next, found.assign.as_ref(), found.output.as_ref())
+                        }
+                    };
+                    if found.jsonata {
+                        let output = run.conclude(assign, output, Seen::default(), || effective)?;
+                        return Ok((output, next));
+                    }
+                    run.assign(assign, &effective, Seen::default())?;
                     Ok((run.output_path(&choice.io, effective)?, next))
                 })();
                 chosen.map(|(output, next)| {
@@ -538,10 +722,15 @@ impl StateMachine {
                 (|| {
                     let effective = run.input_path(&wait.io, input)?;
                     let until = wait_until(&run, &wait.wait, &effective)?;
-                    run.assign(found.assign.as_ref(), &effective)?;
+                    let output = if found.jsonata {
+                        run.conclude(found.assign.as_ref(), found.output.as_ref(), Seen::default(), || effective)?
+                    } else {
+                        run.assign(found.assign.as_ref(), &effective, Seen::default())?;
+                        run.output_path(&wait.io, effective)?
+                    };
                     Ok(Action::Wait {
                         until,
-                        output: run.output_path(&wait.io, effective)?,
+                        output,
                         next: (&wait.transition).into(),
                     })
                 })()
@@ -552,9 +741,12 @@ impl StateMachine {
                     state,
                     input,
                 ));
-                let out = run
-                    .input_path(io, input)
-                    .and_then(|effective| run.output_path(io, effective));
+                let out = match &found.output {
+                    Some(output) => run.ata(output, "Output", Seen::default()),
+                    None => run
+                        .input_path(io, input)
+                        .and_then(|effective| run.output_path(io, effective)),
+                };
                 out.map(|output| {
                     run.push(HistoryEvent::exited(
                         EventType::SucceedStateExited,
@@ -623,16 +815,15 @@ impl StateMachine {
         let Some((found, fork, map)) = self.fork_state(state) else {
             return not_a_fork(state);
         };
-        let mut run = Run::new(found, ctx);
+        let mut run = Run::new(found, ctx, state_input);
         let (succeeded, _, exited) = fork_events(map);
         run.push(HistoryEvent::bare(succeeded));
-        let output = run
-            .render(fork.result_selector.as_ref(), Value::Array(outputs))
-            .and_then(|selected| {
-                run.assign(found.assign.as_ref(), &selected)?;
-                run.result_path(fork.result_path.as_ref(), state_input, selected)
-            })
-            .and_then(|combined| run.output_path(&fork.io, combined));
+        let output = run.result(
+            &fork.io,
+            fork.result_selector.as_ref(),
+            fork.result_path.as_ref(),
+            Value::Array(outputs),
+        );
         let action = match output {
             Ok(output) => {
                 run.push(HistoryEvent::exited(exited, state, &output));
@@ -658,7 +849,7 @@ impl StateMachine {
         let Some((found, fork, map)) = self.fork_state(state) else {
             return not_a_fork(state);
         };
-        let mut run = Run::new(found, ctx);
+        let mut run = Run::new(found, ctx, state_input);
         let (_, failed, exited) = fork_events(map);
         run.push(HistoryEvent::bare(failed));
         let action = catch(&mut run, &fork.catch, exited, state_input, failure);
@@ -689,15 +880,14 @@ impl StateMachine {
         let Some((found, task)) = self.task(state) else {
             return not_a_task(state);
         };
-        let mut run = Run::new(found, ctx);
+        let mut run = Run::new(found, ctx, state_input);
         run.push(HistoryEvent::task_succeeded(&task.resource, &result));
-        let output = run
-            .render(task.result_selector.as_ref(), result)
-            .and_then(|selected| {
-                run.assign(found.assign.as_ref(), &selected)?;
-                run.result_path(task.result_path.as_ref(), state_input, selected)
-            })
-            .and_then(|combined| run.output_path(&task.io, combined));
+        let output = run.result(
+            &task.io,
+            task.result_selector.as_ref(),
+            task.result_path.as_ref(),
+            result,
+        );
         let action = match output {
             Ok(output) => {
                 run.push(HistoryEvent::exited(
@@ -734,7 +924,7 @@ impl StateMachine {
         let Some((found, task)) = self.task(state) else {
             return not_a_task(state);
         };
-        let mut run = Run::new(found, ctx);
+        let mut run = Run::new(found, ctx, state_input);
         run.push(HistoryEvent::task_failed(
             &task.resource,
             &failure.error,
@@ -778,8 +968,17 @@ fn catch(
     let error_output = json!({ "Error": failure.error, "Cause": failure.cause });
     // A Catch rule's Assign replaces the state's own.
     *run.assigned.borrow_mut() = None;
-    run.assign(catcher.assign.as_ref(), &error_output)?;
-    let output = run.result_path(catcher.result_path.as_ref(), state_input, error_output)?;
+    let output = if run.state.jsonata {
+        let seen = Seen {
+            result: None,
+            error_output: Some(&error_output),
+        };
+        let assign = catcher.assign.as_ref();
+        run.conclude(assign, catcher.output.as_ref(), seen, || error_output.clone())?
+    } else {
+        run.assign(catcher.assign.as_ref(), &error_output, Seen::default())?;
+        run.result_path(catcher.result_path.as_ref(), state_input, error_output)?
+    };
     let name = run.name().to_string();
     run.push(HistoryEvent::exited(exited, &name, &output));
     Ok(Action::Transition {
@@ -798,6 +997,32 @@ fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUn
         })
     };
     match wait {
+        WaitFor::Expr {
+            seconds: true,
+            value,
+        } => {
+            let n = run.ata_typed(value, "Seconds", Seen::default(), "number")?;
+            whole_seconds(&n).map(WaitUntil::Seconds).ok_or_else(|| {
+                run.query_failure(
+                    "Seconds".into(),
+                    format!("The Seconds field must be a non-negative whole number, not {n}"),
+                )
+            })
+        }
+        WaitFor::Expr {
+            seconds: false,
+            value,
+        } => {
+            let ts = run.ata_typed(value, "Timestamp", Seen::default(), "string")?;
+            let ts = ts.as_str().unwrap_or_default();
+            match super::choice::parse_timestamp(ts) {
+                Some(_) => Ok(WaitUntil::Timestamp(ts.to_string())),
+                None => Err(run.query_failure(
+                    "Timestamp".into(),
+                    format!("The Timestamp field cannot be parsed as an ISO-8601 extended offset date-time format string: {ts}"),
+                )),
+            }
+        }
         WaitFor::Seconds(s) => Ok(WaitUntil::Seconds(*s)),
         WaitFor::Timestamp(ts) => Ok(WaitUntil::Timestamp(ts.clone())),
         WaitFor::SecondsPath(path) => {
@@ -845,6 +1070,11 @@ fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, 
         match source {
             None => Ok(String::new()),
             Some(Text::Fixed(s)) => Ok(s.clone()),
+            Some(Text::Expr(e)) => {
+                let field = field.trim_end_matches("Path");
+                let value = run.ata_typed(e, field, Seen::default(), "string")?;
+                Ok(value.as_str().unwrap_or_default().to_string())
+            }
             Some(Text::Path(path)) => match path.select(input, run.context()) {
                 Some(Value::String(s)) => Ok(s),
                 other => Err(Failure::runtime(
@@ -908,6 +1138,7 @@ fn not_a_fork(state: &str) -> Step {
 fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action, Failure> {
     let default = MapOptions {
         items_path: None,
+        items: None,
         max_concurrency: None,
         tolerated_count: None,
         tolerated_percentage: None,
@@ -915,11 +1146,16 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
     };
     let options = fork.map.as_ref().unwrap_or(&default);
     let effective = run.input_path(&fork.io, input)?;
-    let items = match &options.items_path {
-        None => effective.clone(),
-        Some(path) => run.apply_path(Some(path), &effective)?,
+    let items = match (&options.items_path, &options.items) {
+        (_, Some(items)) => run.ata_typed(items, "Items", Seen::default(), "array")?,
+        (None, None) => effective.clone(),
+        (Some(path), None) => run.apply_path(Some(path), &effective)?,
     };
     let Value::Array(items) = items else {
+        if run.state.jsonata {
+            let message = format!("Map state input must be an array but was: {items}");
+            return Err(run.query_failure(String::new(), message));
+        }
         return Err(Failure::runtime(
             run.name(),
             format!(
@@ -932,6 +1168,16 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
         match q {
             None => Ok(None),
             Some(Quantity::Fixed(n)) => Ok(Some(*n)),
+            Some(Quantity::Expr(e)) => {
+                let value = run.ata_typed(e, field, Seen::default(), "number")?;
+                match value.as_f64().filter(|n| *n >= 0.0) {
+                    Some(n) => Ok(Some(n)),
+                    None => Err(run.query_failure(
+                        field.to_string(),
+                        format!("The JSONata expression '{e}' specified for the field '{field}' must give a number of at least 0, not {value}"),
+                    )),
+                }
+            }
             Some(Quantity::Path(path)) => {
                 let value = run.apply_path(Some(path), &effective)?;
                 value
@@ -962,7 +1208,9 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
         context["Map"] = json!({ "Item": { "Index": index, "Value": &item } });
         // In ItemSelector `$` is the Map state's input; the item is `$$.Map.Item.Value`.
         selected.push(match &fork.parameters {
-            Some(selector) => run.render_with(Some(selector), effective.clone(), &context)?,
+            Some(selector) => {
+                run.payload(selector, "ItemSelector", &effective, &context, Seen::default())?
+            }
             None => item,
         });
     }
@@ -1003,7 +1251,10 @@ fn batches(
         .filter(|n| *n > 0)
         .unwrap_or(items.len().max(1));
     let batch_input = match &batcher.batch_input {
-        Some(t) => Some(run.render(Some(t), effective.clone())?),
+        Some(t) => {
+            let context = run.context();
+            Some(run.payload(t, "BatchInput", effective, context, Seen::default())?)
+        }
         None => None,
     };
     Ok(items
@@ -1026,6 +1277,18 @@ fn not_a_task(state: &str) -> Step {
         )),
         events: Vec::new(),
         assigned: None,
+    }
+}
+
+/// JSONata's name for the type of a JSON value.
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
     }
 }
 
