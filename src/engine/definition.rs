@@ -327,7 +327,10 @@ pub(crate) enum WaitFor {
     SecondsPath(Path),
     TimestampPath(Path),
     /// JSONata's `Seconds` (`seconds` true) or `Timestamp` written as an expression.
-    Expr { seconds: bool, value: Ata },
+    Expr {
+        seconds: bool,
+        value: Ata,
+    },
 }
 
 #[derive(Debug, Clone)]

@@ -10,9 +10,7 @@
 use super::definition::Problem;
 use super::intrinsics::{hash, uuid_v4, Random};
 use jsonata_core::ast::AstNode;
-use jsonata_core::evaluator::{
-    Context as Bindings, Evaluator, EvaluatorError, EvaluatorOptions,
-};
+use jsonata_core::evaluator::{Context as Bindings, Evaluator, EvaluatorError, EvaluatorOptions};
 use jsonata_core::value::JValue;
 use serde_json::{Map, Value};
 use std::cell::Cell;
@@ -100,7 +98,12 @@ impl Ata {
             Value::Object(fields) => {
                 let parts: Vec<(String, Ata)> = fields
                     .iter()
-                    .map(|(k, v)| (k.clone(), Ata::parse(v, label, &format!("{location}/{k}"), problems)))
+                    .map(|(k, v)| {
+                        (
+                            k.clone(),
+                            Ata::parse(v, label, &format!("{location}/{k}"), problems),
+                        )
+                    })
                     .collect();
                 if parts.iter().all(|(_, p)| matches!(p, Ata::Fixed(_))) {
                     Ata::Fixed(value.clone())
@@ -239,18 +242,26 @@ impl Scope {
                 }),
             ),
             ("now", Box::new(move |args: &[JValue]| now(millis, args))),
-            ("millis", Box::new(move |_: &[JValue]| Ok(JValue::from_f64(millis)))),
+            (
+                "millis",
+                Box::new(move |_: &[JValue]| Ok(JValue::from_f64(millis))),
+            ),
             (
                 "eval",
                 Box::new(|_: &[JValue]| {
-                    Err(failure("The $eval function is not available in Step Functions; use $parse"))
+                    Err(failure(
+                        "The $eval function is not available in Step Functions; use $parse",
+                    ))
                 }),
             ),
         ];
         for (name, f) in added {
             let f: Rc<dyn Fn(&[JValue]) -> HostResult> = Rc::from(f);
             let again = f.clone();
-            if ev.register_fn(name, move |args: &[JValue]| f(args)).is_err() {
+            if ev
+                .register_fn(name, move |args: &[JValue]| f(args))
+                .is_err()
+            {
                 // A built-in of that name ($now, $millis, $eval, $random): ours replaces it.
                 let _ = ev.register_fn_override(name, move |args: &[JValue]| again(args));
             }
@@ -472,13 +483,23 @@ mod tests {
             "The JSONata expression '$nope(1)' specified for the field 'Output' threw an error during evaluation. T1006: Attempted to invoke a non-function"
         );
         let lambda = eval(json!("{% function($x){$x} %}"), json!({})).unwrap_err();
-        assert!(lambda.message.ends_with("returned an unsupported result type."), "{lambda:?}");
+        assert!(
+            lambda
+                .message
+                .ends_with("returned an unsupported result type."),
+            "{lambda:?}"
+        );
     }
 
     #[test]
     fn malformed_expressions_are_refused_at_validation() {
         let mut problems = Vec::new();
-        Ata::parse(&json!({"x": "{% ( %}", "y": "{% %}"}), "State \"S\"", "/States/S/Output", &mut problems);
+        Ata::parse(
+            &json!({"x": "{% ( %}", "y": "{% %}"}),
+            "State \"S\"",
+            "/States/S/Output",
+            &mut problems,
+        );
         let locations: Vec<&str> = problems.iter().map(|p| p.location.as_str()).collect();
         assert_eq!(locations, ["/States/S/Output/x", "/States/S/Output/y"]);
     }
@@ -489,7 +510,10 @@ mod tests {
             ("$partition([0,1,2,3], 3)", json!([[0, 1, 2], [3]])),
             ("$range(0, 10, 3)", json!([0, 3, 6, 9])),
             ("$range(1, 9, 9)", json!(1)),
-            ("$hash('input data', 'SHA-1')", json!("aaff4a450a104cd177d28d18d74485e8cae074b7")),
+            (
+                "$hash('input data', 'SHA-1')",
+                json!("aaff4a450a104cd177d28d18d74485e8cae074b7"),
+            ),
             ("$parse('{\"a\": [1, true]}')", json!({"a": [1, true]})),
             ("$random(42) = $random(42)", json!(true)),
             ("$random() >= 0 and $random() < 1", json!(true)),

@@ -45,6 +45,9 @@ pub struct Context {
     pub role_arn: String,
     /// The workflow variables this state can read (`$name`), as they were when it was entered.
     pub variables: Map<String, Value>,
+    /// The id of the state's `…StateEntered` event, when the runtime knows it; error causes
+    /// cite it as AWS's do.
+    pub entered_event_id: Option<i64>,
 }
 
 impl Context {
@@ -201,14 +204,6 @@ impl Failure {
             cause: cause.into(),
         }
     }
-
-    /// A `States.Runtime` failure of `state`, worded like AWS's.
-    fn runtime(state: &str, detail: impl std::fmt::Display) -> Failure {
-        Failure::new(
-            "States.Runtime",
-            format!("An error occurred while executing the state '{state}'. {detail}"),
-        )
-    }
 }
 
 impl From<&Transition> for Next {
@@ -288,9 +283,9 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    fn finish(mut self, result: Result<Action, Failure>) -> Step {
-        let failed = result.is_err();
-        if let (Err(failure), Some(location)) = (&result, self.evaluation_failed.take()) {
+    /// The `EvaluationFailed` event of a JSONata failure, once.
+    fn evaluation_failed(&mut self, result: &Result<Action, Failure>) {
+        if let (Err(failure), Some(location)) = (result, self.evaluation_failed.take()) {
             let mut details = json!({
                 "cause": failure.cause,
                 "error": failure.error,
@@ -304,6 +299,11 @@ impl<'a> Run<'a> {
                 details,
             });
         }
+    }
+
+    fn finish(mut self, result: Result<Action, Failure>) -> Step {
+        let failed = result.is_err();
+        self.evaluation_failed(&result);
         let assigned = self.assigned.into_inner().filter(|_| !failed);
         if let Some(assigned) = &assigned {
             let exited = self
@@ -367,14 +367,11 @@ impl<'a> Run<'a> {
             return Ok(Value::Object(Map::new()));
         };
         path.select(value, self.context()).ok_or_else(|| {
-            Failure::runtime(
-                self.name(),
-                format!(
-                    "Invalid path '{}' : No results for path: {}",
-                    path.text(),
-                    path.canonical()
-                ),
-            )
+            self.runtime(format!(
+                "Invalid path '{}' : No results for path: {}",
+                path.text(),
+                path.canonical()
+            ))
         })
     }
 
@@ -434,15 +431,31 @@ impl<'a> Run<'a> {
         value.map_err(|e| self.query_failure(e.location, e.message))
     }
 
+    /// How AWS opens the cause of an error inside this state.
+    fn prefix(&self) -> String {
+        match self.ctx.entered_event_id {
+            Some(id) => format!(
+                "An error occurred while executing the state '{}' (entered at the event id #{id}). ",
+                self.name()
+            ),
+            None => format!(
+                "An error occurred while executing the state '{}'. ",
+                self.name()
+            ),
+        }
+    }
+
+    /// A `States.Runtime` failure of this state, worded like AWS's.
+    fn runtime(&self, detail: impl std::fmt::Display) -> Failure {
+        Failure::new("States.Runtime", format!("{}{detail}", self.prefix()))
+    }
+
     /// A `States.QueryEvaluationError` of this state, blamed on `location` (may be empty).
     fn query_failure(&self, location: String, message: impl std::fmt::Display) -> Failure {
         *self.evaluation_failed.borrow_mut() = Some(location);
         Failure::new(
             "States.QueryEvaluationError",
-            format!(
-                "An error occurred while executing the state '{}'. {message}",
-                self.name()
-            ),
+            format!("{}{message}", self.prefix()),
         )
     }
 
@@ -517,14 +530,10 @@ impl<'a> Run<'a> {
         let rendered = t.render(input, context, &mut rng);
         self.seed.set(rng.state());
         rendered.map_err(|e| match e {
-            TemplateError::Intrinsic { .. } => Failure::new(
-                "States.IntrinsicFailure",
-                format!(
-                    "An error occurred while executing the state '{}'. {e}",
-                    self.name()
-                ),
-            ),
-            other => Failure::runtime(self.name(), other),
+            TemplateError::Intrinsic { .. } => {
+                Failure::new("States.IntrinsicFailure", format!("{}{e}", self.prefix()))
+            }
+            other => self.runtime(other),
         })
     }
 
@@ -566,9 +575,12 @@ impl StateMachine {
                 let out = (|| {
                     if found.jsonata {
                         let seen = Seen::default();
-                        return run.conclude(found.assign.as_ref(), found.output.as_ref(), seen, || {
-                            input.clone()
-                        });
+                        return run.conclude(
+                            found.assign.as_ref(),
+                            found.output.as_ref(),
+                            seen,
+                            || input.clone(),
+                        );
                     }
                     let effective =
                         run.effective_input(&pass.io, pass.parameters.as_ref(), input)?;
@@ -605,16 +617,16 @@ impl StateMachine {
                             let value = run.apply_path(Some(path), &effective)?;
                             whole_seconds(&value).filter(|n| *n > 0).map(Some).ok_or_else(
                                     || {
-                                        Failure::runtime(
-                                            state,
-                                            format!("{field} '{}' must select a positive whole number, not {value}", path.text()),
+                                        run.runtime(format!("{field} '{}' must select a positive whole number, not {value}", path.text()),
                                         )
                                     },
                                 )
                         }
                         (None, None) => Ok(None),
                     };
-                    let computed = |expr: &Option<Ata>, field: &str| -> Result<Option<u64>, Failure> {
+                    let computed = |expr: &Option<Ata>,
+                                    field: &str|
+                     -> Result<Option<u64>, Failure> {
                         let Some(expr) = expr else { return Ok(None) };
                         let value = run.ata_typed(expr, field, Seen::default(), "number")?;
                         match whole_seconds(&value).filter(|n| *n > 0) {
@@ -633,14 +645,15 @@ impl StateMachine {
                             "TimeoutSecondsPath",
                         )?,
                     };
-                    let heartbeat_seconds = match computed(&task.heartbeat_expr, "HeartbeatSeconds")? {
-                        Some(n) => Some(n),
-                        None => seconds(
-                            task.heartbeat_seconds,
-                            &task.heartbeat_seconds_path,
-                            "HeartbeatSecondsPath",
-                        )?,
-                    };
+                    let heartbeat_seconds =
+                        match computed(&task.heartbeat_expr, "HeartbeatSeconds")? {
+                            Some(n) => Some(n),
+                            None => seconds(
+                                task.heartbeat_seconds,
+                                &task.heartbeat_seconds_path,
+                                "HeartbeatSecondsPath",
+                            )?,
+                        };
                     let parameters = run.render(task.parameters.as_ref(), effective)?;
                     run.push(HistoryEvent::task_scheduled(
                         &task.resource,
@@ -670,7 +683,7 @@ impl StateMachine {
                         let holds = match &rule.test {
                             Test::Path(condition) => condition
                                 .holds(&effective, run.context())
-                                .map_err(|cause| Failure::runtime(state, cause))?,
+                                .map_err(|cause| run.runtime(cause))?,
                             Test::Ata(condition) => run
                                 .ata_typed(condition, "Condition", Seen::default(), "boolean")?
                                 .as_bool()
@@ -683,7 +696,11 @@ impl StateMachine {
                     }
                     // A matching rule's Assign and Output stand in for the state's.
                     let (next, assign, output) = match matched {
-                        Some(rule) => (rule.next.clone(), rule.assign.as_ref(), rule.output.as_ref()),
+                        Some(rule) => (
+                            rule.next.clone(),
+                            rule.assign.as_ref(),
+                            rule.output.as_ref(),
+                        ),
                         None => {
                             let next = choice.default.clone().ok_or_else(|| {
                                 Failure::new(
@@ -723,7 +740,12 @@ impl StateMachine {
                     let effective = run.input_path(&wait.io, input)?;
                     let until = wait_until(&run, &wait.wait, &effective)?;
                     let output = if found.jsonata {
-                        run.conclude(found.assign.as_ref(), found.output.as_ref(), Seen::default(), || effective)?
+                        run.conclude(
+                            found.assign.as_ref(),
+                            found.output.as_ref(),
+                            Seen::default(),
+                            || effective,
+                        )?
                     } else {
                         run.assign(found.assign.as_ref(), &effective, Seen::default())?;
                         run.output_path(&wait.io, effective)?
@@ -773,22 +795,23 @@ impl StateMachine {
                     state,
                     input,
                 ));
-                (|| {
-                    let effective =
-                        run.effective_input(&fork.io, fork.parameters.as_ref(), input)?;
-                    run.push(HistoryEvent::bare(EventType::ParallelStateStarted));
-                    Ok(Action::Fork {
-                        branches: (0..fork.branches.len())
-                            .map(|machine| Branch {
-                                machine,
-                                input: effective.clone(),
-                            })
-                            .collect(),
-                        max_concurrency: 0,
-                        tolerance: Tolerance::default(),
-                        map: false,
-                    })
-                })()
+                let started = run
+                    .effective_input(&fork.io, fork.parameters.as_ref(), input)
+                    .map(|effective| {
+                        run.push(HistoryEvent::bare(EventType::ParallelStateStarted));
+                        Action::Fork {
+                            branches: (0..fork.branches.len())
+                                .map(|machine| Branch {
+                                    machine,
+                                    input: effective.clone(),
+                                })
+                                .collect(),
+                            max_concurrency: 0,
+                            tolerance: Tolerance::default(),
+                            map: false,
+                        }
+                    });
+                fork_not_started(&mut run, started, EventType::ParallelStateFailed)
             }
             Body::Map(fork) => {
                 run.push(HistoryEvent::entered(
@@ -796,7 +819,8 @@ impl StateMachine {
                     state,
                     input,
                 ));
-                map_fork(&mut run, fork, input)
+                let started = map_fork(&mut run, fork, input);
+                fork_not_started(&mut run, started, EventType::MapStateFailed)
             }
         };
         run.finish(result)
@@ -974,7 +998,9 @@ fn catch(
             error_output: Some(&error_output),
         };
         let assign = catcher.assign.as_ref();
-        run.conclude(assign, catcher.output.as_ref(), seen, || error_output.clone())?
+        run.conclude(assign, catcher.output.as_ref(), seen, || {
+            error_output.clone()
+        })?
     } else {
         run.assign(catcher.assign.as_ref(), &error_output, Seen::default())?;
         run.result_path(catcher.result_path.as_ref(), state_input, error_output)?
@@ -990,10 +1016,10 @@ fn catch(
 fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUntil, Failure> {
     let read = |path: &Path| {
         path.select(effective, run.context()).ok_or_else(|| {
-            Failure::runtime(
-                run.name(),
-                format!("The path '{}' matched nothing in the input", path.text()),
-            )
+            run.runtime(format!(
+                "The path '{}' matched nothing in the input",
+                path.text()
+            ))
         })
     };
     match wait {
@@ -1030,13 +1056,10 @@ fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUn
             whole_seconds(&value)
                 .map(WaitUntil::Seconds)
                 .ok_or_else(|| {
-                    Failure::runtime(
-                        run.name(),
-                        format!(
-                            "SecondsPath '{}' must point to a non-negative integer, not {value}",
-                            path.text()
-                        ),
-                    )
+                    run.runtime(format!(
+                        "SecondsPath '{}' must point to a non-negative integer, not {value}",
+                        path.text()
+                    ))
                 })
         }
         WaitFor::TimestampPath(path) => {
@@ -1045,13 +1068,10 @@ fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUn
                 Some(ts) if super::choice::parse_timestamp(ts).is_some() => {
                     Ok(WaitUntil::Timestamp(ts.to_string()))
                 }
-                _ => Err(Failure::runtime(
-                    run.name(),
-                    format!(
-                        "TimestampPath '{}' must point to an RFC 3339 timestamp, not {value}",
-                        path.text()
-                    ),
-                )),
+                _ => Err(run.runtime(format!(
+                    "TimestampPath '{}' must point to an RFC 3339 timestamp, not {value}",
+                    path.text()
+                ))),
             }
         }
     }
@@ -1077,14 +1097,11 @@ fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, 
             }
             Some(Text::Path(path)) => match path.select(input, run.context()) {
                 Some(Value::String(s)) => Ok(s),
-                other => Err(Failure::runtime(
-                    run.name(),
-                    format!(
-                        "{field} '{}' must point to a string, not {}",
-                        path.text(),
-                        other.map_or("nothing".to_string(), |v| v.to_string())
-                    ),
-                )),
+                other => Err(run.runtime(format!(
+                    "{field} '{}' must point to a string, not {}",
+                    path.text(),
+                    other.map_or("nothing".to_string(), |v| v.to_string())
+                ))),
             },
         }
     };
@@ -1103,6 +1120,20 @@ fn unknown_state(state: &str) -> Step {
         events: Vec::new(),
         assigned: None,
     }
+}
+
+/// A JSONata failure while starting a Parallel or Map state is followed by its `failed` event,
+/// as on AWS.
+fn fork_not_started(
+    run: &mut Run<'_>,
+    started: Result<Action, Failure>,
+    failed: EventType,
+) -> Result<Action, Failure> {
+    if started.is_err() && run.evaluation_failed.borrow().is_some() {
+        run.evaluation_failed(&started);
+        run.push(HistoryEvent::bare(failed));
+    }
+    started
 }
 
 /// A Map's or a Parallel's …Succeeded, …Failed and …Exited events.
@@ -1156,13 +1187,10 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
             let message = format!("Map state input must be an array but was: {items}");
             return Err(run.query_failure(String::new(), message));
         }
-        return Err(Failure::runtime(
-            run.name(),
-            format!(
-                "The Map state's items must be a JSON array, but ItemsPath selected {}",
-                items
-            ),
-        ));
+        return Err(run.runtime(format!(
+            "The Map state's items must be a JSON array, but ItemsPath selected {}",
+            items
+        )));
     };
     let amount = |q: &Option<Quantity>, field: &str| -> Result<Option<f64>, Failure> {
         match q {
@@ -1185,13 +1213,10 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
                     .filter(|n| *n >= 0.0)
                     .map(Some)
                     .ok_or_else(|| {
-                        Failure::runtime(
-                            run.name(),
-                            format!(
-                                "{field}Path '{}' must select a number of at least 0, not {value}",
-                                path.text()
-                            ),
-                        )
+                        run.runtime(format!(
+                            "{field}Path '{}' must select a number of at least 0, not {value}",
+                            path.text()
+                        ))
                     })
             }
         }
@@ -1208,9 +1233,13 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
         context["Map"] = json!({ "Item": { "Index": index, "Value": &item } });
         // In ItemSelector `$` is the Map state's input; the item is `$$.Map.Item.Value`.
         selected.push(match &fork.parameters {
-            Some(selector) => {
-                run.payload(selector, "ItemSelector", &effective, &context, Seen::default())?
-            }
+            Some(selector) => run.payload(
+                selector,
+                "ItemSelector",
+                &effective,
+                &context,
+                Seen::default(),
+            )?,
             None => item,
         });
     }
@@ -1332,6 +1361,7 @@ mod tests {
             retry_count: 0,
             role_arn: "arn:aws:iam::123456789012:role/r".into(),
             variables: Map::new(),
+            entered_event_id: None,
         }
     }
 

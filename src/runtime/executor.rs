@@ -301,6 +301,10 @@ impl Runtime {
         let state_name = ex.current_state.clone().unwrap_or_default();
         let input = ex.state_input.clone().unwrap_or(Value::Null);
         let mut ctx = context(ex, &state_name, now);
+        if !retrying {
+            // The state's …StateEntered event is the first this step appends.
+            ctx.entered_event_id = Some(store::next_event_id(conn, ex).await?);
+        }
         let step = match machine.state(&state_name) {
             Some(state) => {
                 if state.needs_task_token() {
@@ -801,6 +805,7 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         retry_count: ex.retry_counts.iter().sum(),
         role_arn: super::role_arn(),
         variables: ex.visible_variables(),
+        entered_event_id: ex.entered_event_id,
     }
 }
 
@@ -886,7 +891,13 @@ async fn fail(
     if ex.parent_id.is_some() {
         branch_ended(conn, ex, EventType::MapIterationFailed, now).await?;
     } else {
-        let details = json!({ "error": failure.error, "cause": failure.cause });
+        // AWS leaves out an error or cause that the failure does not have.
+        let mut details = json!({});
+        for (key, text) in [("error", &failure.error), ("cause", &failure.cause)] {
+            if !text.is_empty() {
+                details[key] = json!(text);
+            }
+        }
         store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
     }
     ex.status = FAILED.to_string();

@@ -111,6 +111,8 @@ pub struct Execution {
     pub branch_index: Option<i64>,
     pub iteration: Option<i64>,
     pub last_event_id: i64,
+    /// The current state's `…StateEntered` event.
+    pub entered_event_id: Option<i64>,
     /// While the current Parallel or Map state waits for its branches.
     pub fork: Option<ForkProgress>,
     /// Workflow variables this run assigned.
@@ -171,6 +173,7 @@ impl Execution {
             branch_index: None,
             iteration: None,
             last_event_id: 0,
+            entered_event_id: None,
             fork: None,
             variables: serde_json::Map::new(),
             outer_variables: serde_json::Map::new(),
@@ -280,7 +283,7 @@ pub async fn load_execution(
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
                 retry_counts, event_count, started_at, deadline_at, stopped_at, parent_id,
                 root_id, scope, fork_key, branch_index, iteration, last_event_id, fork, variables,
-                outer_variables
+                outer_variables, entered_event_id
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -321,6 +324,7 @@ pub async fn load_execution(
         branch_index: row.try_get("branch_index")?,
         iteration: row.try_get("iteration")?,
         last_event_id: row.try_get("last_event_id")?,
+        entered_event_id: row.try_get("entered_event_id")?,
         fork: row
             .try_get::<Option<String>, _>("fork")?
             .and_then(|f| serde_json::from_str(&f).ok()),
@@ -338,7 +342,7 @@ pub async fn save_execution(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
              current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
              timer_output = ?, timer_next = ?, retry_counts = ?, last_event_id = ?, fork = ?,
-             variables = ?, stopped_at = ?
+             variables = ?, stopped_at = ?, entered_event_id = ?
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -357,6 +361,7 @@ pub async fn save_execution(
     .bind(ex.fork.as_ref().and_then(|f| serde_json::to_string(f).ok()))
     .bind(Value::Object(ex.variables.clone()).to_string())
     .bind(&ex.stopped_at)
+    .bind(ex.entered_event_id)
     .bind(&ex.id)
     .execute(conn)
     .await?;
@@ -365,6 +370,17 @@ pub async fn save_execution(
         return Err(sqlx::Error::RowNotFound);
     }
     Ok(())
+}
+
+/// The id the next event of the execution's history will get (inside the step's transaction).
+pub async fn next_event_id(
+    conn: &mut SqliteConnection,
+    ex: &Execution,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT event_count + 1 FROM executions WHERE id = ?")
+        .bind(ex.history_id())
+        .fetch_one(conn)
+        .await
 }
 
 /// Appends one history event after the execution's last one.
@@ -395,6 +411,9 @@ pub async fn append_event(
     .execute(conn)
     .await?;
     ex.last_event_id = id;
+    if kind.as_str().ends_with("StateEntered") {
+        ex.entered_event_id = Some(id);
+    }
     if ex.root_id.is_none() {
         ex.event_count = id;
     }

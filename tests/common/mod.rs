@@ -1,6 +1,8 @@
 //! Shared test set-up: the real app on a loopback port over a temporary SQLite file.
 #![allow(dead_code)]
 
+pub mod flow;
+
 use orderflow::config::Config;
 use orderflow::model::Role;
 use orderflow::server::Server;
