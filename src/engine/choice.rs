@@ -178,7 +178,9 @@ impl Op {
 
 /// Parses an RFC 3339 timestamp the way ASL requires it: uppercase `T` and `Z`.
 pub(crate) fn parse_timestamp(text: &str) -> Option<OffsetDateTime> {
-    if text.contains(['t', 'z']) {
+    // AWS wants ISO 8601's 'T' between date and time (RFC 3339 would allow a space) and
+    // upper-case letters.
+    if text.contains(['t', 'z']) || text.as_bytes().get(10) != Some(&b'T') {
         return None;
     }
     OffsetDateTime::parse(text, &Rfc3339).ok()
@@ -283,8 +285,9 @@ impl Condition {
         let operators: Vec<&String> = obj
             .keys()
             .filter(|k| {
-                !matches!(k.as_str(), "Variable" | "Next" | "Comment")
-                    && !(top_level && k.as_str() == "Assign")
+                let rule_field = matches!(k.as_str(), "Variable" | "Next" | "Comment")
+                    || (top_level && k.as_str() == "Assign");
+                !rule_field
             })
             .collect();
         let [field] = operators.as_slice() else {

@@ -223,32 +223,32 @@ impl Scope {
         let mut ev = Evaluator::with_options(bindings, options);
         let seed = self.seed.clone();
         let millis = self.millis;
-        let added: [(&str, Box<dyn Fn(&[JValue]) -> HostResult>); 9] = [
-            ("partition", Box::new(partition)),
-            ("range", Box::new(range)),
-            ("hash", Box::new(hash_fn)),
-            ("parse", Box::new(parse_fn)),
+        let added: [(&str, HostFn); 9] = [
+            ("partition", Rc::new(partition)),
+            ("range", Rc::new(range)),
+            ("hash", Rc::new(hash_fn)),
+            ("parse", Rc::new(parse_fn)),
             ("random", {
                 let seed = seed.clone();
-                Box::new(move |args: &[JValue]| random(args, &seed))
+                Rc::new(move |args: &[JValue]| random(args, &seed))
             }),
             (
                 "uuid",
-                Box::new(move |_: &[JValue]| {
+                Rc::new(move |_: &[JValue]| {
                     let mut rng = Random::new(seed.get());
                     let id = uuid_v4(&mut rng);
                     seed.set(rng.state());
                     Ok(JValue::from(id))
                 }),
             ),
-            ("now", Box::new(move |args: &[JValue]| now(millis, args))),
+            ("now", Rc::new(move |args: &[JValue]| now(millis, args))),
             (
                 "millis",
-                Box::new(move |_: &[JValue]| Ok(JValue::from_f64(millis))),
+                Rc::new(move |_: &[JValue]| Ok(JValue::from_f64(millis))),
             ),
             (
                 "eval",
-                Box::new(|_: &[JValue]| {
+                Rc::new(|_: &[JValue]| {
                     Err(failure(
                         "The $eval function is not available in Step Functions; use $parse",
                     ))
@@ -256,7 +256,6 @@ impl Scope {
             ),
         ];
         for (name, f) in added {
-            let f: Rc<dyn Fn(&[JValue]) -> HostResult> = Rc::from(f);
             let again = f.clone();
             if ev
                 .register_fn(name, move |args: &[JValue]| f(args))
@@ -310,6 +309,8 @@ fn aws_message(message: &str) -> &str {
 }
 
 type HostResult = Result<JValue, EvaluatorError>;
+/// A function an expression can call.
+type HostFn = Rc<dyn Fn(&[JValue]) -> HostResult>;
 
 fn failure(message: &str) -> EvaluatorError {
     EvaluatorError::EvaluationError(message.to_string())

@@ -902,8 +902,8 @@ async fn fail(
     }
     ex.status = FAILED.to_string();
     ex.phase = Phase::Done;
-    ex.error = Some(failure.error);
-    ex.cause = Some(failure.cause);
+    ex.error = Some(failure.error).filter(|e| !e.is_empty());
+    ex.cause = Some(failure.cause).filter(|c| !c.is_empty());
     ex.stopped_at = Some(now.to_string());
     Ok(())
 }
