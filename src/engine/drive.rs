@@ -115,6 +115,19 @@ mod tests {
         "States.UUID()",
     ];
 
+    const EXPRESSIONS: [&str; 10] = [
+        "$states.input",
+        "$states.input.b[0]",
+        "$count($states.input.b)",
+        "$states.input.a > 1",
+        "$x",
+        "$states.result",
+        "$states.context.Execution.Id",
+        "$partition($states.input.b, 2)",
+        "$nope()",
+        "$string($states.input) & $uuid()",
+    ];
+
     fn pick<T: Clone + std::fmt::Debug + 'static>(items: &'static [T]) -> impl Strategy<Value = T> {
         prop::sample::select(items.to_vec())
     }
@@ -123,8 +136,10 @@ mod tests {
     /// target for Choice and Catch.
     fn state(next: Option<&'static str>, other: &'static str) -> impl Strategy<Value = Value> {
         let leaf = json!({"StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}});
-        (0..10u8, pick(&PATHS), pick(&INTRINSICS)).prop_map(move |(kind, path, intrinsic)| {
+        let strategy = (0..14u8, pick(&PATHS), pick(&INTRINSICS), pick(&EXPRESSIONS));
+        strategy.prop_map(move |(kind, path, intrinsic, expression)| {
             let to = next.unwrap_or(other);
+            let e = format!("{{% {expression} %}}");
             let mut s = match kind {
                 0 => json!({"Type": "Pass", "Parameters": {"x.$": path}, "ResultPath": "$.r"}),
                 1 => json!({"Type": "Pass", "Parameters": {"f.$": intrinsic}}),
@@ -140,10 +155,19 @@ mod tests {
                 7 => json!({"Type": "Parallel", "Branches": [leaf, leaf], "ResultPath": path}),
                 8 => json!({"Type": "Map", "ItemsPath": path, "ItemProcessor": leaf,
                     "ItemSelector": {"v.$": "$$.Map.Item.Value", "i.$": "$$.Map.Item.Index"}}),
-                _ => json!({"Type": "Task", "Resource": "r.waitForTaskToken",
+                9 => json!({"Type": "Task", "Resource": "r.waitForTaskToken",
                     "TimeoutSecondsPath": path, "Parameters": {"t.$": "$$.Task.Token"}}),
+                10 => json!({"Type": "Pass", "QueryLanguage": "JSONata", "Output": {"o": e},
+                    "Assign": {"x": e}}),
+                11 => json!({"Type": "Task", "QueryLanguage": "JSONata", "Resource": "r",
+                    "Arguments": e, "Output": e, "Catch": [{"ErrorEquals": ["States.ALL"],
+                    "Output": "{% $states.errorOutput %}", "Next": other}]}),
+                12 => json!({"Type": "Choice", "QueryLanguage": "JSONata",
+                    "Choices": [{"Condition": e, "Next": to}], "Default": other}),
+                _ => json!({"Type": "Map", "QueryLanguage": "JSONata", "Items": e,
+                    "ItemProcessor": leaf}),
             };
-            if matches!(kind, 0 | 1 | 2 | 4 | 7 | 8 | 9) {
+            if matches!(kind, 0 | 1 | 2 | 4 | 7 | 8 | 9 | 10 | 11 | 13) {
                 match next {
                     Some(n) => s["Next"] = json!(n),
                     None => s["End"] = json!(true),
