@@ -124,3 +124,38 @@ async fn an_unknown_variable_is_a_runtime_error_and_bad_assigns_are_refused() {
         assert!(!problems.is_empty(), "{bad} should be refused");
     }
 }
+
+#[tokio::test]
+async fn a_choice_rule_assigns_instead_of_the_state_and_a_wait_assigns_when_left() {
+    let definition = json!({"StartAt": "C", "States": {
+        "C": {"Type": "Choice",
+              "Choices": [{"Variable": "$.go", "BooleanEquals": true, "Next": "W",
+                           "Assign": {"picked": "rule", "seen.$": "$.go"}}],
+              "Default": "W", "Assign": {"picked": "default"}},
+        "W": {"Type": "Wait", "Seconds": 0, "Assign": {"waited.$": "$picked"}, "Next": "Read"},
+        "Read": {"Type": "Pass", "Parameters": {"picked.$": "$picked", "waited.$": "$waited"},
+                 "End": true}
+    }});
+    let (info, events) = run(definition.clone(), json!({"go": true})).await;
+    assert_eq!(info.status, "SUCCEEDED", "{info:?}");
+    assert_eq!(info.output, Some(json!({"picked": "rule", "waited": "rule"})));
+    assert_eq!(
+        assignments(&events),
+        [
+            json!({"picked": "\"rule\"", "seen": "true"}),
+            json!({"waited": "\"rule\""}),
+        ]
+    );
+    let exited: Vec<&str> = events
+        .iter()
+        .filter(|e| e.get("assignedVariables").is_some())
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(exited, ["ChoiceStateExited", "WaitStateExited"]);
+
+    let (info, _) = run(definition, json!({"go": false})).await;
+    assert_eq!(
+        info.output,
+        Some(json!({"picked": "default", "waited": "default"}))
+    );
+}

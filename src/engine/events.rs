@@ -121,11 +121,22 @@ impl HistoryEvent {
     }
 
     /// `stateExitedEventDetails`: `{name, output}`.
-    pub(crate) fn exited(kind: EventType, name: &str, output: &Value) -> HistoryEvent {
+    pub fn exited(kind: EventType, name: &str, output: &Value) -> HistoryEvent {
         HistoryEvent {
             kind,
             details: json!({ "name": name, "output": json_text(output) }),
         }
+    }
+
+    /// Adds `assignedVariables` (each value as JSON text) to an exited event, as AWS shows
+    /// what the state's `Assign` set.
+    pub fn show_assigned(&mut self, assigned: &serde_json::Map<String, Value>) {
+        let texts: serde_json::Map<String, Value> = assigned
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(json_text(v))))
+            .collect();
+        self.details["assignedVariables"] = Value::Object(texts);
+        self.details["assignedVariablesDetails"] = json!({ "truncated": false });
     }
 
     /// `taskScheduledEventDetails`: `{resource, resourceType, parameters, timeoutInSeconds?,

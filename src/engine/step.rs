@@ -312,12 +312,7 @@ impl<'a> Run<'a> {
                 .rev()
                 .find(|e| e.kind.as_str().ends_with("Exited"));
             if let Some(event) = exited {
-                let texts: Map<String, Value> = assigned
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::String(super::events::json_text(v))))
-                    .collect();
-                event.details["assignedVariables"] = Value::Object(texts);
-                event.details["assignedVariablesDetails"] = json!({ "truncated": false });
+                event.show_assigned(assigned);
             }
         }
         Step {

@@ -432,8 +432,12 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         let output = ex.timer_output.take().unwrap_or(Value::Null);
         let name = ex.current_state.clone().unwrap_or_default();
-        let details = json!({ "name": name, "output": output.to_string() });
-        store::append_event(conn, ex, EventType::WaitStateExited, &details, now).await?;
+        let mut exited = HistoryEvent::exited(EventType::WaitStateExited, &name, &output);
+        if let Some(assigned) = ex.timer_assigned.take() {
+            exited.show_assigned(&assigned);
+            ex.variables.extend(assigned);
+        }
+        store::append_event(conn, ex, exited.kind, &exited.details, now).await?;
         let next = match ex.timer_next.take() {
             Some(state) => Next::State(state),
             None => Next::End,
@@ -461,7 +465,12 @@ impl Runtime {
                 store::append_event(conn, ex, event.kind, &event.details, now).await?;
             }
             if let Some(assigned) = step.assigned.take() {
-                ex.variables.extend(assigned);
+                // A Wait's assignments take effect when it is left.
+                if matches!(step.action, Action::Wait { .. }) {
+                    ex.timer_assigned = Some(assigned);
+                } else {
+                    ex.variables.extend(assigned);
+                }
             }
             match step.action {
                 Action::Transition { output, next } => {

@@ -93,6 +93,8 @@ pub struct Execution {
     pub timer_kind: Option<TimerKind>,
     pub timer_due_at: Option<String>,
     pub timer_output: Option<Value>,
+    /// What the waiting Wait state's `Assign` set, applied when the timer fires.
+    pub timer_assigned: Option<serde_json::Map<String, Value>>,
     /// Where a Wait goes when its timer fires; `None` with a due time means the Wait ends the
     /// execution.
     pub timer_next: Option<String>,
@@ -160,6 +162,7 @@ impl Execution {
             timer_kind: None,
             timer_due_at: None,
             timer_output: None,
+            timer_assigned: None,
             timer_next: None,
             retry_counts: Vec::new(),
             event_count: 0,
@@ -283,7 +286,7 @@ pub async fn load_execution(
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
                 retry_counts, event_count, started_at, deadline_at, stopped_at, parent_id,
                 root_id, scope, fork_key, branch_index, iteration, last_event_id, fork, variables,
-                outer_variables, entered_event_id
+                outer_variables, entered_event_id, timer_assigned
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -311,6 +314,10 @@ pub async fn load_execution(
             .and_then(TimerKind::parse),
         timer_due_at: row.try_get("timer_due_at")?,
         timer_output: json_column(row.try_get("timer_output")?)?,
+        timer_assigned: match json_column(row.try_get("timer_assigned")?)? {
+            Some(Value::Object(map)) => Some(map),
+            _ => None,
+        },
         timer_next: row.try_get("timer_next")?,
         retry_counts: serde_json::from_str(row.try_get("retry_counts")?).unwrap_or_default(),
         event_count: row.try_get("event_count")?,
@@ -342,7 +349,7 @@ pub async fn save_execution(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
              current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
              timer_output = ?, timer_next = ?, retry_counts = ?, last_event_id = ?, fork = ?,
-             variables = ?, stopped_at = ?, entered_event_id = ?
+             variables = ?, stopped_at = ?, entered_event_id = ?, timer_assigned = ?
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -362,6 +369,11 @@ pub async fn save_execution(
     .bind(Value::Object(ex.variables.clone()).to_string())
     .bind(&ex.stopped_at)
     .bind(ex.entered_event_id)
+    .bind(
+        ex.timer_assigned
+            .clone()
+            .map(|m| Value::Object(m).to_string()),
+    )
     .bind(&ex.id)
     .execute(conn)
     .await?;
