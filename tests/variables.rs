@@ -138,7 +138,10 @@ async fn a_choice_rule_assigns_instead_of_the_state_and_a_wait_assigns_when_left
     }});
     let (info, events) = run(definition.clone(), json!({"go": true})).await;
     assert_eq!(info.status, "SUCCEEDED", "{info:?}");
-    assert_eq!(info.output, Some(json!({"picked": "rule", "waited": "rule"})));
+    assert_eq!(
+        info.output,
+        Some(json!({"picked": "rule", "waited": "rule"}))
+    );
     assert_eq!(
         assignments(&events),
         [
@@ -158,4 +161,27 @@ async fn a_choice_rule_assigns_instead_of_the_state_and_a_wait_assigns_when_left
         info.output,
         Some(json!({"picked": "default", "waited": "default"}))
     );
+}
+
+#[tokio::test]
+async fn variables_over_aws_size_limits_fail_with_data_limit_exceeded() {
+    let big = "x".repeat(200 * 1024);
+    for assign in [
+        json!({"one.$": "States.Format('{}{}', $.big, $.big)"}),
+        json!({"a.$": "$.big", "b.$": "$.big"}),
+    ] {
+        let (info, _) = run(
+            json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": assign, "End": true}}}),
+            json!({ "big": big }),
+        )
+        .await;
+        assert_eq!(info.status, "FAILED", "{assign}");
+        assert_eq!(info.error.as_deref(), Some("States.DataLimitExceeded"));
+    }
+    let (info, _) = run(
+        json!({"StartAt": "P", "States": {"P": {"Type": "Pass", "Assign": {"a.$": "$.big"}, "End": true}}}),
+        json!({ "big": big }),
+    )
+    .await;
+    assert_eq!(info.status, "SUCCEEDED");
 }

@@ -215,6 +215,9 @@ impl From<&Transition> for Next {
     }
 }
 
+/// AWS's limit on one variable, and on all the variables one `Assign` sets (256 KiB).
+const MAX_VARIABLE_BYTES: usize = 256 * 1024;
+
 /// What a JSONata field can see of `$states` besides the input.
 #[derive(Debug, Clone, Copy, Default)]
 struct Seen<'v> {
@@ -278,6 +281,23 @@ impl<'a> Run<'a> {
                 Value::Object(map) => map,
                 _ => Map::new(),
             };
+            let mut total = 0;
+            for (name, value) in &assigned {
+                let size = super::events::json_text(value).len();
+                total += size;
+                if size > MAX_VARIABLE_BYTES {
+                    return Err(Failure::new(
+                        "States.DataLimitExceeded",
+                        format!("{}The variable '{name}' is {size} bytes, over the limit of {MAX_VARIABLE_BYTES} bytes for one variable", self.prefix()),
+                    ));
+                }
+            }
+            if total > MAX_VARIABLE_BYTES {
+                return Err(Failure::new(
+                    "States.DataLimitExceeded",
+                    format!("{}The variables of one Assign total {total} bytes, over the limit of {MAX_VARIABLE_BYTES} bytes", self.prefix()),
+                ));
+            }
             *self.assigned.borrow_mut() = Some(assigned);
         }
         Ok(())
