@@ -6,12 +6,14 @@
 //! - `paths`: JSONPath, payload templates and `ResultPath`.
 //! - `intrinsics`: `States.Format(…)` and the other intrinsic functions.
 //! - `choice`: Choice rules.
-//! - `step`: running a state (`enter`, `task_succeeded`, `task_failed`).
+//! - `step`: running a state (`enter`, `task_succeeded`, `task_failed`, `fork_succeeded`, …).
+//! - `jsonata`: `{% %}` expressions of states whose `QueryLanguage` is JSONata.
 //! - `events`: history event types and detail shapes.
+//! - `drive`: runs a machine to its end on the engine alone (property tests, fuzzing).
 //!
-//! Supported: Pass, Task (incl. `.waitForTaskToken`, Catch), Choice, Wait, Succeed, Fail.
-//! Not yet: Parallel, Map, JSONata, variables (`Assign`). `retry` decides
-//! whether a failed task is tried again and after how long; the runtime does the waiting.
+//! Every state type, JSONPath and JSONata, variables, Parallel and Map are supported; see the
+//! README's "Supported ASL" table. `retry` decides whether a failed task is tried again and
+//! after how long; the runtime does the waiting.
 
 mod choice;
 mod definition;
