@@ -522,6 +522,11 @@ mod tests {
             ("$now()", json!("2024-01-01T00:00:01.000Z")),
             ("$millis()", json!(1_704_067_201_000u64)),
             ("$sum([1, 2.5])", json!(3.5)),
+            // Expressions recorded on AWS.
+            (r#"$contains("hello$world", /^hello\$/)"#, json!(true)),
+            (r#"$contains('hello$world', /^hello\ /)"#, json!(false)),
+            ("$variable := 1", json!(1)),
+            (r#"$number("2")"#, json!(2)),
         ];
         for (expression, expected) in cases {
             let got = eval(json!(format!("{{% {expression} %}}")), json!({}));
