@@ -5,6 +5,10 @@
 use orderflow::engine::{self, Action, Context, Next};
 use serde_json::{json, Value};
 
+/// The allocator the `orderflow` binary uses, so both benchmarks measure what it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub fn definition() -> String {
     let states: serde_json::Map<String, Value> = (0..10)
         .map(|i| {
