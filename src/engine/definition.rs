@@ -376,6 +376,9 @@ pub(crate) struct MapOptions {
     pub(crate) tolerated_count: Option<Quantity>,
     pub(crate) tolerated_percentage: Option<Quantity>,
     pub(crate) batch: Option<Batcher>,
+    /// For `ProcessorConfig.Mode: DISTRIBUTED`: the Map Run's name (`Label`, else the
+    /// state's name). Its iterations run as executions of their own.
+    pub(crate) map_run: Option<String>,
 }
 
 /// `ItemBatcher`: iterations get `{"Items": [...]}` (plus `BatchInput`) instead of one item.
@@ -390,6 +393,8 @@ pub(crate) struct Batcher {
 pub(crate) enum Text {
     Fixed(String),
     Path(Path),
+    /// `ErrorPath`/`CausePath` written as an intrinsic function call.
+    Call(Template),
     Expr(Ata),
 }
 
@@ -883,7 +888,7 @@ fn parse_state(
             })
         }
         "Parallel" => Body::Parallel(r.parallel()?),
-        "Map" => Body::Map(r.map()?),
+        "Map" => Body::Map(r.map(name)?),
         other => {
             let message = format!(
                 "{label} has unknown Type \"{other}\"; expected Pass, Task, Choice, Wait, Succeed, Fail, Parallel or Map"
@@ -1350,8 +1355,14 @@ impl<'a> Reader<'a> {
         self.fork(branches, arguments, None)
     }
 
-    fn map(&mut self) -> Option<ForkState> {
+    fn map(&mut self, name: &str) -> Option<ForkState> {
         self.unknown_fields(MAP_FIELDS, "a Map state");
+        let distributed = ["ItemProcessor", "Iterator"]
+            .iter()
+            .filter_map(|field| self.obj.get(*field))
+            .any(|p| {
+                p.pointer("/ProcessorConfig/Mode").and_then(Value::as_str) == Some("DISTRIBUTED")
+            });
         let processor = match (self.obj.get("ItemProcessor"), self.obj.get("Iterator")) {
             (Some(p), None) => self.sub_machine("ItemProcessor", p),
             (None, Some(p)) => self.sub_machine("Iterator", p),
@@ -1390,6 +1401,7 @@ impl<'a> Reader<'a> {
             tolerated_count: self.quantity("ToleratedFailureCount", true, None),
             tolerated_percentage: self.quantity("ToleratedFailurePercentage", false, Some(100.0)),
             batch: self.batcher(),
+            map_run: distributed.then(|| self.string("Label").unwrap_or_else(|| name.to_string())),
         };
         self.fork(vec![processor?], selector, Some(options))
     }
@@ -1426,16 +1438,35 @@ impl<'a> Reader<'a> {
         let mut r = Reader::new(&label, obj, location.clone(), self.problems);
         r.unknown_fields(BRANCH_FIELDS, "a branch");
         if let Some(Value::Object(config)) = obj.get("ProcessorConfig") {
-            match config.get("Mode").and_then(Value::as_str) {
-                None | Some("INLINE") => {}
-                Some(mode) => {
+            let mut c = Reader::new(
+                &label,
+                config,
+                format!("{location}/ProcessorConfig"),
+                r.problems,
+            );
+            c.unknown_fields(&["Mode", "ExecutionType"], "a ProcessorConfig");
+            let mode = c.string("Mode");
+            let execution_type = c.string("ExecutionType");
+            match (mode.as_deref(), execution_type.as_deref()) {
+                (None | Some("INLINE"), None) => {}
+                (Some("DISTRIBUTED"), Some("STANDARD" | "EXPRESS")) => {}
+                (Some("DISTRIBUTED"), other) => {
                     let message = format!(
-                        "{label}: ProcessorConfig Mode \"{mode}\" is not supported yet; only INLINE is"
+                        "{label}: a DISTRIBUTED ProcessorConfig needs ExecutionType STANDARD or EXPRESS, not {}",
+                        other.map_or("none".to_string(), |t| format!("\"{t}\""))
                     );
-                    r.problems.push(Problem::schema(
-                        format!("{location}/ProcessorConfig/Mode"),
-                        message,
-                    ));
+                    c.problem("ExecutionType", message);
+                }
+                (None | Some("INLINE"), Some(_)) => {
+                    let message =
+                        format!("{label}: ExecutionType applies only to DISTRIBUTED processing");
+                    c.problem("ExecutionType", message);
+                }
+                (Some(mode), _) => {
+                    let message = format!(
+                        "{label}: ProcessorConfig Mode must be INLINE or DISTRIBUTED, not \"{mode}\""
+                    );
+                    c.problem("Mode", message);
                 }
             }
         }
@@ -1743,12 +1774,17 @@ impl<'a> Reader<'a> {
         }
         if let Some(text) = self.obj.get(path).and_then(Value::as_str) {
             if text.starts_with("States.") {
-                let message = format!(
-                    "{}: intrinsic functions in {path} are not supported yet",
-                    self.label
-                );
-                self.problem(path, message);
-                return None;
+                return match super::intrinsics::parse(text) {
+                    Ok(call) => Some(Text::Call(Template::Intrinsic {
+                        field: path.to_string(),
+                        call,
+                    })),
+                    Err(e) => {
+                        let message = format!("{}: {path}: {e}", self.label);
+                        self.problem(path, message);
+                        None
+                    }
+                };
             }
         }
         if let Some(e) = self.expression(fixed) {
@@ -1890,7 +1926,7 @@ mod tests {
                     {"StartAt": "X", "States": {"A": {"Type": "Pass", "Next": "Outside"}}}
                 ]},
                 "M": {"Type": "Map", "End": true, "ItemProcessor": {
-                    "ProcessorConfig": {"Mode": "DISTRIBUTED"},
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "SYNC"},
                     "StartAt": "I", "States": {"I": {"Type": "Pass", "End": true}}},
                     "MaxConcurrency": -1, "ItemReader": {}}
             }
@@ -1903,7 +1939,7 @@ mod tests {
             ),
             (
                 "SCHEMA_VALIDATION_FAILED",
-                "/States/M/ItemProcessor/ProcessorConfig/Mode",
+                "/States/M/ItemProcessor/ProcessorConfig/ExecutionType",
             ),
             ("SCHEMA_VALIDATION_FAILED", "/States/M/MaxConcurrency"),
             ("SCHEMA_VALIDATION_FAILED", "/States/M/ItemReader"),

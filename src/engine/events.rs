@@ -79,6 +79,10 @@ event_types!(
     MapIterationFailed,
     MapIterationAborted,
     EvaluationFailed,
+    MapRunStarted,
+    MapRunSucceeded,
+    MapRunFailed,
+    MapRunAborted,
 );
 
 impl fmt::Display for EventType {

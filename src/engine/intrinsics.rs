@@ -525,6 +525,14 @@ impl Args {
         }
     }
 
+    /// A number cut to its whole part (AWS accepts `12.5` where it documents an integer).
+    fn truncated(&self, i: usize, what: &str) -> Result<i64, IntrinsicError> {
+        match self.values[i].as_f64() {
+            Some(n) if n.abs() < 9.0e18 => Ok(n.trunc() as i64),
+            _ => Err(self.err(format!("{what} must be a number, not {}", self.values[i]))),
+        }
+    }
+
     fn integer(&self, i: usize, what: &str) -> Result<i64, IntrinsicError> {
         self.values[i]
             .as_i64()
@@ -671,15 +679,15 @@ fn apply(f: Function, values: Vec<Value>, rng: &mut Random) -> Result<Value, Int
             Value::Object(first)
         }
         Function::MathRandom => {
-            let start = a.integer(0, "the start")?;
-            let end = a.integer(1, "the end")?;
+            let start = a.truncated(0, "the start")?;
+            let end = a.truncated(1, "the end")?;
             if end <= start {
                 return Err(a.err(format!(
                     "the end ({end}) must be greater than the start ({start})"
                 )));
             }
             let value = if a.values.len() == 3 {
-                let seed = a.integer(2, "the seed")?;
+                let seed = a.truncated(2, "the seed")?;
                 Random::new(seed as u64).below(end.abs_diff(start))
             } else {
                 rng.below(end.abs_diff(start))
@@ -687,8 +695,8 @@ fn apply(f: Function, values: Vec<Value>, rng: &mut Random) -> Result<Value, Int
             Value::from(start.wrapping_add(value as i64))
         }
         Function::MathAdd => {
-            let x = a.integer(0, "the first argument")?;
-            let y = a.integer(1, "the second argument")?;
+            let x = a.truncated(0, "the first argument")?;
+            let y = a.truncated(1, "the second argument")?;
             for v in [x, y] {
                 if i32::try_from(v).is_err() {
                     return Err(a.err(format!("{v} is outside the range of 32-bit integers")));

@@ -305,8 +305,14 @@ fn bracket(s: &str) -> Result<(Segment, &str), String> {
         let mut union = false;
         while let Some((i, c)) = chars.next() {
             match c {
+                // Only the quote is escaped; any other backslash is part of the name, as AWS
+                // reads `['a\"b']`.
                 '\\' => match chars.next() {
-                    Some((_, escaped)) => name.push(escaped),
+                    Some((_, escaped)) if escaped == quote => name.push(escaped),
+                    Some((_, other)) => {
+                        name.push('\\');
+                        name.push(other);
+                    }
                     None => return Err("unterminated quoted field name".into()),
                 },
                 c if c == quote => {
@@ -646,7 +652,8 @@ impl Template {
                     .ok_or_else(|| TemplateError::PathNotFound {
                         path: path.text().to_string(),
                         field: field.clone(),
-                        input: if path.is_context() { context } else { input }.to_string(),
+                        // AWS shows the state's input even for a `$$` path.
+                        input: input.to_string(),
                     })?
             }
             Template::Intrinsic { field, call } => {
@@ -657,12 +664,7 @@ impl Template {
                 };
                 call.eval(&mut scope).map_err(|e| match e {
                     EvalError::PathNotFound(path) => TemplateError::PathNotFound {
-                        input: if path.starts_with("$$") {
-                            context
-                        } else {
-                            input
-                        }
-                        .to_string(),
+                        input: input.to_string(),
                         path,
                         field: field.clone(),
                     },

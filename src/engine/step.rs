@@ -140,6 +140,9 @@ pub enum Action {
         max_concurrency: usize,
         tolerance: Tolerance,
         map: bool,
+        /// A distributed Map's run name: its iterations are executions of their own, and the
+        /// runtime records `MapRunStarted` with the Map Run's ARN.
+        map_run: Option<String>,
     },
     /// A Task: invoke `resource` (suffix `.waitForTaskToken` stripped) with `parameters` (the
     /// effective input after InputPath + Parameters), then call `task_succeeded` /
@@ -824,6 +827,7 @@ impl StateMachine {
                             max_concurrency: 0,
                             tolerance: Tolerance::default(),
                             map: false,
+                            map_run: None,
                         }
                     });
                 fork_not_started(&mut run, started, EventType::ParallelStateFailed)
@@ -856,6 +860,9 @@ impl StateMachine {
         };
         let mut run = Run::new(found, ctx, state_input);
         let (succeeded, _, exited) = fork_events(map);
+        if fork.map.as_ref().is_some_and(|m| m.map_run.is_some()) {
+            run.push(HistoryEvent::bare(EventType::MapRunSucceeded));
+        }
         run.push(HistoryEvent::bare(succeeded));
         let output = run.result(
             &fork.io,
@@ -890,6 +897,11 @@ impl StateMachine {
         };
         let mut run = Run::new(found, ctx, state_input);
         let (_, failed, exited) = fork_events(map);
+        if fork.map.as_ref().is_some_and(|m| m.map_run.is_some()) {
+            let mut map_run = HistoryEvent::bare(EventType::MapRunFailed);
+            map_run.details = json!({ "error": failure.error, "cause": failure.cause });
+            run.push(map_run);
+        }
         run.push(HistoryEvent::bare(failed));
         let action = catch(&mut run, &fork.catch, exited, state_input, failure);
         run.finish(action)
@@ -1068,14 +1080,18 @@ fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUn
         WaitFor::Timestamp(ts) => Ok(WaitUntil::Timestamp(ts.clone())),
         WaitFor::SecondsPath(path) => {
             let value = read(path)?;
-            whole_seconds(&value)
-                .map(WaitUntil::Seconds)
-                .ok_or_else(|| {
-                    run.runtime(format!(
-                        "SecondsPath '{}' must point to a non-negative integer, not {value}",
-                        path.text()
-                    ))
-                })
+            let shown = value_text(&value);
+            match shown.parse::<i64>() {
+                Ok(n) if n >= 0 => Ok(WaitUntil::Seconds(n as u64)),
+                Ok(_) => Err(run.runtime(format!(
+                    "The SecondsPath parameter references a negative value: {} == {shown}",
+                    path.text()
+                ))),
+                Err(_) => Err(run.runtime(format!(
+                    "The SecondsPath parameter cannot be parsed as a long value: {} == {shown}",
+                    path.text()
+                ))),
+            }
         }
         WaitFor::TimestampPath(path) => {
             let value = read(path)?;
@@ -1110,12 +1126,21 @@ fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, 
                 let value = run.ata_typed(e, field, Seen::default(), "string")?;
                 Ok(value.as_str().unwrap_or_default().to_string())
             }
+            Some(Text::Call(call)) => match run.render_ref(call, input, run.context())? {
+                Value::String(s) => Ok(s),
+                other => Err(run.runtime(format!(
+                    "{field} must give a string, not {other}"
+                ))),
+            },
             Some(Text::Path(path)) => match path.select(input, run.context()) {
                 Some(Value::String(s)) => Ok(s),
-                other => Err(run.runtime(format!(
-                    "{field} '{}' must point to a string, not {}",
-                    path.text(),
-                    other.map_or("nothing".to_string(), |v| v.to_string())
+                None => Err(run.runtime(format!(
+                    "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{input}'",
+                    path.text()
+                ))),
+                Some(other) => Err(run.runtime(format!(
+                    "{field} '{}' must point to a string, not {other}",
+                    path.text()
                 ))),
             },
         }
@@ -1189,6 +1214,7 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
         tolerated_count: None,
         tolerated_percentage: None,
         batch: None,
+        map_run: None,
     };
     let options = fork.map.as_ref().unwrap_or(&default);
     let effective = run.input_path(&fork.io, input)?;
@@ -1223,16 +1249,28 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
             }
             Some(Quantity::Path(path)) => {
                 let value = run.apply_path(Some(path), &effective)?;
-                value
-                    .as_f64()
-                    .filter(|n| *n >= 0.0)
-                    .map(Some)
+                // AWS reads the value's text as a number: "2" will do, 1.5 is no integer.
+                let float = field == "ToleratedFailurePercentage";
+                let shown = value_text(&value);
+                let number = match float {
+                    true => shown.parse::<f64>().ok().filter(|n| n.is_finite()),
+                    false => shown.parse::<i64>().ok().map(|n| n as f64),
+                };
+                let number = number
                     .ok_or_else(|| {
+                        let kind = if float { "float" } else { "integer" };
                         run.runtime(format!(
-                            "{field}Path '{}' must select a number of at least 0, not {value}",
+                            "The {field}Path field refers to value \"{shown}\" which is not a valid {kind}: {}",
                             path.text()
                         ))
-                    })
+                    })?;
+                if float && !(0.0..=100.0).contains(&number) {
+                    return Err(run.runtime(format!("{field} must be between 0 and 100.")));
+                }
+                if number < 0.0 {
+                    return Err(run.runtime(format!("{field} cannot be negative.")));
+                }
+                Ok(Some(number))
             }
         }
     };
@@ -1279,6 +1317,7 @@ fn map_fork(run: &mut Run<'_>, fork: &ForkState, input: &Value) -> Result<Action
         max_concurrency,
         tolerance,
         map: true,
+        map_run: options.map_run.clone(),
     })
 }
 
@@ -1321,6 +1360,14 @@ fn not_a_task(state: &str) -> Step {
         )),
         events: Vec::new(),
         assigned: None,
+    }
+}
+
+/// A value as AWS quotes it in messages: a string as is, anything else as JSON.
+fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

@@ -132,10 +132,8 @@ impl Runtime {
                     }
                 } else {
                     Failure {
-                        error: child
-                            .error
-                            .clone()
-                            .unwrap_or_else(|| "States.Runtime".into()),
+                        // A Fail state may give no error; the branch's failure then has none.
+                        error: child.error.clone().unwrap_or_default(),
                         cause: child.cause.clone().unwrap_or_default(),
                     }
                 });
@@ -143,8 +141,8 @@ impl Runtime {
                     // Iterations still running are aborted: each says so in the history.
                     for id in store::running_branches(conn, &progress.key).await? {
                         if let Some(mut running) = store::load_execution(conn, &id).await? {
-                            branch_ended(conn, &mut running, EventType::MapIterationAborted, now)
-                                .await?;
+                            let aborted = EventType::MapIterationAborted;
+                            branch_ended(conn, &mut running, aborted, json!({}), now).await?;
                             store::save_execution(conn, &running).await?;
                         }
                     }
@@ -192,9 +190,20 @@ impl Runtime {
         max_concurrency: usize,
         tolerance: Tolerance,
         map: bool,
+        map_run: Option<String>,
         now: &str,
     ) -> Result<(), RuntimeError> {
         let key = uuid::Uuid::new_v4().simple().to_string();
+        if let Some(label) = &map_run {
+            let arn = format!(
+                "arn:aws:states:{}:{}:mapRun:{}/{label}:{key}",
+                super::REGION,
+                super::ACCOUNT,
+                ex.state_machine
+            );
+            let details = json!({ "mapRunArn": arn });
+            store::append_event(conn, ex, EventType::MapRunStarted, &details, now).await?;
+        }
         let total = branches.len();
         let limit = if max_concurrency == 0 {
             total
@@ -229,12 +238,14 @@ impl Runtime {
             );
             child.phase = Phase::Queued;
             child.parent_id = Some(ex.id.clone());
-            child.root_id = Some(ex.history_id().to_string());
+            // A distributed Map's iterations are executions with histories of their own.
+            let distributed = map_run.is_some();
+            child.root_id = (!distributed).then(|| ex.history_id().to_string());
             child.scope = ex.scope.iter().cloned().chain([step]).collect();
             child.fork_key = Some(key.clone());
             child.branch_index = Some(index as i64);
-            child.iteration = map.then_some(index as i64);
-            child.last_event_id = ex.last_event_id;
+            child.iteration = (map && !distributed).then_some(index as i64);
+            child.last_event_id = if distributed { 0 } else { ex.last_event_id };
             child.outer_variables = ex.visible_variables();
             store::insert_execution(conn, &child).await?;
             if index < limit {
@@ -482,6 +493,7 @@ impl Runtime {
                     max_concurrency,
                     tolerance,
                     map,
+                    map_run,
                 } => {
                     let state = ctx.state_name.clone();
                     self.fork(
@@ -493,6 +505,7 @@ impl Runtime {
                         max_concurrency,
                         tolerance,
                         map,
+                        map_run,
                         now,
                     )
                     .await?;
@@ -734,7 +747,15 @@ async fn start_branch(
     progress: &ForkProgress,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    if progress.map {
+    if child.root_id.is_none() {
+        // An iteration of a distributed Map: an execution of its own.
+        let details = json!({
+            "input": child.input.to_string(),
+            "inputDetails": { "truncated": false },
+            "roleArn": super::role_arn(),
+        });
+        store::append_event(conn, child, EventType::ExecutionStarted, &details, now).await?;
+    } else if progress.map {
         let details = json!({
             "name": child.scope.last().map(|(s, _)| s.as_str()).unwrap_or_default(),
             "index": child.iteration,
@@ -746,15 +767,23 @@ async fn start_branch(
 }
 
 /// A branch run ended: a Map iteration records `kind` (MapIteration…Succeeded, …Failed or
-/// …Aborted);
-/// a Parallel branch records nothing of its own.
+/// …Aborted); an iteration of a distributed Map ends its own history with the matching
+/// Execution… event and `outcome` as its details; a Parallel branch records nothing of its own.
 async fn branch_ended(
     conn: &mut SqliteConnection,
     ex: &mut Execution,
     kind: EventType,
+    outcome: Value,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    if ex.iteration.is_some() {
+    if ex.root_id.is_none() {
+        let kind = match kind {
+            EventType::MapIterationSucceeded => EventType::ExecutionSucceeded,
+            EventType::MapIterationFailed => EventType::ExecutionFailed,
+            _ => EventType::ExecutionAborted,
+        };
+        store::append_event(conn, ex, kind, &outcome, now).await?;
+    } else if ex.iteration.is_some() {
         let details = json!({
             "name": ex.scope.last().map(|(s, _)| s.as_str()).unwrap_or_default(),
             "index": ex.iteration,
@@ -845,13 +874,13 @@ async fn transition(
             ex.retry_counts.clear();
         }
         Next::End => {
+            let details = json!({
+                "output": output.to_string(),
+                "outputDetails": { "truncated": false },
+            });
             if ex.parent_id.is_some() {
-                branch_ended(conn, ex, EventType::MapIterationSucceeded, now).await?;
+                branch_ended(conn, ex, EventType::MapIterationSucceeded, details, now).await?;
             } else {
-                let details = json!({
-                    "output": output.to_string(),
-                    "outputDetails": { "truncated": false },
-                });
                 store::append_event(conn, ex, EventType::ExecutionSucceeded, &details, now).await?;
             }
             ex.status = SUCCEEDED.to_string();
@@ -897,16 +926,16 @@ async fn fail(
     store::cancel_tokens(conn, &ex.id, now).await?;
     store::abort_below(conn, &ex.id, None, now).await?;
     ex.fork = None;
-    if ex.parent_id.is_some() {
-        branch_ended(conn, ex, EventType::MapIterationFailed, now).await?;
-    } else {
-        // AWS leaves out an error or cause that the failure does not have.
-        let mut details = json!({});
-        for (key, text) in [("error", &failure.error), ("cause", &failure.cause)] {
-            if !text.is_empty() {
-                details[key] = json!(text);
-            }
+    // AWS leaves out an error or cause that the failure does not have.
+    let mut details = json!({});
+    for (key, text) in [("error", &failure.error), ("cause", &failure.cause)] {
+        if !text.is_empty() {
+            details[key] = json!(text);
         }
+    }
+    if ex.parent_id.is_some() {
+        branch_ended(conn, ex, EventType::MapIterationFailed, details, now).await?;
+    } else {
         store::append_event(conn, ex, EventType::ExecutionFailed, &details, now).await?;
     }
     ex.status = FAILED.to_string();

@@ -495,11 +495,17 @@ pub async fn fail_unrunnable(
     cause: &str,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    let root: String =
-        sqlx::query_scalar("SELECT COALESCE(root_id, id) FROM executions WHERE id = ?")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
+    // The top-level ancestor (a distributed Map's iterations have no root_id).
+    let root: String = sqlx::query_scalar(
+        "WITH RECURSIVE up(id, parent_id) AS (
+             SELECT id, parent_id FROM executions WHERE id = ?
+             UNION ALL
+             SELECT e.id, e.parent_id FROM executions e JOIN up ON e.id = up.parent_id)
+         SELECT id FROM up WHERE parent_id IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     abort_below(conn, &root, None, now).await?;
     cancel_tokens(conn, &root, now).await?;
     let event: i64 = sqlx::query_scalar(
