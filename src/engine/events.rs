@@ -146,16 +146,15 @@ impl HistoryEvent {
     /// `taskScheduledEventDetails`: `{resource, resourceType, parameters, timeoutInSeconds?,
     /// heartbeatInSeconds?}`.
     pub(crate) fn task_scheduled(
+        region: &str,
         resource: &str,
         parameters: &Value,
         timeout: Option<u64>,
         heartbeat: Option<u64>,
     ) -> HistoryEvent {
-        let mut details = json!({
-            "resource": resource,
-            "resourceType": resource_type(resource),
-            "parameters": json_text(parameters),
-        });
+        let mut details = resource_details(resource);
+        details["parameters"] = Value::String(json_text(parameters));
+        details["region"] = json!(region);
         if let Some(t) = timeout {
             details["timeoutInSeconds"] = json!(t);
         }
@@ -170,37 +169,62 @@ impl HistoryEvent {
 
     /// `taskSucceededEventDetails`: `{resource, resourceType, output}`.
     pub(crate) fn task_succeeded(resource: &str, output: &Value) -> HistoryEvent {
+        let mut details = resource_details(resource);
+        details["output"] = Value::String(json_text(output));
         HistoryEvent {
             kind: EventType::TaskSucceeded,
-            details: json!({
-                "resource": resource,
-                "resourceType": resource_type(resource),
-                "output": json_text(output),
-            }),
+            details,
+        }
+    }
+
+    /// `taskStartedEventDetails`: `{resource, resourceType}`.
+    pub fn task_started(resource: &str) -> HistoryEvent {
+        HistoryEvent {
+            kind: EventType::TaskStarted,
+            details: resource_details(resource),
+        }
+    }
+
+    /// `taskSubmittedEventDetails`: `{resource, resourceType, output}` — what a
+    /// `.waitForTaskToken` task returned when it was handed its token.
+    pub fn task_submitted(resource: &str, output: &Value) -> HistoryEvent {
+        let mut details = resource_details(resource);
+        details["output"] = Value::String(json_text(output));
+        HistoryEvent {
+            kind: EventType::TaskSubmitted,
+            details,
         }
     }
 
     /// `taskFailedEventDetails`: `{resource, resourceType, error, cause}`.
     pub(crate) fn task_failed(resource: &str, error: &str, cause: &str) -> HistoryEvent {
+        let mut details = resource_details(resource);
+        details["error"] = json!(error);
+        details["cause"] = json!(cause);
         HistoryEvent {
             kind: EventType::TaskFailed,
-            details: json!({
-                "resource": resource,
-                "resourceType": resource_type(resource),
-                "error": error,
-                "cause": cause,
-            }),
+            details,
         }
     }
 }
 
-/// AWS's `resourceType`: the service of `arn:aws:states:::service:action`, otherwise the
-/// text before the first `:` (`orderflow` for `orderflow:validate-order`).
-fn resource_type(resource: &str) -> &str {
-    match resource.strip_prefix("arn:") {
-        Some(arn) => arn.split(':').nth(4).unwrap_or(""),
-        None => resource.split(':').next().unwrap_or(resource),
+/// AWS's `resourceType` and `resource` of a Task's Resource: `lambda` and `invoke` for
+/// `arn:aws:states:::lambda:invoke`, `aws-sdk:s3` and `getObject` for an SDK integration,
+/// `orderflow` and `validate-order` for `orderflow:validate-order`.
+fn resource_fields(resource: &str) -> (&str, &str) {
+    if let Some(integration) = resource.strip_prefix("arn:aws:states:::") {
+        return integration.rsplit_once(':').unwrap_or((integration, ""));
     }
+    match resource.strip_prefix("arn:") {
+        Some(arn) => (arn.split(':').nth(1).unwrap_or(""), resource),
+        None => resource.split_once(':').unwrap_or((resource, resource)),
+    }
+}
+
+/// `resourceType` and `resource` of a task event's details.
+fn resource_details(resource: &str) -> Value {
+    let (kind, name) = resource_fields(resource);
+    json!({ "resourceType": kind, "resource": name })
 }
 
 #[cfg(test)]
@@ -218,9 +242,19 @@ mod tests {
     }
 
     #[test]
-    fn resource_type_is_the_service_or_prefix() {
-        assert_eq!(resource_type("orderflow:validate-order"), "orderflow");
-        assert_eq!(resource_type("arn:aws:states:::lambda:invoke"), "lambda");
+    fn resource_fields_split_like_aws() {
+        let cases = [
+            ("orderflow:validate-order", ("orderflow", "validate-order")),
+            ("arn:aws:states:::lambda:invoke", ("lambda", "invoke")),
+            (
+                "arn:aws:states:::aws-sdk:s3:getObject",
+                ("aws-sdk:s3", "getObject"),
+            ),
+            ("echo", ("echo", "echo")),
+        ];
+        for (resource, expected) in cases {
+            assert_eq!(resource_fields(resource), expected, "{resource}");
+        }
     }
 
     #[test]

@@ -673,7 +673,9 @@ impl StateMachine {
                             )?,
                         };
                     let parameters = run.render(task.parameters.as_ref(), effective)?;
+                    let region = ctx.execution_id.split(':').nth(3).unwrap_or_default();
                     run.push(HistoryEvent::task_scheduled(
+                        region,
                         &task.resource,
                         &parameters,
                         timeout_seconds,
@@ -1685,8 +1687,9 @@ mod tests {
             [EventType::TaskStateEntered, EventType::TaskScheduled]
         );
         let scheduled = &step.events[1].details;
-        assert_eq!(scheduled["resource"], json!("orderflow:approve"));
+        assert_eq!(scheduled["resource"], json!("approve"));
         assert_eq!(scheduled["resourceType"], json!("orderflow"));
+        assert_eq!(scheduled["region"], json!("us-east-1"));
         assert_eq!(
             scheduled["parameters"],
             json!(expected_parameters.to_string())

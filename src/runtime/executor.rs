@@ -545,8 +545,8 @@ impl Runtime {
                     timeout_seconds,
                     heartbeat_seconds,
                 } => {
-                    let started = json!({ "resource": resource, "resourceType": "orderflow" });
-                    store::append_event(conn, ex, EventType::TaskStarted, &started, now).await?;
+                    let started = HistoryEvent::task_started(&resource);
+                    store::append_event(conn, ex, started.kind, &started.details, now).await?;
                     let call = TaskCall {
                         execution_id: ex.id.clone(),
                         state_name: ctx.state_name.clone(),
@@ -557,13 +557,9 @@ impl Runtime {
                     let result = self.invoke(conn, call).await?;
                     step = match result {
                         Ok(output) if wait_for_token => {
-                            let details = json!({
-                                "resource": resource,
-                                "resourceType": "orderflow",
-                                "output": output.to_string(),
-                            });
-                            store::append_event(conn, ex, EventType::TaskSubmitted, &details, now)
-                                .await?;
+                            let submitted = HistoryEvent::task_submitted(&resource, &output);
+                            let details = &submitted.details;
+                            store::append_event(conn, ex, submitted.kind, details, now).await?;
                             let token = ctx.task_token.clone().unwrap_or_else(new_token);
                             let pending = PendingTask {
                                 execution_id: ex.id.clone(),
