@@ -20,6 +20,8 @@ pub mod runtime;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
+pub mod sfn;
+#[cfg(feature = "ssr")]
 pub mod state;
 
 /// Browser entry point: hydrate the server-rendered page.

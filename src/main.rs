@@ -48,6 +48,18 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage access keys for the AWS Step Functions API at /sfn.
+    AccessKey {
+        #[command(subcommand)]
+        command: AccessKeyCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccessKeyCommand {
+    /// Create an access key for a user; prints `AWS_ACCESS_KEY_ID=…` and
+    /// `AWS_SECRET_ACCESS_KEY=…` lines a shell can `eval`.
+    Create { name: String },
 }
 
 #[derive(clap::Args)]
@@ -142,6 +154,15 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = Db::open(&cli.database_url).await?;
             println!("{}", auth::create_api_token(&db, &name).await?);
+            Ok(())
+        }
+        Command::AccessKey {
+            command: AccessKeyCommand::Create { name },
+        } => {
+            let db = Db::open(&cli.database_url).await?;
+            let (id, secret) = auth::create_access_key(&db, &name).await?;
+            println!("AWS_ACCESS_KEY_ID={id}");
+            println!("AWS_SECRET_ACCESS_KEY={secret}");
             Ok(())
         }
     }

@@ -75,6 +75,7 @@ impl Server {
         let routes = generate_route_list(UiApp);
         let router = Router::new()
             .merge(api::router())
+            .merge(crate::sfn::router())
             .leptos_routes_with_context(
                 &state,
                 routes,

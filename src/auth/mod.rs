@@ -5,7 +5,10 @@ pub mod csrf;
 pub mod password;
 mod users;
 
-pub use users::{create_api_token, create_user, set_password, user_for_token};
+pub use users::{
+    access_key_secret, create_access_key, create_api_token, create_user, set_password,
+    user_for_token,
+};
 
 use crate::model::{CurrentUser, Role};
 use crate::state::AppState;

@@ -134,6 +134,44 @@ pub async fn create_api_token(db: &Db, username: &str) -> Result<String, AuthErr
     Ok(token)
 }
 
+/// A new access key for the AWS-compatible API: `(access key id, secret access key)`.
+pub async fn create_access_key(db: &Db, username: &str) -> Result<(String, String), AuthError> {
+    use rand::Rng;
+    let user_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
+        .bind(username)
+        .fetch_optional(&db.reader)
+        .await?
+        .ok_or_else(|| AuthError::NoSuchUser(username.to_string()))?;
+    const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    const SECRET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut rng = rand::rngs::OsRng;
+    let mut pick = |alphabet: &[u8], n: usize| -> String {
+        (0..n)
+            .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+            .collect()
+    };
+    let id = format!("AKOF{}", pick(UPPER, 16));
+    let secret = pick(SECRET, 40);
+    sqlx::query("INSERT INTO access_keys (id, secret, user_id, created_at) VALUES (?, ?, ?, ?)")
+        .bind(&id)
+        .bind(&secret)
+        .bind(user_id)
+        .bind(db::now())
+        .execute(&db.writer)
+        .await?;
+    Ok((id, secret))
+}
+
+/// The secret of access key `id`, if it exists.
+pub async fn access_key_secret(db: &Db, id: &str) -> Result<Option<String>, AuthError> {
+    Ok(
+        sqlx::query_scalar("SELECT secret FROM access_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&db.reader)
+            .await?,
+    )
+}
+
 /// The user an API token belongs to.
 pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<CurrentUser>, AuthError> {
     let row = sqlx::query(

@@ -3,9 +3,12 @@
 //! by task token exactly once, and picks every unfinished execution up again after a restart.
 //! It performs effects; deciding what they are is the engine's job.
 
+mod catalog;
 mod executor;
 pub mod handlers;
 mod store;
+
+pub use catalog::MachineInfo;
 
 pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
 pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
@@ -509,7 +512,7 @@ pub fn execution_arn(state_machine: &str, name: &str) -> String {
 }
 
 /// The role executions run as (`$$.Execution.RoleArn`); orderflow has no IAM, so it is fixed.
-pub(crate) fn role_arn() -> String {
+pub fn role_arn() -> String {
     format!("arn:aws:iam::{ACCOUNT}:role/orderflow")
 }
 

@@ -1,0 +1,18 @@
+-- The id of the current state's …StateEntered event: AWS cites it in the causes of errors
+-- raised inside the state ("entered at the event id #N").
+ALTER TABLE executions ADD COLUMN entered_event_id INTEGER;
+-- What a waiting Wait state's Assign set (a JSON object): it takes effect, and shows on the
+-- WaitStateExited event, when the timer fires.
+ALTER TABLE executions ADD COLUMN timer_assigned TEXT;
+
+-- Access keys for the AWS-compatible API (SigV4). The secret is kept as issued: verifying a
+-- signature needs it, as on AWS.
+CREATE TABLE access_keys (
+    id          TEXT PRIMARY KEY NOT NULL,
+    secret      TEXT NOT NULL,
+    user_id     INTEGER NOT NULL REFERENCES users(id),
+    created_at  TEXT NOT NULL
+);
+
+-- What CreateStateMachine was given besides the definition.
+ALTER TABLE state_machines ADD COLUMN role_arn TEXT;

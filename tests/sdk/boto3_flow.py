@@ -1,0 +1,132 @@
+"""Drives orderflow's AWS Step Functions API with boto3, as a user of AWS would.
+
+Run by tests/sfn.rs with ENDPOINT (http://host:port/sfn) and an access key in the
+environment; exits non-zero with a message on the first thing that does not hold.
+"""
+
+import json
+import os
+import sys
+import time
+
+import boto3
+from botocore.exceptions import ClientError
+
+sfn = boto3.client(
+    "stepfunctions",
+    endpoint_url=os.environ["ENDPOINT"],
+    region_name="us-east-1",
+)
+ROLE = "arn:aws:iam::000000000000:role/tests"
+
+
+def expect_error(code, call, **kwargs):
+    try:
+        call(**kwargs)
+    except ClientError as e:
+        got = e.response["Error"]["Code"]
+        assert got == code, f"{call.__name__}: expected {code}, got {got}: {e}"
+        return e
+    raise AssertionError(f"{call.__name__} should have failed with {code}")
+
+
+def wait_done(arn):
+    for _ in range(100):
+        d = sfn.describe_execution(executionArn=arn)
+        if d["status"] != "RUNNING":
+            return d
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} still running")
+
+
+definition = {
+    "StartAt": "Greet",
+    "States": {
+        "Greet": {"Type": "Pass", "Parameters": {"greeting.$": "States.Format('Hello, {}!', $.who)"}, "Next": "Check"},
+        "Check": {
+            "Type": "Choice",
+            "Choices": [{"Variable": "$.greeting", "StringEquals": "Hello, fail!", "Next": "Boom"}],
+            "Default": "Done",
+        },
+        "Boom": {"Type": "Fail", "Error": "Custom.Error", "Cause": "asked to fail"},
+        "Done": {"Type": "Succeed"},
+    },
+}
+
+# State machines.
+created = sfn.create_state_machine(name="greeter", definition=json.dumps(definition), roleArn=ROLE)
+arn = created["stateMachineArn"]
+assert arn == "arn:aws:states:us-east-1:000000000000:stateMachine:greeter", arn
+again = sfn.create_state_machine(name="greeter", definition=json.dumps(definition), roleArn=ROLE)
+assert again["stateMachineArn"] == arn and again["creationDate"] == created["creationDate"]
+expect_error("StateMachineAlreadyExists", sfn.create_state_machine, name="greeter", definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Succeed"}}}), roleArn=ROLE)
+e = expect_error("InvalidDefinition", sfn.create_state_machine, name="broken", definition=json.dumps({"StartAt": "Nope", "States": {"A": {"Type": "Succeed"}}}), roleArn=ROLE)
+assert "MISSING_TRANSITION_TARGET" in e.response["Error"]["Message"], e.response
+expect_error("InvalidName", sfn.create_state_machine, name="bad name!", definition=json.dumps(definition), roleArn=ROLE)
+expect_error("StateMachineTypeNotSupported", sfn.create_state_machine, name="fast", definition=json.dumps(definition), roleArn=ROLE, type="EXPRESS")
+
+described = sfn.describe_state_machine(stateMachineArn=arn)
+assert described["name"] == "greeter" and described["status"] == "ACTIVE", described
+assert json.loads(described["definition"]) == definition
+assert described["roleArn"] == ROLE and described["type"] == "STANDARD"
+expect_error("StateMachineDoesNotExist", sfn.describe_state_machine, stateMachineArn=arn + "-missing")
+expect_error("InvalidArn", sfn.describe_state_machine, stateMachineArn="not-an-arn")
+
+names = [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
+assert "greeter" in names and "order-approval" in names, names
+first = sfn.list_state_machines(maxResults=1)
+assert len(first["stateMachines"]) == 1 and "nextToken" in first, first
+second = sfn.list_state_machines(maxResults=1, nextToken=first["nextToken"])
+assert second["stateMachines"][0]["name"] != first["stateMachines"][0]["name"]
+paginated = [m["name"] for page in sfn.get_paginator("list_state_machines").paginate(PaginationConfig={"PageSize": 1}) for m in page["stateMachines"]]
+assert paginated == sorted(names), paginated
+
+ok = sfn.validate_state_machine_definition(definition=json.dumps(definition))
+assert ok["result"] == "OK" and ok["diagnostics"] == [], ok
+bad = sfn.validate_state_machine_definition(definition=json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "Next": "B"}}}))
+assert bad["result"] == "FAIL" and bad["diagnostics"][0]["code"] == "MISSING_TRANSITION_TARGET", bad
+assert bad["diagnostics"][0]["location"] == "/States/A/Next", bad
+
+# Executions.
+run = sfn.start_execution(stateMachineArn=arn, name="run-1", input=json.dumps({"who": "world"}))
+assert run["executionArn"] == "arn:aws:states:us-east-1:000000000000:execution:greeter:run-1", run
+done = wait_done(run["executionArn"])
+assert done["status"] == "SUCCEEDED", done
+assert json.loads(done["output"]) == {"greeting": "Hello, world!"}, done
+assert json.loads(done["input"]) == {"who": "world"} and done["stopDate"] >= done["startDate"]
+expect_error("ExecutionAlreadyExists", sfn.start_execution, stateMachineArn=arn, name="run-1", input=json.dumps({"who": "world"}))
+expect_error("InvalidExecutionInput", sfn.start_execution, stateMachineArn=arn, input="{not json")
+expect_error("StateMachineDoesNotExist", sfn.start_execution, stateMachineArn=arn + "-missing")
+
+failed = wait_done(sfn.start_execution(stateMachineArn=arn, input=json.dumps({"who": "fail"}))["executionArn"])
+assert failed["status"] == "FAILED" and failed["error"] == "Custom.Error" and failed["cause"] == "asked to fail", failed
+expect_error("ExecutionDoesNotExist", sfn.describe_execution, executionArn=run["executionArn"] + "-missing")
+
+listed = sfn.list_executions(stateMachineArn=arn)["executions"]
+assert len(listed) == 2 and {x["status"] for x in listed} == {"SUCCEEDED", "FAILED"}, listed
+only_failed = sfn.list_executions(stateMachineArn=arn, statusFilter="FAILED")["executions"]
+assert [x["status"] for x in only_failed] == ["FAILED"], only_failed
+pages = list(sfn.get_paginator("list_executions").paginate(stateMachineArn=arn, PaginationConfig={"PageSize": 1}))
+assert sum(len(p["executions"]) for p in pages) == 2 and len(pages) == 2, pages
+expect_error("ValidationException", sfn.list_executions, stateMachineArn=arn, statusFilter="DONE")
+
+history = sfn.get_execution_history(executionArn=run["executionArn"])["events"]
+types = [e["type"] for e in history]
+assert types == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ChoiceStateEntered", "ChoiceStateExited", "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"], types
+assert [e["id"] for e in history] == list(range(1, 9))
+assert history[1]["stateEnteredEventDetails"]["name"] == "Greet", history[1]
+assert json.loads(history[2]["stateExitedEventDetails"]["output"]) == {"greeting": "Hello, world!"}
+backwards = sfn.get_execution_history(executionArn=run["executionArn"], reverseOrder=True, maxResults=3)
+assert [e["id"] for e in backwards["events"]] == [8, 7, 6] and "nextToken" in backwards, backwards
+rest = sfn.get_execution_history(executionArn=run["executionArn"], reverseOrder=True, nextToken=backwards["nextToken"])
+assert [e["id"] for e in rest["events"]] == [5, 4, 3, 2, 1], rest
+lean = sfn.get_execution_history(executionArn=run["executionArn"], includeExecutionData=False)["events"]
+assert "input" not in lean[1]["stateEnteredEventDetails"], lean[1]
+
+# Callbacks with tokens that do not exist.
+expect_error("TaskDoesNotExist", sfn.send_task_success, taskToken="0" * 64, output="{}")
+expect_error("InvalidOutput", sfn.send_task_success, taskToken="0" * 64, output="{not json")
+expect_error("TaskDoesNotExist", sfn.send_task_failure, taskToken="0" * 64, error="E")
+expect_error("TaskDoesNotExist", sfn.send_task_heartbeat, taskToken="0" * 64)
+
+print("boto3: all checks passed")
