@@ -14,5 +14,17 @@ CREATE TABLE access_keys (
     created_at  TEXT NOT NULL
 );
 
+-- Activities: Task states whose Resource is an activity ARN hand their work to workers that
+-- poll GetActivityTask. A token's activity, the input the worker gets, and when (and to
+-- whom) it was handed out.
+CREATE TABLE activities (
+    name        TEXT PRIMARY KEY NOT NULL,
+    created_at  TEXT NOT NULL
+);
+ALTER TABLE task_tokens ADD COLUMN activity TEXT;
+ALTER TABLE task_tokens ADD COLUMN input TEXT;
+ALTER TABLE task_tokens ADD COLUMN delivered_at TEXT;
+CREATE INDEX task_tokens_by_activity ON task_tokens (activity, status, delivered_at);
+
 -- What CreateStateMachine was given besides the definition.
 ALTER TABLE state_machines ADD COLUMN role_arn TEXT;

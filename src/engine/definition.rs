@@ -1311,6 +1311,15 @@ impl<'a> Reader<'a> {
             Some(base) => (base.to_string(), true),
             None => (resource, false),
         };
+        if wait_for_token && super::events::is_activity(&resource) {
+            let message = format!(
+                "{}: an activity Resource cannot take .waitForTaskToken; its worker already answers with the task token",
+                self.label
+            );
+            let location = self.at("Resource");
+            self.problems
+                .push(Problem::new("INVALID_RESOURCE", location, message));
+        }
         Some(TaskState {
             io,
             resource,

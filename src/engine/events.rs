@@ -83,6 +83,11 @@ event_types!(
     MapRunSucceeded,
     MapRunFailed,
     MapRunAborted,
+    ActivityScheduled,
+    ActivityStarted,
+    ActivitySucceeded,
+    ActivityFailed,
+    ActivityTimedOut,
 );
 
 impl fmt::Display for EventType {
@@ -169,11 +174,53 @@ impl HistoryEvent {
 
     /// `taskSucceededEventDetails`: `{resource, resourceType, output}`.
     pub(crate) fn task_succeeded(resource: &str, output: &Value) -> HistoryEvent {
+        if is_activity(resource) {
+            return HistoryEvent {
+                kind: EventType::ActivitySucceeded,
+                details: json!({
+                    "output": json_text(output),
+                    "outputDetails": { "truncated": false },
+                }),
+            };
+        }
         let mut details = resource_details(resource);
         details["output"] = Value::String(json_text(output));
         HistoryEvent {
             kind: EventType::TaskSucceeded,
             details,
+        }
+    }
+
+    /// `activityScheduledEventDetails`: `{resource, input, timeoutInSeconds?,
+    /// heartbeatInSeconds?}` for a Task whose Resource is an activity.
+    pub(crate) fn activity_scheduled(
+        resource: &str,
+        input: &Value,
+        timeout: Option<u64>,
+        heartbeat: Option<u64>,
+    ) -> HistoryEvent {
+        let mut details = json!({
+            "resource": resource,
+            "input": json_text(input),
+            "inputDetails": { "truncated": false },
+        });
+        if let Some(t) = timeout {
+            details["timeoutInSeconds"] = json!(t);
+        }
+        if let Some(h) = heartbeat {
+            details["heartbeatInSeconds"] = json!(h);
+        }
+        HistoryEvent {
+            kind: EventType::ActivityScheduled,
+            details,
+        }
+    }
+
+    /// `activityStartedEventDetails`: `{workerName}` — a worker took the activity task.
+    pub fn activity_started(worker_name: &str) -> HistoryEvent {
+        HistoryEvent {
+            kind: EventType::ActivityStarted,
+            details: json!({ "workerName": worker_name }),
         }
     }
 
@@ -197,14 +244,25 @@ impl HistoryEvent {
     }
 
     /// `taskFailedEventDetails`: `{resource, resourceType, error, cause}`.
+    /// A timeout (`States.Timeout`, `States.HeartbeatTimeout`) is `…TimedOut`, as on AWS;
+    /// an activity's events are `Activity…`.
     pub(crate) fn task_failed(resource: &str, error: &str, cause: &str) -> HistoryEvent {
-        let mut details = resource_details(resource);
+        let timed_out = matches!(error, "States.Timeout" | "States.HeartbeatTimeout");
+        let activity = is_activity(resource);
+        let mut details = if activity {
+            json!({})
+        } else {
+            resource_details(resource)
+        };
         details["error"] = json!(error);
         details["cause"] = json!(cause);
-        HistoryEvent {
-            kind: EventType::TaskFailed,
-            details,
-        }
+        let kind = match (activity, timed_out) {
+            (true, true) => EventType::ActivityTimedOut,
+            (true, false) => EventType::ActivityFailed,
+            (false, true) => EventType::TaskTimedOut,
+            (false, false) => EventType::TaskFailed,
+        };
+        HistoryEvent { kind, details }
     }
 }
 
@@ -219,6 +277,25 @@ fn resource_fields(resource: &str) -> (&str, &str) {
         Some(arn) => (arn.split(':').nth(1).unwrap_or(""), resource),
         None => resource.split_once(':').unwrap_or((resource, resource)),
     }
+}
+
+/// The activity name of an activity ARN (`arn:aws:states:<region>:<account>:activity:<name>`).
+pub fn activity_name(resource: &str) -> Option<&str> {
+    let rest = resource.strip_prefix("arn:aws:states:")?;
+    let parts: Vec<&str> = rest.splitn(4, ':').collect();
+    match parts.as_slice() {
+        [region, account, "activity", name]
+            if !region.is_empty() && !account.is_empty() && !name.is_empty() =>
+        {
+            Some(name)
+        }
+        _ => None,
+    }
+}
+
+/// True when a Task's Resource is an activity, whose work a worker takes with GetActivityTask.
+pub fn is_activity(resource: &str) -> bool {
+    activity_name(resource).is_some()
 }
 
 /// `resourceType` and `resource` of a task event's details.

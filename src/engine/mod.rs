@@ -27,6 +27,6 @@ mod retry;
 mod step;
 
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
-pub use events::{EventType, HistoryEvent};
+pub use events::{activity_name, is_activity, EventType, HistoryEvent};
 pub use retry::{decide_retry, RetryDecision};
 pub use step::{Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil};

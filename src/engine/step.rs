@@ -674,17 +674,28 @@ impl StateMachine {
                         };
                     let parameters = run.render(task.parameters.as_ref(), effective)?;
                     let region = ctx.execution_id.split(':').nth(3).unwrap_or_default();
-                    run.push(HistoryEvent::task_scheduled(
-                        region,
-                        &task.resource,
-                        &parameters,
-                        timeout_seconds,
-                        heartbeat_seconds,
-                    ));
+                    let activity = super::events::is_activity(&task.resource);
+                    run.push(if activity {
+                        HistoryEvent::activity_scheduled(
+                            &task.resource,
+                            &parameters,
+                            timeout_seconds,
+                            heartbeat_seconds,
+                        )
+                    } else {
+                        HistoryEvent::task_scheduled(
+                            region,
+                            &task.resource,
+                            &parameters,
+                            timeout_seconds,
+                            heartbeat_seconds,
+                        )
+                    });
                     Ok(Action::Invoke {
                         resource: task.resource.clone(),
                         parameters,
-                        wait_for_token: task.wait_for_token,
+                        // An activity's result, too, comes back with its task token.
+                        wait_for_token: task.wait_for_token || activity,
                         timeout_seconds,
                         heartbeat_seconds,
                     })

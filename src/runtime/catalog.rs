@@ -1,6 +1,7 @@
-//! Reading what the runtime holds, page by page: state machines and top-level executions.
+//! Reading what the runtime holds, page by page (state machines, top-level executions), and
+//! activities with the tasks their workers take.
 
-use super::{ExecutionInfo, Runtime, RuntimeError};
+use super::{store, ExecutionInfo, Runtime, RuntimeError};
 use crate::db;
 use serde_json::Value;
 use sqlx::Row;
@@ -44,7 +45,151 @@ fn execution_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ExecutionInfo, sq
     })
 }
 
+/// A stored activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActivityInfo {
+    pub name: String,
+    pub created_at: String,
+}
+
 impl Runtime {
+    /// Creates activity `name`, or returns it if it exists.
+    pub async fn create_activity(&self, name: &str) -> Result<ActivityInfo, RuntimeError> {
+        super::validate_name(name)?;
+        sqlx::query("INSERT OR IGNORE INTO activities (name, created_at) VALUES (?, ?)")
+            .bind(name)
+            .bind(db::now())
+            .execute(&self.db().writer)
+            .await?;
+        self.activity(name)
+            .await?
+            .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(name.to_string()))
+    }
+
+    /// The activity called `name`.
+    pub async fn activity(&self, name: &str) -> Result<Option<ActivityInfo>, RuntimeError> {
+        let row = sqlx::query("SELECT name, created_at FROM activities WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.db().reader)
+            .await?;
+        Ok(row
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok(ActivityInfo {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .transpose()?)
+    }
+
+    /// Up to `limit` activities in name order, after `after`.
+    pub async fn activities(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityInfo>, RuntimeError> {
+        let rows = sqlx::query(
+            "SELECT name, created_at FROM activities WHERE name > ? ORDER BY name LIMIT ?",
+        )
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.db().reader)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(|r| -> Result<_, sqlx::Error> {
+                Ok(ActivityInfo {
+                    name: r.try_get("name")?,
+                    created_at: r.try_get("created_at")?,
+                })
+            })
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Deletes activity `name` (its pending tasks stay with their executions).
+    pub async fn delete_activity(&self, name: &str) -> Result<(), RuntimeError> {
+        sqlx::query("DELETE FROM activities WHERE name = ?")
+            .bind(name)
+            .execute(&self.db().writer)
+            .await?;
+        Ok(())
+    }
+
+    /// Hands the oldest waiting task of activity `arn` to `worker`: its task token and input
+    /// (JSON text). The execution's history records `ActivityStarted`.
+    pub async fn take_activity_task(
+        &self,
+        arn: &str,
+        worker: &str,
+    ) -> Result<Option<(String, String)>, RuntimeError> {
+        // Look before taking the writer: workers poll often and mostly find nothing.
+        let waiting: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM task_tokens
+             WHERE activity = ? AND status = 'pending' AND delivered_at IS NULL LIMIT 1",
+        )
+        .bind(arn)
+        .fetch_optional(&self.db().reader)
+        .await?;
+        if waiting.is_none() {
+            return Ok(None);
+        }
+        let mut tx = self.db().writer.begin().await?;
+        let now = db::now();
+        let Some((token, input, execution)) =
+            store::deliver_activity_task(&mut tx, arn, &now).await?
+        else {
+            return Ok(None);
+        };
+        if let Some(mut ex) = store::load_execution(&mut tx, &execution).await? {
+            let started = crate::engine::HistoryEvent::activity_started(worker);
+            store::append_event(&mut tx, &mut ex, started.kind, &started.details, &now).await?;
+            store::save_execution(&mut tx, &ex).await?;
+        }
+        tx.commit().await?;
+        Ok(Some((token, input)))
+    }
+
+    /// Stops a running execution (StopExecution): its branches are aborted, its task tokens
+    /// stop working, and `ExecutionAborted` (with `error` and `cause` when given) ends its
+    /// history. Returns when it stopped; an execution already ended is left as it is.
+    pub async fn stop_execution(
+        &self,
+        id: &str,
+        error: &str,
+        cause: &str,
+    ) -> Result<String, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        let mut ex = store::load_execution(&mut tx, id)
+            .await?
+            .filter(|ex| ex.parent_id.is_none())
+            .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(id.to_string()))?;
+        if ex.status != store::RUNNING {
+            return Ok(ex.stopped_at.unwrap_or_default());
+        }
+        let now = db::now();
+        store::cancel_tokens(&mut tx, &ex.id, &now).await?;
+        store::abort_below(&mut tx, &ex.id, None, &now).await?;
+        let mut details = serde_json::json!({});
+        for (key, text) in [("error", error), ("cause", cause)] {
+            if !text.is_empty() {
+                details[key] = Value::String(text.to_string());
+            }
+        }
+        let aborted = crate::engine::EventType::ExecutionAborted;
+        store::append_event(&mut tx, &mut ex, aborted, &details, &now).await?;
+        ex.status = "ABORTED".to_string();
+        ex.phase = store::Phase::Done;
+        ex.fork = None;
+        ex.timer_kind = None;
+        ex.timer_due_at = None;
+        ex.error = Some(error.to_string()).filter(|e| !e.is_empty());
+        ex.cause = Some(cause.to_string()).filter(|c| !c.is_empty());
+        ex.stopped_at = Some(now.clone());
+        store::save_execution(&mut tx, &ex).await?;
+        tx.commit().await?;
+        Ok(now)
+    }
+
     /// The state machine called `name`.
     pub async fn state_machine(&self, name: &str) -> Result<Option<MachineInfo>, RuntimeError> {
         let row = sqlx::query(

@@ -545,6 +545,14 @@ impl Runtime {
                     timeout_seconds,
                     heartbeat_seconds,
                 } => {
+                    if crate::engine::is_activity(&resource) {
+                        // No handler: the task waits for a worker's GetActivityTask.
+                        let activity = Some((resource.clone(), parameters));
+                        let times = (timeout_seconds, heartbeat_seconds);
+                        await_token(conn, ex, ctx, state_input, resource, activity, times, now)
+                            .await?;
+                        return Ok(());
+                    }
                     let started = HistoryEvent::task_started(&resource);
                     store::append_event(conn, ex, started.kind, &started.details, now).await?;
                     let call = TaskCall {
@@ -560,22 +568,9 @@ impl Runtime {
                             let submitted = HistoryEvent::task_submitted(&resource, &output);
                             let details = &submitted.details;
                             store::append_event(conn, ex, submitted.kind, details, now).await?;
-                            let token = ctx.task_token.clone().unwrap_or_else(new_token);
-                            let pending = PendingTask {
-                                execution_id: ex.id.clone(),
-                                state_name: ctx.state_name.clone(),
-                                state_input: state_input.clone(),
-                                resource,
-                                status: "pending".into(),
-                                timeout_at: timeout_seconds.map(seconds_from_now),
-                                heartbeat_seconds,
-                                heartbeat_at: heartbeat_seconds.map(seconds_from_now),
-                            };
-                            store::insert_token(conn, &token, &pending, now).await?;
-                            ex.phase = Phase::Waiting;
-                            ex.timer_due_at = pending.deadline();
-                            ex.timer_kind =
-                                ex.timer_due_at.as_ref().map(|_| TimerKind::TaskTimeout);
+                            let times = (timeout_seconds, heartbeat_seconds);
+                            await_token(conn, ex, ctx, state_input, resource, None, times, now)
+                                .await?;
                             return Ok(());
                         }
                         Ok(output) => {
@@ -841,6 +836,38 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         variables: ex.visible_variables(),
         entered_event_id: ex.entered_event_id,
     }
+}
+
+/// The execution waits for its task token to come back (SendTaskSuccess/Failure), with
+/// `TimeoutSeconds` and `HeartbeatSeconds` as `times`; an activity task also waits for a worker.
+#[allow(clippy::too_many_arguments)]
+async fn await_token(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+    ctx: &Context,
+    state_input: &Value,
+    resource: String,
+    activity: Option<(String, Value)>,
+    (timeout_seconds, heartbeat_seconds): (Option<u64>, Option<u64>),
+    now: &str,
+) -> Result<(), sqlx::Error> {
+    let token = ctx.task_token.clone().unwrap_or_else(new_token);
+    let pending = PendingTask {
+        execution_id: ex.id.clone(),
+        state_name: ctx.state_name.clone(),
+        state_input: state_input.clone(),
+        resource,
+        status: "pending".into(),
+        timeout_at: timeout_seconds.map(seconds_from_now),
+        heartbeat_seconds,
+        heartbeat_at: heartbeat_seconds.map(seconds_from_now),
+        activity,
+    };
+    store::insert_token(conn, &token, &pending, now).await?;
+    ex.phase = Phase::Waiting;
+    ex.timer_due_at = pending.deadline();
+    ex.timer_kind = ex.timer_due_at.as_ref().map(|_| TimerKind::TaskTimeout);
+    Ok(())
 }
 
 /// Leaves the current state for `next`, or ends the execution successfully. An output over

@@ -8,7 +8,7 @@ mod executor;
 pub mod handlers;
 mod store;
 
-pub use catalog::MachineInfo;
+pub use catalog::{ActivityInfo, MachineInfo};
 
 pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
 pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
@@ -517,7 +517,7 @@ pub fn role_arn() -> String {
 }
 
 /// AWS's rule for state machine and execution names, kept to the safe subset.
-fn validate_name(name: &str) -> Result<(), RuntimeError> {
+pub(crate) fn validate_name(name: &str) -> Result<(), RuntimeError> {
     let ok = (1..=80).contains(&name.len())
         && name
             .bytes()

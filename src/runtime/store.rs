@@ -609,6 +609,8 @@ pub struct PendingTask {
     pub heartbeat_seconds: Option<u64>,
     /// Deadline for the next heartbeat.
     pub heartbeat_at: Option<String>,
+    /// For an activity task: its activity's ARN and the input its worker gets.
+    pub activity: Option<(String, Value)>,
 }
 
 impl PendingTask {
@@ -629,8 +631,8 @@ pub async fn insert_token(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO task_tokens (token, execution_id, state_name, state_input, resource, status,
-             timeout_at, heartbeat_seconds, heartbeat_at, created_at)
-         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)",
+             timeout_at, heartbeat_seconds, heartbeat_at, created_at, activity, input)
+         VALUES (?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?, ?)",
     )
     .bind(token)
     .bind(&task.execution_id)
@@ -641,9 +643,39 @@ pub async fn insert_token(
     .bind(task.heartbeat_seconds.map(|s| s as i64))
     .bind(&task.heartbeat_at)
     .bind(now)
+    .bind(task.activity.as_ref().map(|(arn, _)| arn))
+    .bind(task.activity.as_ref().map(|(_, input)| input.to_string()))
     .execute(conn)
     .await?;
     Ok(())
+}
+
+/// Hands the oldest undelivered task of `activity` to a worker: `(token, input, execution)`.
+pub async fn deliver_activity_task(
+    conn: &mut SqliteConnection,
+    activity: &str,
+    now: &str,
+) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE task_tokens SET delivered_at = ?
+         WHERE token = (SELECT token FROM task_tokens
+                        WHERE activity = ? AND status = 'pending' AND delivered_at IS NULL
+                        ORDER BY created_at, token LIMIT 1)
+         RETURNING token, input, execution_id",
+    )
+    .bind(now)
+    .bind(activity)
+    .fetch_optional(conn)
+    .await?;
+    row.map(|r| -> Result<_, sqlx::Error> {
+        Ok((
+            r.try_get("token")?,
+            r.try_get::<Option<String>, _>("input")?
+                .unwrap_or_else(|| "{}".into()),
+            r.try_get("execution_id")?,
+        ))
+    })
+    .transpose()
 }
 
 const TOKEN_COLUMNS: &str = "token, execution_id, state_name, state_input, resource, status,
@@ -661,6 +693,7 @@ fn token_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<(String, PendingTask)
             .try_get::<Option<i64>, _>("heartbeat_seconds")?
             .and_then(|s| u64::try_from(s).ok()),
         heartbeat_at: row.try_get("heartbeat_at")?,
+        activity: None,
     };
     Ok((row.try_get("token")?, task))
 }

@@ -2,7 +2,8 @@
 
 use super::SfnError;
 use crate::runtime::{
-    execution_arn, CallbackError, ExecutionInfo, MachineInfo, RuntimeError, ACCOUNT, REGION,
+    execution_arn, ActivityInfo, CallbackError, ExecutionInfo, MachineInfo, RuntimeError, ACCOUNT,
+    REGION,
 };
 use crate::state::AppState;
 use serde_json::{json, Map, Value};
@@ -25,6 +26,22 @@ pub(super) async fn dispatch(
         "GetExecutionHistory" => execution_history(state, r).await,
         "SendTaskSuccess" => send_task_success(state, r).await,
         "SendTaskFailure" => send_task_failure(state, r).await,
+        "StopExecution" => stop_execution(state, r).await,
+        "DescribeStateMachineForExecution" => machine_for_execution(state, r).await,
+        "CreateActivity" => create_activity(state, r).await,
+        "DescribeActivity" => describe_activity(state, r).await,
+        "ListActivities" => list_activities(state, r).await,
+        "DeleteActivity" => {
+            let arn = r.string("activityArn")?;
+            let name = activity_name(arn)?;
+            state
+                .runtime
+                .delete_activity(name)
+                .await
+                .map_err(internal)?;
+            Ok(json!({}))
+        }
+        "GetActivityTask" => get_activity_task(state, r).await,
         "SendTaskHeartbeat" => {
             let token = r.string("taskToken")?;
             state
@@ -517,6 +534,167 @@ async fn execution_history(state: &AppState, r: Request<'_>) -> Result<Value, Sf
         out["nextToken"] = json!((start + limit).to_string());
     }
     Ok(out)
+}
+
+fn execution_does_not_exist(arn: &str) -> SfnError {
+    SfnError::new(
+        "ExecutionDoesNotExist",
+        format!("Execution Does Not Exist: '{arn}'"),
+    )
+}
+
+async fn stop_execution(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let arn = r.string("executionArn")?;
+    check_execution_arn(arn)?;
+    let error = r.optional_string("error")?.unwrap_or_default();
+    let cause = r.optional_string("cause")?.unwrap_or_default();
+    let stopped = state
+        .runtime
+        .stop_execution(arn, error, cause)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::ExecutionDoesNotExist(_) => execution_does_not_exist(arn),
+            other => internal(other),
+        })?;
+    Ok(json!({ "stopDate": epoch(&stopped) }))
+}
+
+async fn machine_for_execution(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let arn = r.string("executionArn")?;
+    check_execution_arn(arn)?;
+    let ex = state
+        .runtime
+        .describe_execution(arn)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| execution_does_not_exist(arn))?;
+    let machine = state
+        .runtime
+        .state_machine(&ex.state_machine)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| does_not_exist(&state_machine_arn(&ex.state_machine)))?;
+    let mut out = describe_machine(&machine);
+    if let Value::Object(fields) = &mut out {
+        fields.remove("status");
+        fields.remove("type");
+        fields.remove("creationDate");
+        fields.insert("updateDate".into(), epoch(&machine.created_at));
+    }
+    Ok(out)
+}
+
+fn activity_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:activity:{name}")
+}
+
+/// The name in an activity ARN of this account and region.
+fn activity_name(arn: &str) -> Result<&str, SfnError> {
+    let prefix = format!("arn:aws:states:{REGION}:{ACCOUNT}:activity:");
+    arn.strip_prefix(&prefix)
+        .filter(|name| !name.is_empty() && !name.contains(':'))
+        .ok_or_else(|| SfnError::new("InvalidArn", format!("Invalid Arn: '{arn}'")))
+}
+
+fn describe_activity_info(activity: &ActivityInfo) -> Value {
+    json!({
+        "activityArn": activity_arn(&activity.name),
+        "name": activity.name,
+        "creationDate": epoch(&activity.created_at),
+    })
+}
+
+async fn create_activity(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let name = r.string("name")?;
+    let activity = state
+        .runtime
+        .create_activity(name)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::InvalidName(n) => {
+                SfnError::new("InvalidName", format!("Invalid Name: '{n}'"))
+            }
+            other => internal(other),
+        })?;
+    Ok(json!({
+        "activityArn": activity_arn(&activity.name),
+        "creationDate": epoch(&activity.created_at),
+    }))
+}
+
+async fn describe_activity(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let arn = r.string("activityArn")?;
+    let name = activity_name(arn)?;
+    let activity = state
+        .runtime
+        .activity(name)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            SfnError::new(
+                "ActivityDoesNotExist",
+                format!("Activity Does Not Exist: '{arn}'"),
+            )
+        })?;
+    Ok(describe_activity_info(&activity))
+}
+
+async fn list_activities(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let limit = r.max_results()?;
+    let after = r.optional_string("nextToken")?;
+    let activities = state
+        .runtime
+        .activities(after, limit + 1)
+        .await
+        .map_err(internal)?;
+    let more = activities.len() as i64 > limit;
+    let page: Vec<&ActivityInfo> = activities.iter().take(limit as usize).collect();
+    let mut out = json!({
+        "activities": page.iter().map(|a| describe_activity_info(a)).collect::<Vec<_>>(),
+    });
+    if more {
+        if let Some(last) = page.last() {
+            out["nextToken"] = json!(last.name);
+        }
+    }
+    Ok(out)
+}
+
+/// How long GetActivityTask waits for a task, as on AWS.
+const LONG_POLL: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn get_activity_task(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let arn = r.string("activityArn")?;
+    let name = activity_name(arn)?;
+    let worker = r.optional_string("workerName")?.unwrap_or_default();
+    if state
+        .runtime
+        .activity(name)
+        .await
+        .map_err(internal)?
+        .is_none()
+    {
+        return Err(SfnError::new(
+            "ActivityDoesNotExist",
+            format!("Activity Does Not Exist: '{arn}'"),
+        ));
+    }
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
+    loop {
+        let task = state
+            .runtime
+            .take_activity_task(arn, worker)
+            .await
+            .map_err(internal)?;
+        if let Some((token, input)) = task {
+            return Ok(json!({ "taskToken": token, "input": input }));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            // No task came: AWS answers with no token.
+            return Ok(json!({}));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 fn callback_error(e: CallbackError) -> SfnError {

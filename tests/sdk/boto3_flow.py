@@ -129,4 +129,84 @@ expect_error("InvalidOutput", sfn.send_task_success, taskToken="0" * 64, output=
 expect_error("TaskDoesNotExist", sfn.send_task_failure, taskToken="0" * 64, error="E")
 expect_error("TaskDoesNotExist", sfn.send_task_heartbeat, taskToken="0" * 64)
 
+# Activities: a worker takes tasks with GetActivityTask and answers with the token.
+activity = sfn.create_activity(name="review")
+activity_arn = activity["activityArn"]
+assert activity_arn == "arn:aws:states:us-east-1:000000000000:activity:review", activity
+assert sfn.create_activity(name="review")["activityArn"] == activity_arn
+assert sfn.describe_activity(activityArn=activity_arn)["name"] == "review"
+assert [a["name"] for a in sfn.list_activities()["activities"]] == ["review"]
+expect_error("ActivityDoesNotExist", sfn.describe_activity, activityArn=activity_arn + "-missing")
+
+worked = {
+    "StartAt": "Review",
+    "States": {
+        "Review": {
+            "Type": "Task",
+            "Resource": activity_arn,
+            "Parameters": {"order.$": "$.order"},
+            "TimeoutSeconds": 30,
+            "HeartbeatSeconds": 2,
+            "Catch": [{"ErrorEquals": ["Review.Rejected"], "ResultPath": "$.error", "Next": "Rejected"}],
+            "End": True,
+        },
+        "Rejected": {"Type": "Pass", "End": True},
+    },
+}
+reviewed = sfn.create_state_machine(name="reviewed", definition=json.dumps(worked), roleArn=ROLE)["stateMachineArn"]
+
+
+def take_task():
+    task = sfn.get_activity_task(activityArn=activity_arn, workerName="worker-1")
+    assert task.get("taskToken"), task
+    return task
+
+
+# Succeeded by the worker.
+approved = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-1"}))["executionArn"]
+task = take_task()
+assert json.loads(task["input"]) == {"order": "ORD-1"}, task
+sfn.send_task_heartbeat(taskToken=task["taskToken"])
+sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"approved": True}))
+done = wait_done(approved)
+assert done["status"] == "SUCCEEDED" and json.loads(done["output"]) == {"approved": True}, done
+kinds = [e["type"] for e in sfn.get_execution_history(executionArn=approved)["events"]]
+assert kinds[1:5] == ["TaskStateEntered", "ActivityScheduled", "ActivityStarted", "ActivitySucceeded"], kinds
+expect_error("TaskTimedOut", sfn.send_task_success, taskToken=task["taskToken"], output="{}")
+
+# Failed by the worker and caught.
+rejected = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-2"}))["executionArn"]
+task = take_task()
+sfn.send_task_failure(taskToken=task["taskToken"], error="Review.Rejected", cause="too expensive")
+done = wait_done(rejected)
+assert done["status"] == "SUCCEEDED", done
+assert json.loads(done["output"])["error"] == {"Error": "Review.Rejected", "Cause": "too expensive"}, done
+
+# No heartbeat within HeartbeatSeconds: States.HeartbeatTimeout, and the token stops working.
+silent = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-3"}))["executionArn"]
+task = take_task()
+deadline = time.time() + 15
+while sfn.describe_execution(executionArn=silent)["status"] == "RUNNING" and time.time() < deadline:
+    time.sleep(0.2)
+timed_out = sfn.describe_execution(executionArn=silent)
+assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.HeartbeatTimeout", timed_out
+expect_error("TaskTimedOut", sfn.send_task_success, taskToken=task["taskToken"], output="{}")
+
+# Stopped by a person.
+stopped = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-4"}))["executionArn"]
+stop = sfn.stop_execution(executionArn=stopped, error="Ops.Cancelled", cause="customer called")
+assert stop["stopDate"] is not None
+aborted = sfn.describe_execution(executionArn=stopped)
+assert aborted["status"] == "ABORTED" and aborted["error"] == "Ops.Cancelled" and aborted["cause"] == "customer called", aborted
+last = sfn.get_execution_history(executionArn=stopped, reverseOrder=True, maxResults=1)["events"][0]
+assert last["type"] == "ExecutionAborted" and last["executionAbortedEventDetails"]["error"] == "Ops.Cancelled", last
+assert [x["executionArn"] for x in sfn.list_executions(stateMachineArn=reviewed, statusFilter="ABORTED")["executions"]] == [stopped]
+expect_error("ExecutionDoesNotExist", sfn.stop_execution, executionArn=stopped + "-missing")
+
+for_execution = sfn.describe_state_machine_for_execution(executionArn=stopped)
+assert for_execution["stateMachineArn"] == reviewed and json.loads(for_execution["definition"]) == worked, for_execution
+
+sfn.delete_activity(activityArn=activity_arn)
+expect_error("ActivityDoesNotExist", sfn.describe_activity, activityArn=activity_arn)
+
 print("boto3: all checks passed")
