@@ -190,6 +190,17 @@ impl Runtime {
         Ok(now)
     }
 
+    /// The definition execution `id` runs (the one current when it started).
+    pub async fn execution_definition(&self, id: &str) -> Result<Option<String>, RuntimeError> {
+        Ok(sqlx::query_scalar(
+            "SELECT d.body FROM executions e JOIN definitions d ON d.id = e.definition_id
+             WHERE e.id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.db().reader)
+        .await?)
+    }
+
     /// The state machine called `name`.
     pub async fn state_machine(&self, name: &str) -> Result<Option<MachineInfo>, RuntimeError> {
         let row = sqlx::query(

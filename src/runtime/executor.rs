@@ -593,6 +593,27 @@ impl Runtime {
         }
     }
 
+    /// Runs the handler of `resource` once for TestState, in a transaction that is rolled back:
+    /// the result is reported, nothing it wrote is kept.
+    pub async fn try_task(
+        &self,
+        state_name: &str,
+        resource: &str,
+        parameters: Value,
+    ) -> Result<Result<Value, Failure>, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        let call = TaskCall {
+            execution_id: String::new(),
+            state_name: state_name.to_string(),
+            resource: resource.to_string(),
+            parameters,
+            task_token: None,
+        };
+        let result = self.invoke(&mut tx, call).await;
+        tx.rollback().await?;
+        result
+    }
+
     /// Calls the resource's handler inside a savepoint, so a failed task leaves nothing behind.
     /// Database errors abort the whole step.
     async fn invoke(

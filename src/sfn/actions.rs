@@ -26,6 +26,33 @@ pub(super) async fn dispatch(
         "GetExecutionHistory" => execution_history(state, r).await,
         "SendTaskSuccess" => send_task_success(state, r).await,
         "SendTaskFailure" => send_task_failure(state, r).await,
+        "UpdateStateMachine" => update_state_machine(state, r).await,
+        "TestState" => {
+            let definition = r.string("definition")?;
+            let text = r.optional_string("input")?.unwrap_or("{}");
+            let input = json_field(text, "InvalidExecutionInput", "Invalid Input")?;
+            let variables = match r.optional_string("variables")? {
+                None => Map::new(),
+                Some(text) => match json_field(text, "ValidationException", "Invalid Variables")? {
+                    Value::Object(map) => map,
+                    _ => {
+                        return Err(SfnError::new(
+                            "ValidationException",
+                            "Invalid Variables: variables must be a JSON object",
+                        ))
+                    }
+                },
+            };
+            let level = r.optional_string("inspectionLevel")?.unwrap_or("INFO");
+            if !["INFO", "DEBUG", "TRACE"].contains(&level) {
+                return Err(SfnError::new(
+                    "ValidationException",
+                    format!("1 validation error detected: Value '{level}' at 'inspectionLevel' failed to satisfy constraint: Member must satisfy enum value set: [INFO, DEBUG, TRACE]"),
+                ));
+            }
+            super::test_state::test_state(state, definition, input, variables, level != "INFO")
+                .await
+        }
         "StopExecution" => stop_execution(state, r).await,
         "DescribeStateMachineForExecution" => machine_for_execution(state, r).await,
         "CreateActivity" => create_activity(state, r).await,
@@ -211,6 +238,43 @@ async fn create_state_machine(state: &AppState, r: Request<'_>) -> Result<Value,
             other => internal(other),
         })?;
     Ok(json!({ "stateMachineArn": arn, "creationDate": epoch(&machine.created_at) }))
+}
+
+async fn update_state_machine(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+    let arn = r.string("stateMachineArn")?;
+    let name = machine_name(arn)?;
+    let definition = r.optional_string("definition")?;
+    let role_arn = r.optional_string("roleArn")?;
+    if definition.is_none() && role_arn.is_none() {
+        return Err(SfnError::new(
+            "MissingRequiredParameter",
+            "Either the definition or the roleArn must be specified",
+        ));
+    }
+    let existing = state
+        .runtime
+        .state_machine(name)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| does_not_exist(arn))?;
+    let definition = definition.unwrap_or(&existing.definition);
+    let role_arn = role_arn.or(existing.role_arn.as_deref());
+    // Executions already running keep the definition they started with.
+    state
+        .runtime
+        .create_state_machine(name, definition, role_arn)
+        .await
+        .map_err(|e| match e {
+            RuntimeError::InvalidDefinition(d) => SfnError::new(
+                "InvalidDefinition",
+                format!(
+                    "Invalid State Machine Definition: '{}'",
+                    definition_problems(&d)
+                ),
+            ),
+            other => internal(other),
+        })?;
+    Ok(json!({ "updateDate": epoch(&crate::db::now()) }))
 }
 
 fn describe_machine(machine: &MachineInfo) -> Value {
@@ -574,11 +638,18 @@ async fn machine_for_execution(state: &AppState, r: Request<'_>) -> Result<Value
         .await
         .map_err(internal)?
         .ok_or_else(|| does_not_exist(&state_machine_arn(&ex.state_machine)))?;
+    let definition = state
+        .runtime
+        .execution_definition(arn)
+        .await
+        .map_err(internal)?
+        .unwrap_or_else(|| machine.definition.clone());
     let mut out = describe_machine(&machine);
     if let Value::Object(fields) = &mut out {
         fields.remove("status");
         fields.remove("type");
         fields.remove("creationDate");
+        fields.insert("definition".into(), json!(definition));
         fields.insert("updateDate".into(), epoch(&machine.created_at));
     }
     Ok(out)

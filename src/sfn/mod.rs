@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod sigv4;
+mod test_state;
 
 use crate::state::AppState;
 use axum::body::Bytes;

@@ -10,12 +10,15 @@ import sys
 import time
 
 import boto3
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 sfn = boto3.client(
     "stepfunctions",
     endpoint_url=os.environ["ENDPOINT"],
     region_name="us-east-1",
+    # TestState is sent to a "sync-" host on AWS; here everything goes to the one endpoint.
+    config=Config(inject_host_prefix=False, read_timeout=70),
 )
 ROLE = "arn:aws:iam::000000000000:role/tests"
 
@@ -206,7 +209,41 @@ expect_error("ExecutionDoesNotExist", sfn.stop_execution, executionArn=stopped +
 for_execution = sfn.describe_state_machine_for_execution(executionArn=stopped)
 assert for_execution["stateMachineArn"] == reviewed and json.loads(for_execution["definition"]) == worked, for_execution
 
+# Updating a definition leaves running executions on the one they started with.
+running = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-5"}))["executionArn"]
+shorter = {"StartAt": "Done", "States": {"Done": {"Type": "Pass", "Result": "new", "End": True}}}
+updated = sfn.update_state_machine(stateMachineArn=reviewed, definition=json.dumps(shorter))
+assert updated["updateDate"] is not None
+assert json.loads(sfn.describe_state_machine(stateMachineArn=reviewed)["definition"]) == shorter
+assert sfn.describe_state_machine(stateMachineArn=reviewed)["roleArn"] == ROLE
+assert json.loads(sfn.describe_state_machine_for_execution(executionArn=running)["definition"]) == worked
+task = take_task()
+sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps("old"))
+assert json.loads(wait_done(running)["output"]) == "old"
+new_run = wait_done(sfn.start_execution(stateMachineArn=reviewed)["executionArn"])
+assert json.loads(new_run["output"]) == "new", new_run
+expect_error("InvalidDefinition", sfn.update_state_machine, stateMachineArn=reviewed, definition="{}")
+expect_error("StateMachineDoesNotExist", sfn.update_state_machine, stateMachineArn=reviewed + "-missing", definition=json.dumps(shorter))
+
 sfn.delete_activity(activityArn=activity_arn)
 expect_error("ActivityDoesNotExist", sfn.describe_activity, activityArn=activity_arn)
+
+# TestState: one state, on a given input, stored nowhere.
+t = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"x.$": "$.a"}, "Next": "After"}), roleArn=ROLE, input='{"a": 1}')
+assert t["status"] == "SUCCEEDED" and json.loads(t["output"]) == {"x": 1} and t["nextState"] == "After", t
+t = sfn.test_state(definition=json.dumps({"Type": "Choice", "Choices": [{"Variable": "$.a", "NumericGreaterThan": 0, "Next": "Big"}], "Default": "Small"}), roleArn=ROLE, input='{"a": 1}')
+assert t["nextState"] == "Big", t
+t = sfn.test_state(definition=json.dumps({"Type": "Fail", "Error": "E", "Cause": "c"}), roleArn=ROLE)
+assert (t["status"], t["error"], t["cause"]) == ("FAILED", "E", "c"), t
+t = sfn.test_state(definition=json.dumps({"Type": "Pass", "QueryLanguage": "JSONata", "Output": "{% $x + 1 %}", "End": True}), roleArn=ROLE, variables='{"x": 41}')
+assert json.loads(t["output"]) == 42 and "nextState" not in t, t
+task = {"Type": "Task", "Resource": "orderflow:no-such-handler", "End": True}
+t = sfn.test_state(definition=json.dumps({**task, "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Handle"}]}), roleArn=ROLE, inspectionLevel="DEBUG")
+assert t["status"] == "CAUGHT_ERROR" and t["error"] == "States.TaskFailed" and t["nextState"] == "Handle", t
+assert json.loads(t["inspectionData"]["input"]) == {}, t
+t = sfn.test_state(definition=json.dumps({**task, "Retry": [{"ErrorEquals": ["States.ALL"]}]}), roleArn=ROLE)
+assert t["status"] == "RETRIABLE", t
+expect_error("InvalidDefinition", sfn.test_state, definition=json.dumps({"Type": "Pass", "Next": 3}), roleArn=ROLE)
+assert sfn.list_executions(stateMachineArn=arn)["executions"].__len__() == 2
 
 print("boto3: all checks passed")
