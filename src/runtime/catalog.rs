@@ -190,6 +190,19 @@ impl Runtime {
         Ok(now)
     }
 
+    /// Deletes state machine `name` (DeleteStateMachine): it is no longer listed and starts no
+    /// executions; those running go on to their end. True if it existed.
+    pub async fn delete_state_machine(&self, name: &str) -> Result<bool, RuntimeError> {
+        let done = sqlx::query(
+            "UPDATE state_machines SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL",
+        )
+        .bind(db::now())
+        .bind(name)
+        .execute(&self.db().writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// The definition execution `id` runs (the one current when it started).
     pub async fn execution_definition(&self, id: &str) -> Result<Option<String>, RuntimeError> {
         Ok(sqlx::query_scalar(
@@ -205,7 +218,8 @@ impl Runtime {
     pub async fn state_machine(&self, name: &str) -> Result<Option<MachineInfo>, RuntimeError> {
         let row = sqlx::query(
             "SELECT m.name, d.body, m.role_arn, m.created_at
-             FROM state_machines m JOIN definitions d ON d.id = m.definition_id WHERE m.name = ?",
+             FROM state_machines m JOIN definitions d ON d.id = m.definition_id
+             WHERE m.name = ? AND m.deleted_at IS NULL",
         )
         .bind(name)
         .fetch_optional(&self.db().reader)
@@ -222,7 +236,7 @@ impl Runtime {
         let rows = sqlx::query(
             "SELECT m.name, d.body, m.role_arn, m.created_at
              FROM state_machines m JOIN definitions d ON d.id = m.definition_id
-             WHERE m.name > ? ORDER BY m.name LIMIT ?",
+             WHERE m.name > ? AND m.deleted_at IS NULL ORDER BY m.name LIMIT ?",
         )
         .bind(after.unwrap_or(""))
         .bind(limit)

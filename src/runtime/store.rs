@@ -797,10 +797,12 @@ pub async fn machine_definition(
     conn: &mut SqliteConnection,
     name: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT definition_id FROM state_machines WHERE name = ?")
-        .bind(name)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_scalar(
+        "SELECT definition_id FROM state_machines WHERE name = ? AND deleted_at IS NULL",
+    )
+    .bind(name)
+    .fetch_optional(conn)
+    .await
 }
 
 pub async fn upsert_machine(
@@ -811,7 +813,8 @@ pub async fn upsert_machine(
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO state_machines (name, definition_id, created_at, updated_at) VALUES (?, ?, ?, ?)
-         ON CONFLICT (name) DO UPDATE SET definition_id = excluded.definition_id, updated_at = excluded.updated_at",
+         ON CONFLICT (name) DO UPDATE SET definition_id = excluded.definition_id,
+             updated_at = excluded.updated_at, deleted_at = NULL",
     )
     .bind(name)
     .bind(definition_id)

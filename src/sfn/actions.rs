@@ -27,6 +27,22 @@ pub(super) async fn dispatch(
         "SendTaskSuccess" => send_task_success(state, r).await,
         "SendTaskFailure" => send_task_failure(state, r).await,
         "UpdateStateMachine" => update_state_machine(state, r).await,
+        "DeleteStateMachine" => {
+            // Deleting one that does not exist succeeds, as on AWS.
+            let name = machine_name(r.string("stateMachineArn")?)?;
+            if name == crate::orders::WORKFLOW {
+                return Err(SfnError::new(
+                    "ValidationException",
+                    format!("'{name}' runs the storefront's orders and cannot be deleted"),
+                ));
+            }
+            state
+                .runtime
+                .delete_state_machine(name)
+                .await
+                .map_err(internal)?;
+            Ok(json!({}))
+        }
         "TestState" => {
             let definition = r.string("definition")?;
             let text = r.optional_string("input")?.unwrap_or("{}");

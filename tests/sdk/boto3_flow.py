@@ -225,6 +225,17 @@ assert json.loads(new_run["output"]) == "new", new_run
 expect_error("InvalidDefinition", sfn.update_state_machine, stateMachineArn=reviewed, definition="{}")
 expect_error("StateMachineDoesNotExist", sfn.update_state_machine, stateMachineArn=reviewed + "-missing", definition=json.dumps(shorter))
 
+# Deleting: gone from the list, no new executions; the old ones stay readable.
+sfn.delete_state_machine(stateMachineArn=reviewed)
+assert "reviewed" not in [m["name"] for m in sfn.list_state_machines()["stateMachines"]]
+expect_error("StateMachineDoesNotExist", sfn.describe_state_machine, stateMachineArn=reviewed)
+expect_error("StateMachineDoesNotExist", sfn.start_execution, stateMachineArn=reviewed)
+assert sfn.describe_execution(executionArn=approved)["status"] == "SUCCEEDED"
+sfn.delete_state_machine(stateMachineArn=reviewed)
+expect_error("ValidationException", sfn.delete_state_machine, stateMachineArn="arn:aws:states:us-east-1:000000000000:stateMachine:order-approval")
+recreated = sfn.create_state_machine(name="reviewed", definition=json.dumps(shorter), roleArn=ROLE)
+assert recreated["stateMachineArn"] == reviewed
+
 sfn.delete_activity(activityArn=activity_arn)
 expect_error("ActivityDoesNotExist", sfn.describe_activity, activityArn=activity_arn)
 
