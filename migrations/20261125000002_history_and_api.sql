@@ -28,6 +28,8 @@ CREATE INDEX task_tokens_by_activity ON task_tokens (activity, status, delivered
 
 -- What CreateStateMachine was given besides the definition.
 ALTER TABLE state_machines ADD COLUMN role_arn TEXT;
+-- The role an execution runs as ($$.Execution.RoleArn): its state machine's when it started.
+ALTER TABLE executions ADD COLUMN role_arn TEXT;
 -- DeleteStateMachine: the row stays for the executions that ran it, hidden and closed to new
 -- ones until the name is created again.
 ALTER TABLE state_machines ADD COLUMN deleted_at TEXT;

@@ -247,6 +247,7 @@ impl Runtime {
             child.iteration = (map && !distributed).then_some(index as i64);
             child.last_event_id = if distributed { 0 } else { ex.last_event_id };
             child.outer_variables = ex.visible_variables();
+            child.role_arn = ex.role_arn.clone();
             store::insert_execution(conn, &child).await?;
             if index < limit {
                 start_branch(conn, &mut child, &progress, now).await?;
@@ -764,7 +765,7 @@ async fn start_branch(
         let details = json!({
             "input": child.input.to_string(),
             "inputDetails": { "truncated": false },
-            "roleArn": super::role_arn(),
+            "roleArn": child.role_arn.clone().unwrap_or_else(super::role_arn),
         });
         store::append_event(conn, child, EventType::ExecutionStarted, &details, now).await?;
     } else if progress.map {
@@ -853,7 +854,7 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         task_token: None,
         random_seed: rand::random(),
         retry_count: ex.retry_counts.iter().sum(),
-        role_arn: super::role_arn(),
+        role_arn: ex.role_arn.clone().unwrap_or_else(super::role_arn),
         variables: ex.visible_variables(),
         entered_event_id: ex.entered_event_id,
     }

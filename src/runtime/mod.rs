@@ -248,9 +248,10 @@ impl Runtime {
             }
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let definition_id = store::machine_definition(conn, state_machine)
-            .await?
-            .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
+        let (definition_id, machine_role) =
+            store::machine_definition(conn, state_machine)
+                .await?
+                .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
         let machine = self.definition(conn, definition_id).await?;
         let size = input.to_string().len();
         if size > MAX_PAYLOAD_BYTES {
@@ -271,11 +272,12 @@ impl Runtime {
             &now,
         );
         ex.deadline_at = machine.timeout_seconds().map(executor::seconds_from_now);
+        ex.role_arn = machine_role;
         store::insert_execution(conn, &ex).await?;
         let details = serde_json::json!({
             "input": input.to_string(),
             "inputDetails": { "truncated": false },
-            "roleArn": role_arn(),
+            "roleArn": ex.role_arn.clone().unwrap_or_else(role_arn),
         });
         store::append_event(
             conn,

@@ -115,6 +115,8 @@ pub struct Execution {
     pub last_event_id: i64,
     /// The current state's `…StateEntered` event.
     pub entered_event_id: Option<i64>,
+    /// The role its state machine was given, when it started (`$$.Execution.RoleArn`).
+    pub role_arn: Option<String>,
     /// While the current Parallel or Map state waits for its branches.
     pub fork: Option<ForkProgress>,
     /// Workflow variables this run assigned.
@@ -177,6 +179,7 @@ impl Execution {
             iteration: None,
             last_event_id: 0,
             entered_event_id: None,
+            role_arn: None,
             fork: None,
             variables: serde_json::Map::new(),
             outer_variables: serde_json::Map::new(),
@@ -249,8 +252,8 @@ pub async fn insert_execution(
     sqlx::query(
         "INSERT INTO executions (id, name, state_machine, definition_id, status, phase, input,
              current_state, state_input, event_count, started_at, deadline_at, parent_id, root_id,
-             scope, fork_key, branch_index, iteration, last_event_id, outer_variables)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             scope, fork_key, branch_index, iteration, last_event_id, outer_variables, role_arn)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&ex.id)
     .bind(&ex.name)
@@ -271,6 +274,7 @@ pub async fn insert_execution(
     .bind(ex.iteration)
     .bind(ex.last_event_id)
     .bind(Value::Object(ex.outer_variables.clone()).to_string())
+    .bind(&ex.role_arn)
     .execute(conn)
     .await?;
     Ok(())
@@ -286,7 +290,7 @@ pub async fn load_execution(
                 current_state, state_input, timer_kind, timer_due_at, timer_output, timer_next,
                 retry_counts, event_count, started_at, deadline_at, stopped_at, parent_id,
                 root_id, scope, fork_key, branch_index, iteration, last_event_id, fork, variables,
-                outer_variables, entered_event_id, timer_assigned
+                outer_variables, entered_event_id, timer_assigned, role_arn
          FROM executions WHERE id = ?",
     )
     .bind(id)
@@ -332,6 +336,7 @@ pub async fn load_execution(
         iteration: row.try_get("iteration")?,
         last_event_id: row.try_get("last_event_id")?,
         entered_event_id: row.try_get("entered_event_id")?,
+        role_arn: row.try_get("role_arn")?,
         fork: row
             .try_get::<Option<String>, _>("fork")?
             .and_then(|f| serde_json::from_str(&f).ok()),
@@ -793,12 +798,13 @@ pub async fn definition_body(
 }
 
 /// The current definition id of a state machine.
+/// The definition a new execution of state machine `name` runs, and the machine's role.
 pub async fn machine_definition(
     conn: &mut SqliteConnection,
     name: &str,
-) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT definition_id FROM state_machines WHERE name = ? AND deleted_at IS NULL",
+) -> Result<Option<(i64, Option<String>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT definition_id, role_arn FROM state_machines WHERE name = ? AND deleted_at IS NULL",
     )
     .bind(name)
     .fetch_optional(conn)

@@ -118,6 +118,7 @@ types = [e["type"] for e in history]
 assert types == ["ExecutionStarted", "PassStateEntered", "PassStateExited", "ChoiceStateEntered", "ChoiceStateExited", "SucceedStateEntered", "SucceedStateExited", "ExecutionSucceeded"], types
 assert [e["id"] for e in history] == list(range(1, 9))
 assert history[1]["stateEnteredEventDetails"]["name"] == "Greet", history[1]
+assert history[0]["executionStartedEventDetails"]["roleArn"] == ROLE, history[0]
 assert json.loads(history[2]["stateExitedEventDetails"]["output"]) == {"greeting": "Hello, world!"}
 backwards = sfn.get_execution_history(executionArn=run["executionArn"], reverseOrder=True, maxResults=3)
 assert [e["id"] for e in backwards["events"]] == [8, 7, 6] and "nextToken" in backwards, backwards
