@@ -52,6 +52,13 @@ pub struct ActivityInfo {
     pub created_at: String,
 }
 
+fn activity_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActivityInfo, sqlx::Error> {
+    Ok(ActivityInfo {
+        name: row.try_get("name")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
 impl Runtime {
     /// Creates activity `name`, or returns it if it exists.
     pub async fn create_activity(&self, name: &str) -> Result<ActivityInfo, RuntimeError> {
@@ -72,14 +79,7 @@ impl Runtime {
             .bind(name)
             .fetch_optional(&self.db().reader)
             .await?;
-        Ok(row
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok(ActivityInfo {
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
-            .transpose()?)
+        Ok(row.as_ref().map(activity_from_row).transpose()?)
     }
 
     /// Up to `limit` activities in name order, after `after`.
@@ -97,12 +97,7 @@ impl Runtime {
         .await?;
         Ok(rows
             .iter()
-            .map(|r| -> Result<_, sqlx::Error> {
-                Ok(ActivityInfo {
-                    name: r.try_get("name")?,
-                    created_at: r.try_get("created_at")?,
-                })
-            })
+            .map(activity_from_row)
             .collect::<Result<_, _>>()?)
     }
 

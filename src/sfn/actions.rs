@@ -153,6 +153,26 @@ impl<'a> Request<'a> {
     }
 }
 
+/// A list response: `field` holds the first `limit` of `items` (fetched one past the page),
+/// with a `nextToken` from the last one shown when more remain.
+fn page<T>(
+    field: &str,
+    items: &[T],
+    limit: i64,
+    show: impl Fn(&T) -> Value,
+    token: impl Fn(&T) -> String,
+) -> Value {
+    let shown = &items[..items.len().min(limit as usize)];
+    let mut out = Map::new();
+    out.insert(field.into(), shown.iter().map(show).collect());
+    if items.len() > shown.len() {
+        if let Some(last) = shown.last() {
+            out.insert("nextToken".into(), Value::String(token(last)));
+        }
+    }
+    Value::Object(out)
+}
+
 fn state_machine_arn(name: &str) -> String {
     format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
 }
@@ -327,22 +347,17 @@ async fn list_state_machines(state: &AppState, r: Request<'_>) -> Result<Value, 
         .state_machines(after, limit + 1)
         .await
         .map_err(internal)?;
-    let more = machines.len() as i64 > limit;
-    let page: Vec<&MachineInfo> = machines.iter().take(limit as usize).collect();
-    let mut out = json!({
-        "stateMachines": page.iter().map(|m| json!({
+    let show = |m: &MachineInfo| {
+        json!({
             "stateMachineArn": state_machine_arn(&m.name),
             "name": m.name,
             "type": "STANDARD",
             "creationDate": epoch(&m.created_at),
-        })).collect::<Vec<_>>(),
-    });
-    if more {
-        if let Some(last) = page.last() {
-            out["nextToken"] = json!(last.name);
-        }
-    }
-    Ok(out)
+        })
+    };
+    Ok(page("stateMachines", &machines, limit, show, |m| {
+        m.name.clone()
+    }))
 }
 
 fn validate_definition(r: Request<'_>) -> Result<Value, SfnError> {
@@ -516,17 +531,10 @@ async fn list_executions(state: &AppState, r: Request<'_>) -> Result<Value, SfnE
         .executions(machine, status, after, limit + 1)
         .await
         .map_err(internal)?;
-    let more = executions.len() as i64 > limit;
-    let page: Vec<&ExecutionInfo> = executions.iter().take(limit as usize).collect();
-    let mut out = json!({
-        "executions": page.iter().map(|ex| Value::Object(execution_summary(ex))).collect::<Vec<_>>(),
-    });
-    if more {
-        if let Some(last) = page.last() {
-            out["nextToken"] = json!(format!("{}|{}", last.started_at, last.id));
-        }
-    }
-    Ok(out)
+    let show = |ex: &ExecutionInfo| Value::Object(execution_summary(ex));
+    Ok(page("executions", &executions, limit, show, |ex| {
+        format!("{}|{}", ex.started_at, ex.id)
+    }))
 }
 
 /// The key AWS gives an event type's details: `stateEnteredEventDetails` for every
@@ -734,17 +742,13 @@ async fn list_activities(state: &AppState, r: Request<'_>) -> Result<Value, SfnE
         .activities(after, limit + 1)
         .await
         .map_err(internal)?;
-    let more = activities.len() as i64 > limit;
-    let page: Vec<&ActivityInfo> = activities.iter().take(limit as usize).collect();
-    let mut out = json!({
-        "activities": page.iter().map(|a| describe_activity_info(a)).collect::<Vec<_>>(),
-    });
-    if more {
-        if let Some(last) = page.last() {
-            out["nextToken"] = json!(last.name);
-        }
-    }
-    Ok(out)
+    Ok(page(
+        "activities",
+        &activities,
+        limit,
+        describe_activity_info,
+        |a| a.name.clone(),
+    ))
 }
 
 /// How long GetActivityTask waits for a task, as on AWS.
