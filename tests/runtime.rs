@@ -299,6 +299,40 @@ async fn unknown_resources_fail_the_task_and_bad_definitions_are_refused() {
 }
 
 #[tokio::test]
+async fn the_built_in_callback_resource_only_waits_for_its_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    let machine = |resource: &str| {
+        json!({"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": resource,
+            "Parameters": {"token.$": "$$.Task.Token"}, "End": true}}})
+        .to_string()
+    };
+    rt.put_state_machine("waits", &machine("orderflow:callback.waitForTaskToken"))
+        .await
+        .unwrap();
+    let id = rt.start_execution("waits", None, json!({})).await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "RUNNING");
+    rt.send_task_success(&token_of(&rt, &id).await, json!("answered"))
+        .await
+        .unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "SUCCEEDED");
+    assert_eq!(info.output, Some(json!("answered")));
+
+    let returns = r#"{"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "orderflow:callback", "End": true}}}"#;
+    rt.put_state_machine("returns", returns).await.unwrap();
+    let id = rt
+        .start_execution("returns", None, json!({}))
+        .await
+        .unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
+    assert_eq!(info.status, "FAILED");
+    assert_eq!(info.error.as_deref(), Some("States.Runtime"));
+    assert!(info.cause.unwrap().contains(".waitForTaskToken"));
+}
+
+#[tokio::test]
 async fn a_pass_loop_is_stopped_by_the_history_limit() {
     let dir = tempfile::tempdir().unwrap();
     let rt = runtime(&dir).await;

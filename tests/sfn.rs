@@ -1,11 +1,12 @@
 //! The AWS Step Functions API at `/sfn`: SigV4 authentication over real HTTP, and the actions
-//! driven by the real boto3 client (installed by `scripts/setup test` into `.venv`).
+//! driven by the real boto3 client and AWS CLI (installed by `scripts/setup test` into `.venv`).
 
 mod common;
 
 use common::spawn_app;
 use orderflow::sfn::sigv4::{signature, Authorization, Signed};
 use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 const TARGET: &str = "AWSStepFunctions.ListStateMachines";
 
@@ -132,35 +133,56 @@ async fn requests_need_a_valid_fresh_signature_from_a_known_key() {
     );
 }
 
-#[tokio::test]
-async fn boto3_drives_state_machines_executions_and_history() {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python");
+/// A program from `.venv/bin` (made by `scripts/setup test`, which the README's test command runs).
+fn venv(program: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join(".venv/bin")
+        .join(program);
     assert!(
-        python.exists(),
+        path.exists(),
         "{} is missing: run `scripts/setup test` (the README's test command does)",
-        python.display()
+        path.display()
     );
-    let app = spawn_app().await;
-    let (key, secret) = orderflow::auth::create_access_key(app.state.db(), "admin")
-        .await
-        .unwrap();
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/boto3_flow.py");
-    let endpoint = app.url("/sfn");
-    // The server runs on this test's runtime: wait for the client on another thread.
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(&python)
-            .arg(&script)
+    path
+}
+
+/// Runs an AWS client with the endpoint and the access key in its environment. The server runs
+/// on the test's runtime, so the client waits on another thread.
+async fn run_client(
+    program: PathBuf,
+    args: Vec<String>,
+    endpoint: String,
+    (key, secret): (String, String),
+) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(&program)
+            .args(&args)
             .env("ENDPOINT", endpoint)
-            .env("AWS_ACCESS_KEY_ID", &key)
-            .env("AWS_SECRET_ACCESS_KEY", &secret)
+            .env("AWS_ACCESS_KEY_ID", key)
+            .env("AWS_SECRET_ACCESS_KEY", secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
             .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env_remove("AWS_PROFILE")
             .env_remove("AWS_SESSION_TOKEN")
             .output()
     })
     .await
     .expect("the client thread ends")
-    .expect("python runs");
+    .expect("the client runs")
+}
+
+#[tokio::test]
+async fn boto3_drives_state_machines_executions_and_history() {
+    let python = venv("python");
+    let app = spawn_app().await;
+    let key = orderflow::auth::create_access_key(app.state.db(), "admin")
+        .await
+        .unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/boto3_flow.py");
+    let args = vec![script.display().to_string()];
+    let out = run_client(python, args, app.url("/sfn"), key).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -168,4 +190,144 @@ async fn boto3_drives_state_machines_executions_and_history() {
         "boto3 checks failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("all checks passed"), "{stdout}");
+}
+
+/// `aws --endpoint-url … stepfunctions <args>`: the exit status, and stdout as JSON (or stderr).
+async fn aws(
+    app: &common::TestApp,
+    key: &(String, String),
+    args: &[&str],
+) -> (bool, Value, String) {
+    let mut all = vec![
+        "--endpoint-url".to_string(),
+        app.url("/sfn"),
+        "--output".into(),
+        "json".into(),
+    ];
+    all.push("stepfunctions".into());
+    all.extend(args.iter().map(|a| a.to_string()));
+    let out = run_client(venv("aws"), all, app.url("/sfn"), key.clone()).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let json = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (
+        out.status.success(),
+        json,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_aws_cli_runs_a_callback_workflow() {
+    let app = spawn_app().await;
+    let key = orderflow::auth::create_access_key(app.state.db(), "admin")
+        .await
+        .unwrap();
+    let definition = serde_json::json!({
+        "StartAt": "Ask",
+        "States": {"Ask": {"Type": "Task", "Resource": "orderflow:callback.waitForTaskToken",
+            "Parameters": {"TaskToken.$": "$$.Task.Token"}, "End": true}}
+    })
+    .to_string();
+    let role = "arn:aws:iam::000000000000:role/cli";
+    let (ok, created, err) = aws(
+        &app,
+        &key,
+        &[
+            "create-state-machine",
+            "--name",
+            "cli",
+            "--role-arn",
+            role,
+            "--definition",
+            &definition,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let machine = created["stateMachineArn"].as_str().unwrap().to_string();
+    assert_eq!(
+        machine,
+        "arn:aws:states:us-east-1:000000000000:stateMachine:cli"
+    );
+
+    let (ok, started, err) = aws(
+        &app,
+        &key,
+        &[
+            "start-execution",
+            "--state-machine-arn",
+            &machine,
+            "--name",
+            "run-1",
+            "--input",
+            r#"{"n": 1}"#,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let execution = started["executionArn"].as_str().unwrap().to_string();
+    let (_, history, err) = aws(
+        &app,
+        &key,
+        &["get-execution-history", "--execution-arn", &execution],
+    )
+    .await;
+    let scheduled = history["events"]
+        .as_array()
+        .and_then(|events| events.iter().find(|e| e["type"] == "TaskScheduled"))
+        .unwrap_or_else(|| panic!("no TaskScheduled event: {history} {err}"));
+    let parameters: Value = serde_json::from_str(
+        scheduled["taskScheduledEventDetails"]["parameters"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let token = parameters["TaskToken"].as_str().unwrap();
+
+    let (ok, _, err) = aws(
+        &app,
+        &key,
+        &[
+            "send-task-success",
+            "--task-token",
+            token,
+            "--task-output",
+            r#"{"done": true}"#,
+        ],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let (_, described, _) = aws(
+        &app,
+        &key,
+        &["describe-execution", "--execution-arn", &execution],
+    )
+    .await;
+    assert_eq!(described["status"], "SUCCEEDED", "{described}");
+    assert_eq!(described["output"], r#"{"done":true}"#);
+    let (ok, _, err) = aws(
+        &app,
+        &key,
+        &[
+            "send-task-success",
+            "--task-token",
+            token,
+            "--task-output",
+            "{}",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("TaskTimedOut"), "{err}");
+
+    let (_, listed, _) = aws(
+        &app,
+        &key,
+        &["list-executions", "--state-machine-arn", &machine],
+    )
+    .await;
+    assert_eq!(listed["executions"][0]["executionArn"], execution.as_str());
+
+    let wrong = (key.0.clone(), "x".repeat(40));
+    let (ok, _, err) = aws(&app, &wrong, &["list-state-machines"]).await;
+    assert!(!ok && err.contains("InvalidSignatureException"), "{err}");
 }

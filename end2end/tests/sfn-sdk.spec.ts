@@ -16,6 +16,7 @@ import {
   GetActivityTaskCommand,
   GetExecutionHistoryCommand,
   ListStateMachinesCommand,
+  SendTaskFailureCommand,
   SendTaskSuccessCommand,
   StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
@@ -136,4 +137,70 @@ test('the JavaScript SDK updates, tests, stops and deletes', async () => {
   await expect(sfn.send(new StartExecutionCommand({ stateMachineArn }))).rejects.toMatchObject({
     name: 'StateMachineDoesNotExist',
   });
+});
+
+test('the JavaScript SDK answers .waitForTaskToken callbacks', async () => {
+  const sfn = client();
+  const definition = {
+    StartAt: 'Ask',
+    States: {
+      Ask: {
+        Type: 'Task',
+        Resource: 'orderflow:callback.waitForTaskToken',
+        Parameters: { 'TaskToken.$': '$$.Task.Token', 'item.$': '$.item' },
+        ResultPath: '$.answer',
+        Catch: [{ ErrorEquals: ['Js.Refused'], ResultPath: '$.error', Next: 'Refused' }],
+        Next: 'Granted',
+      },
+      Granted: { Type: 'Pass', End: true },
+      Refused: { Type: 'Pass', End: true },
+    },
+  };
+  const { stateMachineArn } = await sfn.send(
+    new CreateStateMachineCommand({
+      name: 'js-callback',
+      definition: JSON.stringify(definition),
+      roleArn: 'arn:aws:iam::000000000000:role/tests',
+    }),
+  );
+  // The token is in the parameters the history records for the waiting task.
+  async function tokenOf(executionArn: string) {
+    for (let i = 0; i < 100; i++) {
+      const { events } = await sfn.send(new GetExecutionHistoryCommand({ executionArn }));
+      if (events?.some((e) => e.type === 'TaskSubmitted')) {
+        const scheduled = events.find((e) => e.type === 'TaskScheduled')?.taskScheduledEventDetails;
+        return JSON.parse(scheduled?.parameters ?? '{}').TaskToken as string;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`${executionArn} never waited for its callback`);
+  }
+
+  const granted = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify({ item: 'lamp' }) }),
+  );
+  await sfn.send(
+    new SendTaskSuccessCommand({
+      taskToken: await tokenOf(granted.executionArn!),
+      output: JSON.stringify({ by: 'js' }),
+    }),
+  );
+  const grantedDone = await waitDone(sfn, granted.executionArn!);
+  expect(grantedDone.status).toBe('SUCCEEDED');
+  expect(JSON.parse(grantedDone.output ?? 'null')).toEqual({ item: 'lamp', answer: { by: 'js' } });
+
+  const refused = await sfn.send(
+    new StartExecutionCommand({ stateMachineArn, input: JSON.stringify({ item: 'sofa' }) }),
+  );
+  const token = await tokenOf(refused.executionArn!);
+  await sfn.send(new SendTaskFailureCommand({ taskToken: token, error: 'Js.Refused', cause: 'no room' }));
+  const refusedDone = await waitDone(sfn, refused.executionArn!);
+  expect(refusedDone.status).toBe('SUCCEEDED');
+  expect(JSON.parse(refusedDone.output ?? 'null')).toEqual({
+    item: 'sofa',
+    error: { Error: 'Js.Refused', Cause: 'no room' },
+  });
+  await expect(
+    sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: '{}' })),
+  ).rejects.toMatchObject({ name: 'TaskTimedOut' });
 });

@@ -282,7 +282,8 @@ pub(crate) struct PassState {
 #[derive(Debug, Clone)]
 pub(crate) struct TaskState {
     pub(crate) io: InputOutput,
-    /// The resource as written, without a `.waitForTaskToken` suffix.
+    /// The resource as written, with its `.waitForTaskToken` suffix if any (the history shows
+    /// it so, as AWS's does).
     pub(crate) resource: String,
     pub(crate) wait_for_token: bool,
     pub(crate) parameters: Option<Payload>,
@@ -1307,11 +1308,9 @@ impl<'a> Reader<'a> {
             self.problems
                 .push(Problem::new("INVALID_RESOURCE", location, message));
         }
-        let (resource, wait_for_token) = match resource.strip_suffix(".waitForTaskToken") {
-            Some(base) => (base.to_string(), true),
-            None => (resource, false),
-        };
-        if wait_for_token && super::events::is_activity(&resource) {
+        let base = resource.strip_suffix(".waitForTaskToken");
+        let wait_for_token = base.is_some();
+        if base.is_some_and(super::events::is_activity) {
             let message = format!(
                 "{}: an activity Resource cannot take .waitForTaskToken; its worker already answers with the task token",
                 self.label

@@ -324,6 +324,10 @@ mod tests {
             ("orderflow:validate-order", ("orderflow", "validate-order")),
             ("arn:aws:states:::lambda:invoke", ("lambda", "invoke")),
             (
+                "arn:aws:states:::sqs:sendMessage.waitForTaskToken",
+                ("sqs", "sendMessage.waitForTaskToken"),
+            ),
+            (
                 "arn:aws:states:::aws-sdk:s3:getObject",
                 ("aws-sdk:s3", "getObject"),
             ),

@@ -144,7 +144,7 @@ pub enum Action {
         /// runtime records `MapRunStarted` with the Map Run's ARN.
         map_run: Option<String>,
     },
-    /// A Task: invoke `resource` (suffix `.waitForTaskToken` stripped) with `parameters` (the
+    /// A Task: invoke `resource` (as written, `.waitForTaskToken` included) with `parameters` (the
     /// effective input after InputPath + Parameters), then call `task_succeeded` /
     /// `task_failed` — at once for a plain task, or when the token comes back when
     /// `wait_for_token` is true.
@@ -1686,7 +1686,7 @@ mod tests {
         assert_eq!(
             step.action,
             Action::Invoke {
-                resource: "orderflow:approve".into(),
+                resource: "orderflow:approve.waitForTaskToken".into(),
                 parameters: expected_parameters.clone(),
                 wait_for_token: true,
                 timeout_seconds: Some(300),
@@ -1698,7 +1698,7 @@ mod tests {
             [EventType::TaskStateEntered, EventType::TaskScheduled]
         );
         let scheduled = &step.events[1].details;
-        assert_eq!(scheduled["resource"], json!("approve"));
+        assert_eq!(scheduled["resource"], json!("approve.waitForTaskToken"));
         assert_eq!(scheduled["resourceType"], json!("orderflow"));
         assert_eq!(scheduled["region"], json!("us-east-1"));
         assert_eq!(
@@ -2088,7 +2088,7 @@ mod tests {
         assert_eq!(
             step.action,
             Action::Invoke {
-                resource: "orderflow:request-approval".into(),
+                resource: "orderflow:request-approval.waitForTaskToken".into(),
                 parameters: json!({"OrderID": "o-1", "Cost": 5000, "TaskToken": "tok"}),
                 wait_for_token: true,
                 timeout_seconds: None,

@@ -559,7 +559,7 @@ impl Runtime {
                     let call = TaskCall {
                         execution_id: ex.id.clone(),
                         state_name: ctx.state_name.clone(),
-                        resource: resource.clone(),
+                        resource: handler_name(&resource).to_string(),
                         parameters,
                         task_token: ctx.task_token.clone().filter(|_| wait_for_token),
                     };
@@ -858,6 +858,13 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
         variables: ex.visible_variables(),
         entered_event_id: ex.entered_event_id,
     }
+}
+
+/// The handler a Task's `Resource` names: the resource without its `.waitForTaskToken` suffix.
+fn handler_name(resource: &str) -> &str {
+    resource
+        .strip_suffix(".waitForTaskToken")
+        .unwrap_or(resource)
 }
 
 /// The execution waits for its task token to come back (SendTaskSuccess/Failure), with

@@ -60,6 +60,24 @@ where
     }
 }
 
+/// The built-in resource that only waits: `orderflow:callback.waitForTaskToken` pauses until
+/// SendTaskSuccess or SendTaskFailure arrives with the token. The state's `Parameters` carry
+/// the token (`"TaskToken.$": "$$.Task.Token"`) to whoever answers; the execution history
+/// records them in `TaskScheduled`.
+pub const CALLBACK: &str = "orderflow:callback";
+
+fn callback<'a>(_: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    Box::pin(async move {
+        match call.task_token {
+            Some(_) => Ok(Value::Object(Default::default())),
+            None => Err(HandlerError::task(
+                "States.Runtime",
+                format!("{CALLBACK} only waits for a callback: use {CALLBACK}.waitForTaskToken"),
+            )),
+        }
+    })
+}
+
 /// Resources by name (without the `.waitForTaskToken` suffix).
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -67,8 +85,11 @@ pub struct Registry {
 }
 
 impl Registry {
+    /// A registry with the built-in resources (`orderflow:callback`).
     pub fn new() -> Registry {
-        Registry::default()
+        let mut registry = Registry::default();
+        registry.register(CALLBACK, callback);
+        registry
     }
 
     /// Makes `resource` run `handler`, replacing any earlier one.

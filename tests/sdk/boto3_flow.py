@@ -196,6 +196,69 @@ timed_out = sfn.describe_execution(executionArn=silent)
 assert timed_out["status"] == "FAILED" and timed_out["error"] == "States.HeartbeatTimeout", timed_out
 expect_error("TaskTimedOut", sfn.send_task_success, taskToken=task["taskToken"], output="{}")
 
+# .waitForTaskToken: the state's Parameters hand the token on; the history records them, so a
+# client finds it in the TaskScheduled event and answers with SendTaskSuccess or SendTaskFailure.
+callback = {
+    "StartAt": "Wait for callback",
+    "States": {
+        "Wait for callback": {
+            "Type": "Task",
+            "Resource": "orderflow:callback.waitForTaskToken",
+            "Parameters": {"TaskToken.$": "$$.Task.Token", "order.$": "$.order"},
+            "ResultPath": "$.answer",
+            "TimeoutSeconds": 60,
+            "Catch": [{"ErrorEquals": ["Callback.Rejected"], "ResultPath": "$.error", "Next": "Rejected"}],
+            "Next": "Accepted",
+        },
+        "Accepted": {"Type": "Pass", "End": True},
+        "Rejected": {"Type": "Pass", "End": True},
+    },
+}
+called_back = sfn.create_state_machine(name="called-back", definition=json.dumps(callback), roleArn=ROLE)["stateMachineArn"]
+
+
+def waiting_token(arn):
+    """The token of the callback `arn` waits for, once it waits."""
+    for _ in range(100):
+        events = sfn.get_execution_history(executionArn=arn)["events"]
+        if any(e["type"] == "TaskSubmitted" for e in events):
+            scheduled = next(e for e in events if e["type"] == "TaskScheduled")["taskScheduledEventDetails"]
+            assert (scheduled["resourceType"], scheduled["resource"]) == ("orderflow", "callback.waitForTaskToken"), scheduled
+            parameters = json.loads(scheduled["parameters"])
+            return parameters["TaskToken"], parameters
+        time.sleep(0.05)
+    raise AssertionError(f"{arn} never waited for its callback")
+
+
+def states_entered(arn):
+    events = sfn.get_execution_history(executionArn=arn)["events"]
+    return [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+
+
+resumed = sfn.start_execution(stateMachineArn=called_back, input=json.dumps({"order": "CB-1"}))["executionArn"]
+token, parameters = waiting_token(resumed)
+assert parameters["order"] == "CB-1", parameters
+assert sfn.describe_execution(executionArn=resumed)["status"] == "RUNNING"
+sfn.send_task_success(taskToken=token, output=json.dumps({"approved": True}))
+done = wait_done(resumed)
+assert done["status"] == "SUCCEEDED", done
+assert json.loads(done["output"]) == {"order": "CB-1", "answer": {"approved": True}}, done
+assert states_entered(resumed) == ["Wait for callback", "Accepted"]
+kinds = [e["type"] for e in sfn.get_execution_history(executionArn=resumed)["events"]]
+assert kinds[2:6] == ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskSucceeded"], kinds
+expect_error("TaskTimedOut", sfn.send_task_failure, taskToken=token, error="Late")
+
+refused = sfn.start_execution(stateMachineArn=called_back, input=json.dumps({"order": "CB-2"}))["executionArn"]
+token, _ = waiting_token(refused)
+sfn.send_task_failure(taskToken=token, error="Callback.Rejected", cause="out of stock")
+done = wait_done(refused)
+assert done["status"] == "SUCCEEDED", done
+assert json.loads(done["output"]) == {"order": "CB-2", "error": {"Error": "Callback.Rejected", "Cause": "out of stock"}}, done
+assert states_entered(refused) == ["Wait for callback", "Rejected"]
+failed = next(e for e in sfn.get_execution_history(executionArn=refused)["events"] if e["type"] == "TaskFailed")
+assert failed["taskFailedEventDetails"]["error"] == "Callback.Rejected", failed
+expect_error("TaskTimedOut", sfn.send_task_success, taskToken=token, output="{}")
+
 # Stopped by a person.
 stopped = sfn.start_execution(stateMachineArn=reviewed, input=json.dumps({"order": "ORD-4"}))["executionArn"]
 stop = sfn.stop_execution(executionArn=stopped, error="Ops.Cancelled", cause="customer called")
