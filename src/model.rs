@@ -200,6 +200,23 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
+/// An access key for the AWS-compatible API as admins see it: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub username: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+/// A key just created: the one time its secret is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewAccessKey {
+    pub id: String,
+    pub secret: String,
+    pub username: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -149,6 +149,7 @@ async fn staff_pages_send_strangers_to_sign_in() {
         "/inbox/ORD-1",
         "/admin/orders",
         "/admin/orders/ORD-1",
+        "/admin/keys",
     ] {
         let (status, location, _) = page(&browser(), &app, path).await;
         assert_eq!(status, 302, "{path}");
@@ -220,4 +221,95 @@ async fn cross_site_form_posts_are_refused() {
         .unwrap();
     assert_eq!(res.status().as_u16(), 403);
     assert!(res.headers().get("set-cookie").is_none());
+}
+
+/// A client signed in as `username`.
+async fn signed_in(app: &TestApp, username: &str, password: &str) -> Client {
+    let client = browser();
+    let (_, _, html) = page(&client, app, "/login").await;
+    let action = form_action(&html, "login");
+    let form = [("username", username), ("password", password)];
+    let res = submit(&client, app, &action, &form).await;
+    assert_eq!(
+        location(&res).as_deref(),
+        Some("/inbox"),
+        "{username} signs in"
+    );
+    client
+}
+
+/// Calls a server function as the page's script does (same origin, JSON answer).
+async fn call(
+    client: &Client,
+    app: &TestApp,
+    action: &str,
+    form: &[(&str, &str)],
+) -> (u16, String) {
+    let res = client
+        .post(app.url(action))
+        .header(ACCEPT, "application/json")
+        .header(ORIGIN, format!("http://{}", app.addr))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+async fn key_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT COUNT(*) FROM access_keys")
+        .fetch_one(&app.state.db().reader)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn only_admins_issue_list_and_revoke_access_keys() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin", "admin-password-1").await;
+    let (status, _, html) = page(&admin, &app, "/admin/keys").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("No access keys yet."), "{html}");
+    let issue = form_action(&html, "issue_access_key");
+
+    let approver = signed_in(&app, "approver", "approver-password").await;
+    let (status, _, html) = page(&approver, &app, "/admin/keys").await;
+    assert_eq!(status, 403);
+    assert!(html.contains("You need the admin role to see this page."));
+    let (status, _) = call(&approver, &app, &issue, &[("username", "approver")]).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(&browser(), &app, &issue, &[("username", "approver")]).await;
+    assert_eq!(status, 401);
+    assert_eq!(key_count(&app).await, 0, "refused calls create nothing");
+
+    let (status, body) = call(&admin, &app, &issue, &[("username", "nobody")]).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("No user named 'nobody'."), "{body}");
+    assert_eq!(key_count(&app).await, 0);
+
+    let (status, body) = call(&admin, &app, &issue, &[("username", "approver")]).await;
+    assert_eq!(status, 200, "{body}");
+    let key: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let (id, secret) = (key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    assert_eq!(key["username"], "approver");
+    assert_eq!(
+        orderflow::auth::access_key_secret(app.state.db(), id)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(secret)
+    );
+    let (_, _, html) = page(&admin, &app, "/admin/keys").await;
+    assert!(html.contains(id), "the list shows the key");
+    assert!(!html.contains(secret), "the list never shows a secret");
+    let revoke = form_action(&html, "revoke_access_key");
+
+    let (status, _) = call(&approver, &app, &revoke, &[("id", id)]).await;
+    assert_eq!(status, 403);
+    assert_eq!(key_count(&app).await, 1);
+    let (status, body) = call(&admin, &app, &revoke, &[("id", id)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(key_count(&app).await, 0);
+    let (status, _) = call(&admin, &app, &revoke, &[("id", id)]).await;
+    assert_eq!(status, 404);
 }

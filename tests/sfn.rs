@@ -71,11 +71,20 @@ async fn requests_need_a_valid_fresh_signature_from_a_known_key() {
         .unwrap();
     let body = "{}";
     let now = amz_date(0);
+    let last_used = || async {
+        let keys = orderflow::auth::access_keys(app.state.db()).await.unwrap();
+        keys[0].last_used_at.clone()
+    };
+    assert_eq!(last_used().await, None);
 
     let signed = sign(&app, &key, &secret, &now, body);
     let (status, ok) = send(&app, Some(&signed), &now, body).await;
     assert_eq!(status, 200, "{ok}");
     assert!(ok["stateMachines"].is_array(), "{ok}");
+    assert!(
+        last_used().await.is_some(),
+        "a signed request marks its key used"
+    );
 
     let cases = [
         (
@@ -326,6 +335,66 @@ async fn the_aws_cli_runs_a_callback_workflow() {
     )
     .await;
     assert_eq!(listed["executions"][0]["executionArn"], execution.as_str());
+
+    // An order's approval is decided in the inbox (or the REST API), not by its raw token.
+    let (status, order) = app
+        .post_json(
+            "/api/orders",
+            Some(&app.admin_token),
+            r#"{"OrderItems": ["desk"], "Cost": 500}"#,
+        )
+        .await;
+    assert_eq!(status, 201, "{order}");
+    let order_id = order["order_id"].as_str().unwrap();
+    let order_token: String = sqlx::query_scalar("SELECT task_token FROM orders WHERE id = ?")
+        .bind(order_id)
+        .fetch_one(&app.state.db().reader)
+        .await
+        .unwrap();
+    let (ok, _, err) = aws(
+        &app,
+        &key,
+        &[
+            "send-task-success",
+            "--task-token",
+            &order_token,
+            "--task-output",
+            r#"{"approved": true}"#,
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("AccessDeniedException"), "{err}");
+    let (ok, _, err) = aws(
+        &app,
+        &key,
+        &[
+            "send-task-failure",
+            "--task-token",
+            &order_token,
+            "--error",
+            "X",
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("AccessDeniedException"), "{err}");
+    let (_, order) = app
+        .get_json(&format!("/api/orders/{order_id}"), Some(&app.admin_token))
+        .await;
+    assert_eq!(order["status"], "awaiting_approval", "{order}");
+    let workflow = "arn:aws:states:us-east-1:000000000000:stateMachine:order-approval";
+    let (ok, _, err) = aws(
+        &app,
+        &key,
+        &[
+            "update-state-machine",
+            "--state-machine-arn",
+            workflow,
+            "--definition",
+            &definition,
+        ],
+    )
+    .await;
+    assert!(!ok && err.contains("ValidationException"), "{err}");
 
     let wrong = (key.0.clone(), "x".repeat(40));
     let (ok, _, err) = aws(&app, &wrong, &["list-state-machines"]).await;

@@ -1,3 +1,4 @@
+import { SFNClient, ListStateMachinesCommand } from '@aws-sdk/client-sfn';
 import { test, expect, Storefront, orderStatus, signIn, hydrated } from './fixtures';
 
 test('admins see every order, filter by status, and read an execution history', async ({ page, browser }) => {
@@ -37,4 +38,44 @@ test('admins see every order, filter by status, and read an execution history', 
   await expect(types.filter({ hasText: /^TaskSubmitted$/ })).toHaveCount(1);
   await expect(types.filter({ hasText: /^ExecutionSucceeded$/ })).toHaveCount(0);
   await admin.context().close();
+});
+
+test('admins create an API access key, the SDK uses it, and revoking it locks the SDK out', async ({ page }) => {
+  await signIn(page, 'e2e-admin', '/admin/keys');
+  await expect(page.getByRole('heading', { name: 'API access keys' })).toBeVisible();
+  await hydrated(page);
+  await page.getByLabel('User').selectOption('e2e-approver-2');
+  await page.getByRole('button', { name: 'Create access key' }).click();
+  const issued = page.getByRole('status', { name: 'New access key' });
+  await expect(issued).toContainText('it is not shown again');
+  const lines = (await issued.locator('pre').textContent()) ?? '';
+  const accessKeyId = /AWS_ACCESS_KEY_ID=(\S+)/.exec(lines)?.[1];
+  const secretAccessKey = /AWS_SECRET_ACCESS_KEY=(\S+)/.exec(lines)?.[1];
+  expect(accessKeyId).toMatch(/^AKOF[A-Z2-7]{16}$/);
+  expect(secretAccessKey).toHaveLength(40);
+
+  const port = process.env.E2E_PORT ?? '3917';
+  const sfn = new SFNClient({
+    endpoint: `http://127.0.0.1:${port}/sfn`,
+    region: 'us-east-1',
+    credentials: { accessKeyId: accessKeyId!, secretAccessKey: secretAccessKey! },
+  });
+  const listed = await sfn.send(new ListStateMachinesCommand({}));
+  expect(listed.stateMachines?.map((m) => m.name)).toContain('order-approval');
+
+  // After a reload the secret is gone for good; the key is listed as used.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByText(secretAccessKey!)).toHaveCount(0);
+  const row = page.getByRole('row').filter({ hasText: accessKeyId! });
+  await expect(row).toContainText('e2e-approver-2');
+  await expect(row.getByRole('cell').nth(3)).not.toHaveText('never');
+
+  await row.getByText('Revoke', { exact: true }).click();
+  await row.getByRole('button', { name: `Revoke ${accessKeyId}` }).click();
+  await expect(page.getByRole('status')).toHaveText(`Access key ${accessKeyId} revoked.`);
+  await expect(page.getByRole('row').filter({ hasText: accessKeyId! })).toHaveCount(0);
+  await expect(sfn.send(new ListStateMachinesCommand({}))).rejects.toMatchObject({
+    name: 'UnrecognizedClientException',
+  });
 });

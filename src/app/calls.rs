@@ -2,7 +2,10 @@
 //! storefront and customer order page need no account, everything else a signed-in approver
 //! or admin.
 
-use crate::model::{CurrentUser, CustomerOrder, OrderAudit, OrderPage, OrderSummary, Product};
+use crate::model::{
+    AccessKey, CurrentUser, CustomerOrder, NewAccessKey, OrderAudit, OrderPage, OrderSummary,
+    Product,
+};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -123,6 +126,7 @@ mod server {
                     format!("You need the {role} role to see this page."),
                 ),
                 AuthError::WrongCredentials => invalid(None, error.to_string()),
+                AuthError::NoSuchUser(_) => invalid(Some("username"), error.to_string()),
                 other => internal(other),
             }
         }
@@ -331,6 +335,50 @@ pub async fn load_audit(id: String) -> Result<OrderAudit, AppError> {
     crate::orders::audit(&state, &id)
         .await?
         .ok_or_else(|| server::not_found("Order"))
+}
+
+/// The access keys page: every key (secrets left out) and the users a new key can be for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyList {
+    pub keys: Vec<AccessKey>,
+    pub usernames: Vec<String>,
+}
+
+#[server]
+pub async fn access_keys() -> Result<KeyList, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    Ok(KeyList {
+        keys: crate::auth::access_keys(state.db()).await?,
+        usernames: crate::auth::usernames(state.db()).await?,
+    })
+}
+
+/// A new access key for `username`; its secret is in the answer and never shown again.
+#[server]
+pub async fn issue_access_key(username: String) -> Result<NewAccessKey, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    let username = username.trim().to_string();
+    if username.is_empty() {
+        return Err(server::invalid(Some("username"), "Choose a user."));
+    }
+    let (id, secret) = crate::auth::create_access_key(state.db(), &username).await?;
+    tracing::info!(key = %id, owner = %username, "access key created");
+    Ok(NewAccessKey {
+        id,
+        secret,
+        username,
+    })
+}
+
+/// Revokes an access key: requests signed with it are refused from now on.
+#[server]
+pub async fn revoke_access_key(id: String) -> Result<String, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    if !crate::auth::delete_access_key(state.db(), &id).await? {
+        return Err(server::not_found("Access key"));
+    }
+    tracing::info!(key = %id, "access key revoked");
+    Ok(format!("Access key {id} revoked."))
 }
 
 #[cfg(all(test, feature = "ssr"))]

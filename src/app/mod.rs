@@ -89,6 +89,11 @@ pub fn App() -> impl IntoView {
                         view=pages::admin::OrderDetail
                         ssr=SsrMode::Async
                     />
+                    <Route
+                        path=path!("/admin/keys")
+                        view=pages::keys::AccessKeys
+                        ssr=SsrMode::Async
+                    />
                 </Routes>
             </main>
         </Router>
@@ -113,6 +118,7 @@ fn Header() -> impl IntoView {
                                     <A href="/inbox">"Inbox"</A>
                                     <Show when=move || user.role.is_admin()>
                                         <A href="/admin/orders">"Orders"</A>
+                                        <A href="/admin/keys">"API keys"</A>
                                     </Show>
                                     <span class="who">{user.username.clone()}</span>
                                     <ActionForm action=session.logout attr:class="inline">

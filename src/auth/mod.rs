@@ -6,8 +6,8 @@ pub mod password;
 mod users;
 
 pub use users::{
-    access_key_secret, create_access_key, create_api_token, create_user, set_password,
-    user_for_token,
+    access_key_secret, access_key_used, access_keys, create_access_key, create_api_token,
+    create_user, delete_access_key, set_password, user_for_token, usernames,
 };
 
 use crate::model::{CurrentUser, Role};

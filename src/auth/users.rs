@@ -1,9 +1,9 @@
-//! The users and API token tables.
+//! The users, API token and access key tables.
 
 use super::password::{self, PasswordHashString};
 use super::AuthError;
 use crate::db::{self, Db};
-use crate::model::{CurrentUser, Role};
+use crate::model::{AccessKey, CurrentUser, Role};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -168,6 +168,64 @@ pub async fn access_key_secret(db: &Db, id: &str) -> Result<Option<String>, Auth
         sqlx::query_scalar("SELECT secret FROM access_keys WHERE id = ?")
             .bind(id)
             .fetch_optional(&db.reader)
+            .await?,
+    )
+}
+
+/// Every access key with its owner, newest first (secrets left out).
+pub async fn access_keys(db: &Db) -> Result<Vec<AccessKey>, AuthError> {
+    let rows = sqlx::query(
+        "SELECT k.id, u.username, k.created_at, k.last_used_at
+         FROM access_keys k JOIN users u ON u.id = k.user_id
+         ORDER BY k.created_at DESC, k.id",
+    )
+    .fetch_all(&db.reader)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(AccessKey {
+                id: row.try_get("id")?,
+                username: row.try_get("username")?,
+                created_at: row.try_get("created_at")?,
+                last_used_at: row.try_get("last_used_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Revokes access key `id` at once: requests signed with it are refused from now on. False if
+/// there was no such key.
+pub async fn delete_access_key(db: &Db, id: &str) -> Result<bool, AuthError> {
+    let done = sqlx::query("DELETE FROM access_keys WHERE id = ?")
+        .bind(id)
+        .execute(&db.writer)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Notes that access key `id` signed a request, at most once a minute per key (a write per
+/// request would contend with the workflows for SQLite's one writer).
+pub async fn access_key_used(db: &Db, id: &str) -> Result<(), AuthError> {
+    let now = time::OffsetDateTime::now_utc();
+    let stale = db::format_time(now - time::Duration::minutes(1));
+    sqlx::query(
+        "UPDATE access_keys SET last_used_at = ?
+         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
+    )
+    .bind(db::format_time(now))
+    .bind(id)
+    .bind(stale)
+    .execute(&db.writer)
+    .await?;
+    Ok(())
+}
+
+/// Every user's name, alphabetically.
+pub async fn usernames(db: &Db) -> Result<Vec<String>, AuthError> {
+    Ok(
+        sqlx::query_scalar("SELECT username FROM users ORDER BY username")
+            .fetch_all(&db.reader)
             .await?,
     )
 }

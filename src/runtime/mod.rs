@@ -478,6 +478,14 @@ impl Runtime {
         Duration::try_from(left).unwrap_or(Duration::ZERO).min(IDLE)
     }
 
+    /// The `Resource` (as written) of the task waiting on `token`, if the token exists.
+    pub async fn token_resource(&self, token: &str) -> Result<Option<String>, RuntimeError> {
+        let mut conn = self.db().reader.acquire().await?;
+        Ok(store::load_token(&mut conn, token)
+            .await?
+            .map(|task| task.resource))
+    }
+
     /// An execution's summary.
     pub async fn describe_execution(
         &self,

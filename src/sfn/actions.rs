@@ -30,12 +30,7 @@ pub(super) async fn dispatch(
         "DeleteStateMachine" => {
             // Deleting one that does not exist succeeds, as on AWS.
             let name = machine_name(r.string("stateMachineArn")?)?;
-            if name == crate::orders::WORKFLOW {
-                return Err(SfnError::new(
-                    "ValidationException",
-                    format!("'{name}' runs the storefront's orders and cannot be deleted"),
-                ));
-            }
+            not_the_order_workflow(name, "deleted")?;
             state
                 .runtime
                 .delete_state_machine(name)
@@ -279,6 +274,10 @@ async fn create_state_machine(state: &AppState, r: Request<'_>) -> Result<Value,
 async fn update_state_machine(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
     let arn = r.string("stateMachineArn")?;
     let name = machine_name(arn)?;
+    not_the_order_workflow(
+        name,
+        "changed here (edit workflows/order-approval.asl.json)",
+    )?;
     let definition = r.optional_string("definition")?;
     let role_arn = r.optional_string("roleArn")?;
     if definition.is_none() && role_arn.is_none() {
@@ -803,10 +802,40 @@ fn callback_error(e: CallbackError) -> SfnError {
     }
 }
 
+/// The order workflow runs the storefront: it is defined by its file and cannot be `what`.
+fn not_the_order_workflow(name: &str, what: &str) -> Result<(), SfnError> {
+    if name == crate::orders::WORKFLOW {
+        return Err(SfnError::new(
+            "ValidationException",
+            format!("'{name}' runs the storefront's orders and cannot be {what}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Order approvals are decided in the inbox or through `POST /api/orders/{id}/decision`, which
+/// record who decided and why and apply the approval rules; the AWS API does not go around them.
+async fn not_an_order_approval(state: &AppState, token: &str) -> Result<(), SfnError> {
+    let resource = state
+        .runtime
+        .token_resource(token)
+        .await
+        .map_err(internal)?;
+    let approval = crate::orders::handlers::REQUEST_APPROVAL;
+    if resource.is_some_and(|r| r.strip_suffix(".waitForTaskToken").unwrap_or(&r) == approval) {
+        return Err(SfnError::new(
+            "AccessDeniedException",
+            "This task token waits for an order approval: decide it in the approval inbox or with POST /api/orders/{id}/decision, which record who decided and why",
+        ));
+    }
+    Ok(())
+}
+
 async fn send_task_success(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
     let token = r.string("taskToken")?;
     let text = r.string("output")?;
     let output = json_field(text, "InvalidOutput", "Invalid Output")?;
+    not_an_order_approval(state, token).await?;
     state
         .runtime
         .send_task_success(token, output)
@@ -819,6 +848,7 @@ async fn send_task_failure(state: &AppState, r: Request<'_>) -> Result<Value, Sf
     let token = r.string("taskToken")?;
     let error = r.optional_string("error")?.unwrap_or_default();
     let cause = r.optional_string("cause")?.unwrap_or_default();
+    not_an_order_approval(state, token).await?;
     state
         .runtime
         .send_task_failure(token, error, cause)

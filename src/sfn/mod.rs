@@ -208,5 +208,8 @@ async fn authenticate(
         };
         return Err(SfnError::new("InvalidSignatureException", message));
     }
+    crate::auth::access_key_used(state.db(), &auth.access_key_id)
+        .await
+        .map_err(SfnError::internal)?;
     Ok(())
 }

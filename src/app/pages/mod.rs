@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod inbox;
+pub mod keys;
 pub mod login;
 pub mod order;
 pub mod shop;
