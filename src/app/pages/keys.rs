@@ -20,7 +20,7 @@ pub fn AccessKeys() -> impl IntoView {
         <h1>"API access keys"</h1>
         <p class="muted">
             "Keys sign requests to the AWS Step Functions API at " <code>"/sfn"</code>
-            " (AWS CLI, SDKs) with SigV4. A key acts for the user it belongs to."
+            " (AWS CLI, SDKs) with SigV4. Every key has the whole API; each belongs to a user, so you know whose to revoke."
         </p>
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
