@@ -7,18 +7,40 @@ use crate::model::Cents;
 pub struct Config {
     /// `sqlite://…` URL of the database file.
     pub database_url: String,
-    /// Orders whose total is above this need a person's approval.
-    pub approval_threshold: Cents,
+    /// Which orders need people, how many, and how soon.
+    pub approval: ApprovalPolicy,
     /// Send the session cookie only over HTTPS.
     pub secure_cookies: bool,
 }
 
+/// The rules the order workflow reads (through its Validate Cost step).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApprovalPolicy {
+    /// Orders whose total is above this need a person's approval.
+    pub threshold: Cents,
+    /// Orders above this need a second approval, by someone else.
+    pub second_threshold: Cents,
+    /// How long each approval may wait before it goes to the admins.
+    pub timeout_seconds: u64,
+}
+
+impl Default for ApprovalPolicy {
+    /// Approval above 100.00, a second one above 5,000.00, 48 hours each.
+    fn default() -> ApprovalPolicy {
+        ApprovalPolicy {
+            threshold: Cents(10_000),
+            second_threshold: Cents(500_000),
+            timeout_seconds: 48 * 3600,
+        }
+    }
+}
+
 impl Config {
-    /// Settings for tests: the given database, the seed's threshold of 100.00.
+    /// Settings for tests: the given database and the default approval policy.
     pub fn for_database(database_url: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
-            approval_threshold: Cents(10_000),
+            approval: ApprovalPolicy::default(),
             secure_cookies: false,
         }
     }

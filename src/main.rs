@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use orderflow::config::{parse_amount, Config};
+use orderflow::config::{parse_amount, ApprovalPolicy, Config};
 use orderflow::db::Db;
 use orderflow::model::Role;
 use orderflow::{auth, server};
@@ -75,6 +75,23 @@ struct ServeArgs {
         global = true
     )]
     approval_threshold: String,
+    /// Orders above this amount need a second approval, by a different approver.
+    #[arg(
+        long,
+        env = "ORDERFLOW_SECOND_APPROVAL_THRESHOLD",
+        default_value = "5000.00",
+        global = true
+    )]
+    second_approval_threshold: String,
+    /// Seconds an approval may wait before it is escalated to the admins.
+    #[arg(
+        long,
+        env = "ORDERFLOW_APPROVAL_TIMEOUT_SECONDS",
+        default_value_t = 48 * 3600,
+        value_parser = clap::value_parser!(u64).range(1..=31_536_000),
+        global = true
+    )]
+    approval_timeout_seconds: u64,
     /// Create demo accounts (approver "demo-approver", admin "demo-admin") with fresh random
     /// passwords, printed at start.
     #[arg(long, env = "ORDERFLOW_DEMO", global = true)]
@@ -169,11 +186,20 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
-    let approval_threshold = parse_amount(&args.approval_threshold)
+    let threshold = parse_amount(&args.approval_threshold)
         .map_err(|e| anyhow::anyhow!("--approval-threshold: {e}"))?;
+    let second_threshold = parse_amount(&args.second_approval_threshold)
+        .map_err(|e| anyhow::anyhow!("--second-approval-threshold: {e}"))?;
+    if second_threshold < threshold {
+        anyhow::bail!("--second-approval-threshold must not be below --approval-threshold");
+    }
     let config = Config {
         database_url,
-        approval_threshold,
+        approval: ApprovalPolicy {
+            threshold,
+            second_threshold,
+            timeout_seconds: args.approval_timeout_seconds,
+        },
         secure_cookies: args.secure_cookies,
     };
     // Run from the repository root, Cargo.toml's [package.metadata.leptos] applies (LEPTOS_*

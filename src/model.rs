@@ -79,6 +79,51 @@ impl OrderStatus {
     }
 }
 
+/// Which approval an order awaits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Any approver (within their limit, not the customer).
+    First,
+    /// A second approver, other than the first: the order is above the second threshold.
+    Second,
+    /// Past its deadline: admins decide.
+    Escalated,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::First => "first",
+            Stage::Second => "second",
+            Stage::Escalated => "escalated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stage> {
+        [Stage::First, Stage::Second, Stage::Escalated]
+            .into_iter()
+            .find(|st| st.as_str() == s)
+    }
+
+    /// Words for people, e.g. "Second approval".
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::First => "Approval",
+            Stage::Second => "Second approval",
+            Stage::Escalated => "Escalated to admins",
+        }
+    }
+
+    /// Whose queue the order is in.
+    pub fn inbox(self) -> &'static str {
+        match self {
+            Stage::Escalated => "admins",
+            _ => "approvers",
+        }
+    }
+}
+
 /// A catalogue entry in the storefront.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Product {
@@ -120,8 +165,85 @@ pub struct OrderSummary {
     pub created_at: String,
     /// Set while the order waits for an approver (RFC 3339).
     pub awaiting_since: Option<String>,
+    /// Which approval it waits for (meaningful while awaiting approval).
+    pub stage: Stage,
+    /// Who gave the first of two approvals, and so may not give the second.
+    pub first_approver: Option<String>,
+    /// When the approval it waits for is escalated to the admins.
+    pub due_at: Option<String>,
+    /// The approver working on it, and since when.
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<String>,
     pub decision: Option<Decision>,
     pub execution_id: String,
+}
+
+/// One step of an order's approval: who did what, when (`actor` is `None` for the workflow).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrailEntry {
+    pub at: String,
+    pub actor: Option<String>,
+    /// `waiting`, `claimed`, `unclaimed`, `took_over`, `reassigned`, `approved`, `rejected`,
+    /// `escalated`.
+    pub action: String,
+    pub detail: Option<String>,
+}
+
+/// The inbox's order: oldest waiting first, or largest total first.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxSort {
+    #[default]
+    Oldest,
+    Largest,
+}
+
+/// Which waiting orders the inbox lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InboxView {
+    /// Everything the user may work on.
+    #[default]
+    All,
+    /// Claimed by the user.
+    Mine,
+    Unclaimed,
+    /// Past their deadline, for admins.
+    Escalated,
+}
+
+impl InboxSort {
+    pub fn parse(s: &str) -> Option<InboxSort> {
+        match s {
+            "" | "oldest" => Some(InboxSort::Oldest),
+            "largest" => Some(InboxSort::Largest),
+            _ => None,
+        }
+    }
+}
+
+impl InboxView {
+    pub fn parse(s: &str) -> Option<InboxView> {
+        match s {
+            "" | "all" => Some(InboxView::All),
+            "mine" => Some(InboxView::Mine),
+            "unclaimed" => Some(InboxView::Unclaimed),
+            "escalated" => Some(InboxView::Escalated),
+            _ => None,
+        }
+    }
+}
+
+/// How many orders wait, in the inbox's views.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxCounts {
+    /// Everything the user may work on.
+    pub all: i64,
+    pub mine: i64,
+    pub unclaimed: i64,
+    pub escalated: i64,
+    /// Due within the next four hours.
+    pub due_soon: i64,
 }
 
 /// What the customer sees on their order page (reached through its unguessable key).
@@ -198,6 +320,10 @@ pub struct CurrentUser {
     pub id: i64,
     pub username: String,
     pub role: Role,
+    /// Orders placed with this e-mail are never theirs to decide.
+    pub email: Option<String>,
+    /// The largest total they may approve; `None` for no limit.
+    pub approval_limit: Option<Cents>,
 }
 
 /// An access key for the AWS-compatible API as admins see it: never its secret.

@@ -30,7 +30,7 @@ pub struct Server {
 pub async fn state(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<AppState> {
     let db = Db::open(&config.database_url).await?;
     let mut registry = Registry::new();
-    orders::handlers::register(&mut registry, config.approval_threshold);
+    orders::handlers::register(&mut registry, config.approval);
     let runtime = Runtime::new(db, registry);
     runtime
         .put_state_machine(orders::WORKFLOW, orders::WORKFLOW_DEFINITION)

@@ -157,8 +157,11 @@ async fn rejection_requires_a_reason_and_is_recorded() {
         .unwrap()
         .unwrap();
     assert_eq!(exec.status, "FAILED");
-    assert_eq!(exec.error.as_deref(), Some("ErrorA"));
-    assert_eq!(exec.cause.as_deref(), Some("Invalid order."));
+    assert_eq!(exec.error.as_deref(), Some("OrderRejected"));
+    assert_eq!(
+        exec.cause.as_deref(),
+        Some("The order was rejected by its approver.")
+    );
 }
 
 #[tokio::test]

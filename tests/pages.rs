@@ -199,7 +199,7 @@ async fn sign_in_rotates_the_session_and_roles_are_enforced() {
     let (status, _, html) = page(&client, &app, "/inbox").await;
     assert_eq!(status, 200);
     assert!(html.contains("Approval inbox"));
-    assert!(html.contains("Nothing is waiting for approval."));
+    assert!(html.contains("Nothing here is waiting for approval."));
 
     let (status, _, html) = page(&client, &app, "/admin/orders").await;
     assert_eq!(status, 403);

@@ -70,7 +70,11 @@ impl From<OrderError> for ApiError {
             }
             OrderError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             OrderError::Duplicate(_) => (StatusCode::CONFLICT, "duplicate"),
-            OrderError::AlreadyDecided { .. } => (StatusCode::CONFLICT, "already_decided"),
+            OrderError::AlreadyDecided { .. } | OrderError::Moved(_) => {
+                (StatusCode::CONFLICT, "already_decided")
+            }
+            OrderError::Claimed(_) | OrderError::ClaimChanged => (StatusCode::CONFLICT, "claimed"),
+            OrderError::NotAllowed(_) => (StatusCode::FORBIDDEN, "not_allowed"),
             OrderError::Callback(_) | OrderError::Runtime(_) | OrderError::Database(_) => {
                 return ApiError::internal(e)
             }

@@ -2,6 +2,7 @@
 //! Prometheus `/metrics`.
 
 mod error;
+mod live;
 mod rest;
 
 pub use error::ApiError;
@@ -18,4 +19,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders", post(rest::create_order))
         .route("/api/orders/{id}", get(rest::get_order))
         .route("/api/orders/{id}/decision", post(rest::decide))
+        .route("/live", get(live::live))
 }

@@ -4,7 +4,7 @@
 use super::ApiError;
 use crate::auth;
 use crate::config::parse_amount;
-use crate::model::{Cents, CurrentUser, OrderSummary};
+use crate::model::{Cents, CurrentUser, OrderSummary, Stage};
 use crate::orders::{self, ApiOrder};
 use crate::state::AppState;
 use axum::body::Bytes;
@@ -236,6 +236,19 @@ pub async fn decide(
         ));
     };
     let reason = optional_string(&map, "reason")?;
-    let order = orders::decide(&state, &id, *approved, reason.as_deref(), &user).await?;
+    let comment = optional_string(&map, "comment")?;
+    let stage = match optional_string(&map, "stage")? {
+        None => None,
+        Some(text) => Some(Stage::parse(&text).ok_or_else(|| {
+            ApiError::bad_request("stage", "stage must be first, second or escalated.")
+        })?),
+    };
+    let verdict = orders::Verdict {
+        approved: *approved,
+        reason: reason.as_deref(),
+        comment: comment.as_deref(),
+        stage,
+    };
+    let order = orders::decide(&state, &id, &verdict, &user).await?;
     Ok(Json(order_json(&order)))
 }

@@ -3,9 +3,11 @@
 //! or admin.
 
 use crate::model::{
-    AccessKey, CurrentUser, CustomerOrder, NewAccessKey, OrderAudit, OrderPage, OrderSummary,
-    Product,
+    AccessKey, CurrentUser, CustomerOrder, InboxCounts, NewAccessKey, OrderAudit, OrderPage,
+    OrderSummary, Product, TrailEntry,
 };
+#[cfg(feature = "ssr")]
+use crate::model::{Cents, InboxSort, InboxView, Stage};
 use leptos::prelude::*;
 use leptos::server_fn::codec::JsonEncoding;
 use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
@@ -137,9 +139,12 @@ mod server {
             match &error {
                 OrderError::Invalid { field, .. } => invalid(Some(field), error.to_string()),
                 OrderError::NotFound(_) => fail(ErrorKind::NotFound, None, error.to_string()),
-                OrderError::AlreadyDecided { .. } | OrderError::Duplicate(_) => {
-                    fail(ErrorKind::Conflict, None, error.to_string())
-                }
+                OrderError::AlreadyDecided { .. }
+                | OrderError::Duplicate(_)
+                | OrderError::Moved(_)
+                | OrderError::Claimed(_)
+                | OrderError::ClaimChanged => fail(ErrorKind::Conflict, None, error.to_string()),
+                OrderError::NotAllowed(_) => fail(ErrorKind::Forbidden, None, error.to_string()),
                 _ => internal(error),
             }
         }
@@ -241,23 +246,40 @@ pub async fn find_customer_order(key: String) -> Result<CustomerOrder, AppError>
         .ok_or_else(|| server::not_found("Order"))
 }
 
-/// An order waiting for approval, with how long it has waited ("12 min").
+/// An order waiting for approval, with how long it has waited ("12 min") and how long is left
+/// before it is escalated.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Waiting {
     pub order: OrderSummary,
     pub waiting: String,
+    /// "3 h 20 min left", or "overdue" once past the deadline.
+    pub time_left: Option<String>,
+    pub overdue: bool,
 }
 
 #[cfg(feature = "ssr")]
 fn waiting(order: OrderSummary) -> Waiting {
+    let now = time::OffsetDateTime::now_utc();
     let since = order
         .awaiting_since
         .as_deref()
         .and_then(crate::db::parse_time);
-    let waiting = since
-        .map(|t| waited(time::OffsetDateTime::now_utc() - t))
-        .unwrap_or_default();
-    Waiting { order, waiting }
+    let waiting = since.map(|t| waited(now - t)).unwrap_or_default();
+    let due = order.due_at.as_deref().and_then(crate::db::parse_time);
+    let overdue = due.is_some_and(|d| d <= now);
+    let time_left = due.map(|d| {
+        if overdue {
+            "overdue".to_string()
+        } else {
+            format!("{} left", waited(d - now))
+        }
+    });
+    Waiting {
+        order,
+        waiting,
+        time_left,
+        overdue,
+    }
 }
 
 /// A wait in the largest sensible unit: "less than a minute", "5 min", "3 h 20 min", "2 days".
@@ -273,31 +295,119 @@ fn waited(d: time::Duration) -> String {
     }
 }
 
-/// Orders awaiting approval, oldest first.
+/// A page of the inbox.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxPage {
+    pub items: Vec<Waiting>,
+    pub next: Option<String>,
+    pub counts: InboxCounts,
+    /// The signed-in user, to tell their claims from others'.
+    pub me: String,
+    pub admin: bool,
+}
+
+/// Orders awaiting approval: `sort` (`oldest`, `largest`), `view` (`all`, `mine`,
+/// `unclaimed`, `escalated`), amounts `min`/`max`, `waited` (minutes at least), `q` (an order
+/// id or part of a customer's name or e-mail), `cursor` from the previous page.
 #[server]
-pub async fn inbox() -> Result<Vec<Waiting>, AppError> {
-    let (state, _) = server::caller(crate::model::Role::Approver).await?;
-    let orders = crate::orders::inbox(&state).await?;
-    Ok(orders.into_iter().map(waiting).collect())
+pub async fn inbox(
+    #[server(default)] sort: String,
+    #[server(default)] view: String,
+    #[server(default)] min: String,
+    #[server(default)] max: String,
+    #[server(default)] waited: String,
+    #[server(default)] q: String,
+    #[server(default)] cursor: String,
+) -> Result<InboxPage, AppError> {
+    let (state, user) = server::caller(crate::model::Role::Approver).await?;
+    let sort = InboxSort::parse(&sort)
+        .ok_or_else(|| server::invalid(Some("sort"), "Sort by oldest or largest."))?;
+    let view = InboxView::parse(&view)
+        .ok_or_else(|| server::invalid(Some("view"), "Unknown inbox view."))?;
+    let amount = |text: &str, field: &'static str| -> Result<Option<Cents>, AppError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        crate::config::parse_amount(text.trim_start_matches('$'))
+            .map(Some)
+            .map_err(|e| server::invalid(Some(field), e))
+    };
+    let waited_minutes = match waited.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<i64>()
+                .ok()
+                .filter(|m| *m >= 0)
+                .ok_or_else(|| {
+                    server::invalid(
+                        Some("waited"),
+                        "Waiting time must be a whole number of minutes.",
+                    )
+                })?,
+        ),
+    };
+    let request = crate::orders::InboxRequest {
+        sort,
+        view,
+        min: amount(&min, "min")?,
+        max: amount(&max, "max")?,
+        waited_minutes,
+        search: Some(q.as_str()),
+        cursor: Some(cursor.as_str()).filter(|c| !c.is_empty()),
+        limit: 50,
+    };
+    let result = crate::orders::inbox(&state, &user, &request).await?;
+    Ok(InboxPage {
+        items: result.orders.into_iter().map(waiting).collect(),
+        next: result.next,
+        counts: result.counts,
+        me: user.username,
+        admin: user.role.is_admin(),
+    })
+}
+
+/// One order for an approver: the order, its trail, who is asking, and why they may not
+/// decide it (if they may not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalView {
+    pub item: Waiting,
+    pub trail: Vec<TrailEntry>,
+    pub me: String,
+    pub admin: bool,
+    pub blocked: Option<String>,
 }
 
 /// One order, for an approver to decide.
 #[server]
-pub async fn approval(id: String) -> Result<Waiting, AppError> {
-    let (state, _) = server::caller(crate::model::Role::Approver).await?;
+pub async fn approval(id: String) -> Result<ApprovalView, AppError> {
+    let (state, user) = server::caller(crate::model::Role::Approver).await?;
     let order = crate::orders::get(&state, &id)
         .await?
         .ok_or_else(|| server::not_found("Order"))?;
-    Ok(waiting(order))
+    let blocked = crate::orders::may_not_decide(&order, &user, false)
+        .filter(|e| !matches!(e, crate::orders::OrderError::Claimed(_)))
+        .filter(|_| order.status == crate::model::OrderStatus::AwaitingApproval)
+        .map(|e| e.to_string());
+    Ok(ApprovalView {
+        trail: crate::orders::trail(&state, &id).await?,
+        item: waiting(order),
+        me: user.username,
+        admin: user.role.is_admin(),
+        blocked,
+    })
 }
 
 /// Approve or reject: `decision` is "approve" or "reject" (the button pressed); a reason is
-/// required to reject. Returns the message to show.
+/// required to reject, a comment optional; `stage` is the approval the page showed. Returns
+/// the message to show.
 #[server]
 pub async fn decide(
     order_id: String,
     decision: String,
     #[server(default)] reason: String,
+    #[server(default)] comment: String,
+    #[server(default)] stage: String,
 ) -> Result<String, AppError> {
     let (state, user) = server::caller(crate::model::Role::Approver).await?;
     let approved = match decision.as_str() {
@@ -305,9 +415,92 @@ pub async fn decide(
         "reject" => false,
         _ => return Err(server::invalid(None, "Choose Approve or Reject.")),
     };
-    let order = crate::orders::decide(&state, &order_id, approved, Some(&reason), &user).await?;
+    let verdict = crate::orders::Verdict {
+        approved,
+        reason: Some(&reason),
+        comment: Some(&comment),
+        stage: Stage::parse(&stage),
+    };
+    let order = crate::orders::decide(&state, &order_id, &verdict, &user).await?;
     let verb = if approved { "approved" } else { "rejected" };
     Ok(format!("Order {} {verb}.", order.id))
+}
+
+/// Claim, unclaim, take over or (admins) reassign an order: `action` is `claim`, `unclaim`,
+/// `take_over` or `reassign` (to `assignee`). Returns the message to show.
+#[server]
+pub async fn claim(
+    order_id: String,
+    action: String,
+    #[server(default)] assignee: String,
+) -> Result<String, AppError> {
+    use crate::orders::ClaimChange;
+    let (state, user) = server::caller(crate::model::Role::Approver).await?;
+    let change = match action.as_str() {
+        "claim" => ClaimChange::Claim,
+        "unclaim" => ClaimChange::Unclaim,
+        "take_over" => ClaimChange::TakeOver,
+        "reassign" => ClaimChange::Reassign(assignee.trim()),
+        _ => return Err(server::invalid(None, "Unknown claim action.")),
+    };
+    let order = crate::orders::change_claim(&state, &order_id, change, &user).await?;
+    Ok(match &order.claimed_by {
+        Some(by) if *by == user.username => format!("You are working on order {}.", order.id),
+        Some(by) => format!("Order {} is now with {by}.", order.id),
+        None => format!("Order {} is unclaimed.", order.id),
+    })
+}
+
+/// The outcome of one order in a bulk approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BulkOutcome {
+    pub order_id: String,
+    pub approved: bool,
+    pub message: String,
+}
+
+/// Approves each of the orders (comma-separated ids, at most 100), each once and on its own:
+/// one refused does not stop the others.
+#[server]
+pub async fn bulk_approve(
+    order_ids: String,
+    #[server(default)] comment: String,
+) -> Result<Vec<BulkOutcome>, AppError> {
+    let (state, user) = server::caller(crate::model::Role::Approver).await?;
+    let mut ids: Vec<&str> = order_ids
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .collect();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(server::invalid(None, "Select the orders to approve."));
+    }
+    if ids.len() > 100 {
+        return Err(server::invalid(None, "Approve at most 100 orders at once."));
+    }
+    let mut outcomes = Vec::with_capacity(ids.len());
+    for id in ids {
+        let verdict = crate::orders::Verdict {
+            approved: true,
+            comment: Some(&comment),
+            ..Default::default()
+        };
+        let result = crate::orders::decide(&state, id, &verdict, &user).await;
+        outcomes.push(BulkOutcome {
+            order_id: id.to_string(),
+            approved: result.is_ok(),
+            message: match result {
+                Ok(_) => "Approved.".to_string(),
+                Err(e @ crate::orders::OrderError::Database(_)) => {
+                    tracing::error!(error = %e, order = id, "bulk approval failed");
+                    "Something went wrong on our side.".to_string()
+                }
+                Err(e) => e.to_string(),
+            },
+        });
+    }
+    Ok(outcomes)
 }
 
 /// Every order, newest first, optionally of one status; `cursor` comes from the last page.

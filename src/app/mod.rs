@@ -180,6 +180,29 @@ pub fn Refused(error: AppError) -> impl IntoView {
     }
 }
 
+/// A signal that changes whenever the server reports a change on `/live` (an order arrived,
+/// was claimed or decided), so a page's resources can refetch. It stays put on the server and
+/// until the page is hydrated.
+pub fn live_changes() -> ReadSignal<u32> {
+    let (tick, set_tick) = signal(0u32);
+    #[cfg(feature = "hydrate")]
+    Effect::new(move |_| {
+        use wasm_bindgen::{closure::Closure, JsCast};
+        let Ok(source) = web_sys::EventSource::new("/live") else {
+            return;
+        };
+        let on_change = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |_| {
+            set_tick.try_update(|n| *n += 1);
+        });
+        source.set_onmessage(Some(on_change.as_ref().unchecked_ref()));
+        let live = send_wrapper::SendWrapper::new((source, on_change));
+        on_cleanup(move || live.0.close());
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = set_tick;
+    tick
+}
+
 /// Shown while a page's data loads.
 #[component]
 pub fn Loading() -> impl IntoView {

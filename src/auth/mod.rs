@@ -6,8 +6,9 @@ pub mod password;
 mod users;
 
 pub use users::{
-    access_key_secret, access_key_used, access_keys, create_access_key, create_api_token,
-    create_user, delete_access_key, set_password, user_for_token, usernames,
+    access_key_secret, access_key_used, access_keys, active_user, create_access_key,
+    create_api_token, create_user, delete_access_key, set_password, set_profile, user_for_token,
+    usernames,
 };
 
 use crate::model::{CurrentUser, Role};
@@ -36,6 +37,10 @@ pub enum AuthError {
     UserExists(String),
     #[error("No user named '{0}'.")]
     NoSuchUser(String),
+    #[error("'{0}' is not an e-mail address.")]
+    InvalidEmail(String),
+    #[error("An approval limit cannot be negative.")]
+    InvalidLimit,
     #[error("The session store failed: {0}")]
     Session(#[from] tower_sessions::session::Error),
     #[error("Password hashing failed.")]

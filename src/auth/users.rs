@@ -3,7 +3,7 @@
 use super::password::{self, PasswordHashString};
 use super::AuthError;
 use crate::db::{self, Db};
-use crate::model::{AccessKey, CurrentUser, Role};
+use crate::model::{AccessKey, Cents, CurrentUser, Role};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -14,6 +14,9 @@ fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// The columns `user_from_row` reads.
+const USER_COLUMNS: &str = "id, username, role, email, approval_limit_cents";
+
 fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CurrentUser, sqlx::Error> {
     let role: String = row.try_get("role")?;
     Ok(CurrentUser {
@@ -21,6 +24,10 @@ fn user_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CurrentUser, sqlx::Err
         username: row.try_get("username")?,
         role: Role::parse(&role)
             .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+        email: row.try_get("email")?,
+        approval_limit: row
+            .try_get::<Option<i64>, _>("approval_limit_cents")?
+            .map(Cents),
     })
 }
 
@@ -59,7 +66,39 @@ pub async fn create_user(
         id: row.try_get("id")?,
         username: username.to_string(),
         role,
+        email: None,
+        approval_limit: None,
     })
+}
+
+/// Sets a user's e-mail (never theirs to decide: orders placed with it) and approval limit
+/// (`None`: no limit).
+pub async fn set_profile(
+    db: &Db,
+    username: &str,
+    email: Option<&str>,
+    approval_limit: Option<Cents>,
+) -> Result<(), AuthError> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    if let Some(e) = email {
+        if e.len() > 254 || !e.contains('@') || e.chars().any(char::is_whitespace) {
+            return Err(AuthError::InvalidEmail(e.to_string()));
+        }
+    }
+    if approval_limit.is_some_and(|l| l.0 < 0) {
+        return Err(AuthError::InvalidLimit);
+    }
+    let done =
+        sqlx::query("UPDATE users SET email = ?, approval_limit_cents = ? WHERE username = ?")
+            .bind(email.map(str::to_lowercase))
+            .bind(approval_limit.map(|l| l.0))
+            .bind(username)
+            .execute(&db.writer)
+            .await?;
+    if done.rows_affected() == 0 {
+        return Err(AuthError::NoSuchUser(username.to_string()));
+    }
+    Ok(())
 }
 
 /// Replaces a user's password.
@@ -76,16 +115,33 @@ pub async fn set_password(db: &Db, username: &str, password: &str) -> Result<(),
     Ok(())
 }
 
+/// The user named `username` if they exist and are not disabled.
+pub async fn active_user(db: &Db, username: &str) -> Result<Option<CurrentUser>, AuthError> {
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE username = ? AND disabled_at IS NULL"
+    ))
+    .bind(username)
+    .fetch_optional(&db.reader)
+    .await?;
+    row.as_ref()
+        .map(user_from_row)
+        .transpose()
+        .map_err(Into::into)
+}
+
 /// The user if the password matches; None otherwise (same timing either way).
 pub(super) async fn verify_password(
     db: &Db,
     username: &str,
     password: &str,
 ) -> Result<Option<CurrentUser>, AuthError> {
-    let row = sqlx::query("SELECT id, username, role, password_hash FROM users WHERE username = ?")
-        .bind(username)
-        .fetch_optional(&db.reader)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, password_hash FROM users
+         WHERE username = ? AND disabled_at IS NULL"
+    ))
+    .bind(username)
+    .fetch_optional(&db.reader)
+    .await?;
     let stored = match &row {
         Some(r) => Some(PasswordHashString::from_stored(r.try_get("password_hash")?)),
         None => None,
@@ -100,10 +156,12 @@ pub(super) async fn verify_password(
 }
 
 pub(super) async fn by_id(db: &Db, id: i64) -> Result<Option<CurrentUser>, AuthError> {
-    let row = sqlx::query("SELECT id, username, role FROM users WHERE id = ?")
-        .bind(id)
-        .fetch_optional(&db.reader)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users WHERE id = ? AND disabled_at IS NULL"
+    ))
+    .bind(id)
+    .fetch_optional(&db.reader)
+    .await?;
     row.as_ref()
         .map(user_from_row)
         .transpose()
@@ -164,12 +222,13 @@ pub async fn create_access_key(db: &Db, username: &str) -> Result<(String, Strin
 
 /// The secret of access key `id`, if it exists.
 pub async fn access_key_secret(db: &Db, id: &str) -> Result<Option<String>, AuthError> {
-    Ok(
-        sqlx::query_scalar("SELECT secret FROM access_keys WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&db.reader)
-            .await?,
+    Ok(sqlx::query_scalar(
+        "SELECT k.secret FROM access_keys k JOIN users u ON u.id = k.user_id
+             WHERE k.id = ? AND u.disabled_at IS NULL",
     )
+    .bind(id)
+    .fetch_optional(&db.reader)
+    .await?)
 }
 
 /// Every access key with its owner, newest first (secrets left out).
@@ -233,8 +292,9 @@ pub async fn usernames(db: &Db) -> Result<Vec<String>, AuthError> {
 /// The user an API token belongs to.
 pub async fn user_for_token(db: &Db, token: &str) -> Result<Option<CurrentUser>, AuthError> {
     let row = sqlx::query(
-        "SELECT u.id, u.username, u.role FROM api_tokens t JOIN users u ON u.id = t.user_id
-         WHERE t.token_hash = ?",
+        "SELECT u.id, u.username, u.role, u.email, u.approval_limit_cents
+         FROM api_tokens t JOIN users u ON u.id = t.user_id
+         WHERE t.token_hash = ? AND u.disabled_at IS NULL",
     )
     .bind(token_hash(token))
     .fetch_optional(&db.reader)

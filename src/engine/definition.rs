@@ -1841,7 +1841,7 @@ mod tests {
         let names: Vec<_> = machine.state_names().collect();
         assert_eq!(names.first(), Some(&"Validate Order"));
         assert_eq!(names.last(), Some(&"FailState"));
-        assert_eq!(names.len(), 8);
+        assert_eq!(names.len(), 13);
         let wait = machine.state("WaitForApproval");
         assert_eq!(wait.map(State::needs_task_token), Some(true));
         assert_eq!(wait.map(State::kind), Some(StateKind::Task));

@@ -2074,7 +2074,7 @@ mod tests {
         let step = m.task_succeeded(
             "Validate Cost",
             &after_validation,
-            json!({"requiresApproval": true}),
+            json!({"requiresApproval": true, "requiresSecondApproval": true, "approvalTimeoutSeconds": 600}),
             &ctx(),
         );
         let after_cost = output(&step).cloned().unwrap_or_default();
@@ -2089,11 +2089,39 @@ mod tests {
             step.action,
             Action::Invoke {
                 resource: "orderflow:request-approval.waitForTaskToken".into(),
-                parameters: json!({"OrderID": "o-1", "Cost": 5000, "TaskToken": "tok"}),
+                parameters: json!({"OrderID": "o-1", "Cost": 5000, "Stage": "first",
+                    "DeadlineSeconds": 600, "TaskToken": "tok"}),
                 wait_for_token: true,
-                timeout_seconds: None,
+                timeout_seconds: Some(600),
                 heartbeat_seconds: None,
             }
+        );
+        // An approval goes on to the second one; a rejection fails the order.
+        let approved = m.task_succeeded(
+            "WaitForApproval",
+            &after_cost,
+            json!({"approved": true, "decidedBy": "ana"}),
+            &ctx(),
+        );
+        let after_first = output(&approved).cloned().unwrap_or_default();
+        let step = m.enter("Is the order approved?", &after_first, &ctx());
+        assert!(
+            matches!(&step.action, Action::Transition { next: Next::State(s), .. } if s == "WaitForSecondApproval")
+        );
+        let step = m.enter("WaitForSecondApproval", &after_first, &context);
+        let Action::Invoke { parameters, .. } = &step.action else {
+            panic!("{:?}", step.action)
+        };
+        assert_eq!(parameters["FirstApprover"], json!("ana"));
+        assert_eq!(parameters["Stage"], json!("second"));
+        let timed_out = m.task_failed(
+            "WaitForSecondApproval",
+            &after_first,
+            Failure::new("States.Timeout", "too slow"),
+            &ctx(),
+        );
+        assert!(
+            matches!(&timed_out.action, Action::Transition { next: Next::State(s), .. } if s == "EscalateToAdmins")
         );
         let step = m.enter("FailState", &after_cost, &ctx());
         assert_eq!(

@@ -2,8 +2,9 @@
 //! step's transaction, so the order's status changes exactly when the workflow moves.
 
 use super::store;
+use crate::config::ApprovalPolicy;
 use crate::db;
-use crate::model::{Cents, OrderStatus};
+use crate::model::{OrderStatus, Stage};
 use crate::runtime::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
@@ -13,10 +14,10 @@ pub const VALIDATE_COST: &str = "orderflow:validate-cost";
 pub const REQUEST_APPROVAL: &str = "orderflow:request-approval";
 pub const PROCESS_ORDER: &str = "orderflow:process-order";
 
-/// Registers the order workflow's handlers; orders above `threshold` need approval.
-pub fn register(registry: &mut Registry, threshold: Cents) {
+/// Registers the order workflow's handlers, which apply `policy`.
+pub fn register(registry: &mut Registry, policy: ApprovalPolicy) {
     registry.register(VALIDATE_ORDER, validate_order);
-    registry.register(VALIDATE_COST, ValidateCost { threshold });
+    registry.register(VALIDATE_COST, ValidateCost { policy });
     registry.register(REQUEST_APPROVAL, request_approval);
     registry.register(PROCESS_ORDER, process_order);
 }
@@ -61,23 +62,31 @@ fn validate_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handler
     })
 }
 
+/// Tells the workflow what the order needs: the policy's facts, for its Choice states and
+/// deadlines to read.
 struct ValidateCost {
-    threshold: Cents,
+    policy: ApprovalPolicy,
 }
 
 impl TaskHandler for ValidateCost {
     fn call<'a>(&'a self, conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
         Box::pin(async move {
             let order = load(conn, &order_id(&call)?).await?;
+            let policy = &self.policy;
             Ok(json!({
-                "requiresApproval": order.total > self.threshold,
-                "thresholdCents": self.threshold.0,
+                "requiresApproval": order.total > policy.threshold,
+                "requiresSecondApproval": order.total > policy.second_threshold,
+                "thresholdCents": policy.threshold.0,
+                "secondThresholdCents": policy.second_threshold.0,
+                "approvalTimeoutSeconds": policy.timeout_seconds,
             }))
         })
     }
 }
 
-/// Puts the order in the approvers' inbox with the token that resumes the workflow.
+/// Puts the order in the inbox with the token that resumes the workflow. `Stage` says which
+/// approval this is (`first`, `second` — not by `FirstApprover` — or `escalated`, for
+/// admins); `DeadlineSeconds` when it is due.
 fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let id = order_id(&call)?;
@@ -87,9 +96,31 @@ fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handl
                 "request-approval must be called with .waitForTaskToken",
             )
         })?;
+        let p = &call.parameters;
+        let stage = match p.get("Stage").and_then(Value::as_str) {
+            None => Stage::First,
+            Some(text) => Stage::parse(text).ok_or_else(|| {
+                HandlerError::task(
+                    "States.Runtime",
+                    format!("Unknown approval stage '{text}': use first, second or escalated"),
+                )
+            })?,
+        };
+        let first_approver = p.get("FirstApprover").and_then(Value::as_str);
+        let now = time::OffsetDateTime::now_utc();
+        let due_at = p
+            .get("DeadlineSeconds")
+            .and_then(Value::as_i64)
+            .map(|s| db::format_time(now + time::Duration::seconds(s)));
         load(conn, &id).await?;
-        store::await_approval(conn, &id, token, &db::now()).await?;
-        Ok(json!({ "inbox": "approvers" }))
+        let waiting = store::Waiting {
+            token,
+            stage,
+            first_approver,
+            due_at: due_at.as_deref(),
+        };
+        store::await_approval(conn, &id, &waiting, &db::format_time(now)).await?;
+        Ok(json!({ "inbox": stage.inbox() }))
     })
 }
 

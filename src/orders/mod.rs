@@ -6,8 +6,8 @@ mod store;
 
 use crate::db;
 use crate::model::{
-    Cents, CurrentUser, CustomerOrder, OrderAudit, OrderLine, OrderPage, OrderStatus, OrderSummary,
-    Product,
+    Cents, CurrentUser, CustomerOrder, InboxCounts, InboxSort, InboxView, OrderAudit, OrderLine,
+    OrderPage, OrderStatus, OrderSummary, Product, Stage, TrailEntry,
 };
 use crate::runtime::{CallbackError, RuntimeError};
 use crate::state::AppState;
@@ -42,6 +42,15 @@ pub enum OrderError {
         by: Option<String>,
         status: OrderStatus,
     },
+    /// Not this user's to decide (or do).
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error("{0} has claimed this order: take it over to decide it.")]
+    Claimed(String),
+    #[error("Someone changed who works on this order just now; look again.")]
+    ClaimChanged,
+    #[error("This order now awaits another step ({}); look again before deciding.", .0.label().to_lowercase())]
+    Moved(Stage),
     #[error("The approval task could not be resumed: {0}")]
     Callback(#[from] CallbackError),
     #[error("The workflow failed to start: {0}")]
@@ -289,6 +298,11 @@ async fn place(
         decided_at: None,
         decision_reason: None,
         created_at: db::now(),
+        stage: Stage::First,
+        first_approver: None,
+        due_at: None,
+        claimed_by: None,
+        claimed_at: None,
     };
     store::insert(&mut tx, &row).await?;
     let outcome = runtime
@@ -347,14 +361,89 @@ pub async fn customer_view(
         }))
 }
 
-/// Orders awaiting approval, oldest first.
-pub async fn inbox(state: &AppState) -> Result<Vec<OrderSummary>, OrderError> {
+/// What an inbox page asks for.
+#[derive(Debug, Clone, Default)]
+pub struct InboxRequest<'a> {
+    pub sort: InboxSort,
+    pub view: InboxView,
+    pub min: Option<Cents>,
+    pub max: Option<Cents>,
+    /// Only orders that have waited at least this many minutes.
+    pub waited_minutes: Option<i64>,
+    /// An order id, or part of a customer's name or e-mail.
+    pub search: Option<&'a str>,
+    /// From the previous page's `next`.
+    pub cursor: Option<&'a str>,
+    pub limit: u32,
+}
+
+/// A page of the inbox with the counts of its views.
+#[derive(Debug, Clone)]
+pub struct InboxResult {
+    pub orders: Vec<OrderSummary>,
+    pub next: Option<String>,
+    pub counts: InboxCounts,
+}
+
+/// The orders awaiting approval that `user` may work on (admins also see escalated ones),
+/// filtered, sorted and a page at a time.
+pub async fn inbox(
+    state: &AppState,
+    user: &CurrentUser,
+    req: &InboxRequest<'_>,
+) -> Result<InboxResult, OrderError> {
+    let limit = req.limit.clamp(1, 200);
+    let after = match req.cursor {
+        Some(c) => Some(
+            c.split_once('~')
+                .ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?,
+        ),
+        None => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let waiting_before = req
+        .waited_minutes
+        .map(|m| db::format_time(now - time::Duration::minutes(m.clamp(0, 525_600))));
+    let search = req.search.map(str::trim).filter(|s| !s.is_empty());
+    let query = store::InboxQuery {
+        sort: req.sort,
+        view: req.view,
+        me: &user.username,
+        admin: user.role.is_admin(),
+        min_cents: req.min.map(|c| c.0),
+        max_cents: req.max.map(|c| c.0),
+        waiting_before: waiting_before.as_deref(),
+        search,
+        after,
+        limit: limit + 1,
+    };
+    let due_before = db::format_time(now + time::Duration::hours(4));
     let mut conn = state.db().reader.acquire().await?;
-    Ok(store::awaiting(&mut conn, 500)
-        .await?
-        .iter()
-        .map(store::OrderRow::summary)
-        .collect())
+    let mut rows = store::inbox_page(&mut conn, &query).await?;
+    let counts = store::inbox_counts(&mut conn, &query, &due_before).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = more
+        .then(|| {
+            rows.last().map(|o| match req.sort {
+                InboxSort::Oldest => {
+                    format!("{}~{}", o.awaiting_since.as_deref().unwrap_or(""), o.id)
+                }
+                InboxSort::Largest => format!("{}~{}", o.total.0, o.id),
+            })
+        })
+        .flatten();
+    Ok(InboxResult {
+        orders: rows.iter().map(store::OrderRow::summary).collect(),
+        next,
+        counts,
+    })
+}
+
+/// The order's approval trail, oldest first.
+pub async fn trail(state: &AppState, order_id: &str) -> Result<Vec<TrailEntry>, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    Ok(store::trail_of(&mut conn, order_id).await?)
 }
 
 pub async fn get(state: &AppState, order_id: &str) -> Result<Option<OrderSummary>, OrderError> {
@@ -364,26 +453,93 @@ pub async fn get(state: &AppState, order_id: &str) -> Result<Option<OrderSummary
         .map(|o| o.summary()))
 }
 
+/// An approver's answer to an order awaiting approval.
+#[derive(Debug, Clone, Default)]
+pub struct Verdict<'a> {
+    pub approved: bool,
+    /// Required to reject; shown to the customer.
+    pub reason: Option<&'a str>,
+    /// An optional note for colleagues and the trail.
+    pub comment: Option<&'a str>,
+    /// The approval the approver was shown; `None` accepts whichever the order awaits.
+    pub stage: Option<Stage>,
+}
+
+/// Trims an optional text field; too long is refused.
+fn note<'a>(text: Option<&'a str>, field: &'static str) -> Result<Option<&'a str>, OrderError> {
+    let text = text.map(str::trim).filter(|t| !t.is_empty());
+    if text.is_some_and(|t| t.chars().count() > MAX_REASON) {
+        return Err(OrderError::invalid(
+            field,
+            format!("The {field} must be at most {MAX_REASON} characters."),
+        ));
+    }
+    Ok(text)
+}
+
+/// Why `user` may not decide `order` now, if they may not: it is not theirs to decide (their
+/// own order, their own first approval, over their limit, escalated to admins) or someone
+/// else has claimed it.
+pub fn may_not_decide(
+    order: &OrderSummary,
+    user: &CurrentUser,
+    approve: bool,
+) -> Option<OrderError> {
+    if order.status != OrderStatus::AwaitingApproval {
+        return Some(OrderError::AlreadyDecided {
+            by: order.decision.as_ref().map(|d| d.by.clone()),
+            status: order.status,
+        });
+    }
+    let refused = |why: String| Some(OrderError::NotAllowed(why));
+    if order.stage == Stage::Escalated && !user.role.is_admin() {
+        return refused(
+            "This order passed its deadline and was escalated: an admin decides it.".into(),
+        );
+    }
+    let own = user
+        .email
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case(&order.customer_email));
+    if own {
+        return refused(format!(
+            "This order was placed with your e-mail ({}): another approver must decide it.",
+            order.customer_email
+        ));
+    }
+    if order.stage == Stage::Second && order.first_approver.as_deref() == Some(&user.username) {
+        return refused(
+            "You gave this order its first approval: a different approver must give the second."
+                .into(),
+        );
+    }
+    if let Some(limit) = user.approval_limit.filter(|l| approve && order.total > *l) {
+        return refused(format!(
+            "This order ({}) is above your approval limit of {limit}.",
+            order.total
+        ));
+    }
+    match &order.claimed_by {
+        Some(other) if *other != user.username => Some(OrderError::Claimed(other.clone())),
+        _ => None,
+    }
+}
+
 /// Approves or rejects an order awaiting approval and resumes its workflow, all in one
-/// transaction: the decision, the callback and the workflow's next steps commit together.
+/// transaction: the decision, its trail entry, the callback and the workflow's next steps
+/// (a second approval, processing, or failing the order) commit together.
 pub async fn decide(
     state: &AppState,
     order_id: &str,
-    approved: bool,
-    reason: Option<&str>,
+    verdict: &Verdict<'_>,
     by: &CurrentUser,
 ) -> Result<OrderSummary, OrderError> {
-    let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-    if !approved && reason.is_none() {
+    let reason = note(verdict.reason, "reason")?;
+    let comment = note(verdict.comment, "comment")?;
+    if !verdict.approved && reason.is_none() {
         return Err(OrderError::invalid(
             "reason",
             "Please give a reason for rejecting the order.",
-        ));
-    }
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON) {
-        return Err(OrderError::invalid(
-            "reason",
-            format!("The reason must be at most {MAX_REASON} characters."),
         ));
     }
     let runtime = &state.runtime;
@@ -391,26 +547,149 @@ pub async fn decide(
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    if let Some(refusal) = may_not_decide(&order.summary(), by, verdict.approved) {
+        return Err(refusal);
+    }
+    if verdict.stage.is_some_and(|seen| seen != order.stage) {
+        return Err(OrderError::Moved(order.stage));
+    }
     let now = db::now();
-    let token = order.task_token.clone();
-    let recorded =
-        store::record_decision(&mut tx, order_id, approved, &by.username, reason, &now).await?;
-    let Some(token) = token.filter(|_| recorded) else {
+    let Some(token) = order.task_token.as_deref() else {
         return Err(OrderError::AlreadyDecided {
             by: order.decided_by,
             status: order.status,
         });
     };
-    let output = json!({ "approved": approved, "decidedBy": by.username, "reason": reason });
-    let (_, outcome) = runtime
-        .send_task_success_in(&mut tx, &token, output)
-        .await?;
+    let record = store::DecisionRecord {
+        approved: verdict.approved,
+        by: &by.username,
+        reason,
+        comment,
+        stage: order.stage,
+        token,
+    };
+    if !store::record_decision(&mut tx, order_id, &record, &now).await? {
+        return Err(OrderError::AlreadyDecided {
+            by: order.decided_by,
+            status: order.status,
+        });
+    }
+    let output = json!({
+        "approved": verdict.approved,
+        "decidedBy": by.username,
+        "reason": reason,
+        "comment": comment,
+        "stage": order.stage.as_str(),
+    });
+    let (_, outcome) = runtime.send_task_success_in(&mut tx, token, output).await?;
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
     tx.commit().await?;
     runtime.after_commit(outcome);
-    tracing::info!(order = %order_id, approved, by = %by.username, "order decided");
+    tracing::info!(order = %order_id, approved = verdict.approved, by = %by.username, "order decided");
+    Ok(order.summary())
+}
+
+/// What to do about who works on an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimChange<'a> {
+    /// Take an unclaimed order.
+    Claim,
+    /// Give back one's own claim (admins: anyone's).
+    Unclaim,
+    /// Take an order someone else has claimed, explicitly.
+    TakeOver,
+    /// Admins: give the order to this user.
+    Reassign(&'a str),
+}
+
+/// Claims, unclaims, takes over or reassigns an order awaiting approval, recording it in the
+/// trail. Refused if the order moved on or someone else changed its claim meanwhile.
+pub async fn change_claim(
+    state: &AppState,
+    order_id: &str,
+    change: ClaimChange<'_>,
+    by: &CurrentUser,
+) -> Result<OrderSummary, OrderError> {
+    if let ClaimChange::Reassign(_) = change {
+        if !by.role.is_admin() {
+            return Err(OrderError::NotAllowed(
+                "Only admins reassign orders.".into(),
+            ));
+        }
+    }
+    let assignee = match change {
+        ClaimChange::Reassign(name) => {
+            let user = crate::auth::active_user(state.db(), name)
+                .await
+                .map_err(|e| {
+                    tracing::error!(error = %e, "loading the assignee failed");
+                    OrderError::invalid("assignee", "The assignee could not be loaded.")
+                })?;
+            Some(user.ok_or_else(|| {
+                OrderError::invalid("assignee", format!("No active user named '{name}'."))
+            })?)
+        }
+        _ => None,
+    };
+    let mut tx = state.db().writer.begin().await?;
+    let order = store::by_id(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    if order.status != OrderStatus::AwaitingApproval {
+        return Err(OrderError::AlreadyDecided {
+            by: order.decided_by,
+            status: order.status,
+        });
+    }
+    if order.stage == Stage::Escalated && !by.role.is_admin() {
+        return Err(OrderError::NotAllowed(
+            "This order was escalated: admins work on it.".into(),
+        ));
+    }
+    let holder = order.claimed_by.as_deref();
+    let me = by.username.as_str();
+    let (new_holder, action, detail) = match change {
+        ClaimChange::Claim => match holder {
+            None => (Some(me), "claimed", None),
+            Some(h) if h == me => return Ok(order.summary()),
+            Some(h) => return Err(OrderError::Claimed(h.to_string())),
+        },
+        ClaimChange::Unclaim => match holder {
+            None => return Ok(order.summary()),
+            Some(h) if h == me || by.role.is_admin() => (None, "unclaimed", Some(h.to_string())),
+            Some(h) => return Err(OrderError::Claimed(h.to_string())),
+        },
+        ClaimChange::TakeOver => match holder {
+            Some(h) if h != me => (Some(me), "took_over", Some(format!("from {h}"))),
+            _ => (Some(me), "claimed", None),
+        },
+        ClaimChange::Reassign(_) => {
+            let to = assignee.as_ref().map(|u| u.username.as_str());
+            (to, "reassigned", to.map(|t| format!("to {t}")))
+        }
+    };
+    if let Some(user) = assignee.as_ref() {
+        if let Some(refusal) = may_not_decide(&order.summary(), user, false)
+            .filter(|e| !matches!(e, OrderError::Claimed(_)))
+        {
+            return Err(OrderError::invalid(
+                "assignee",
+                format!("{} cannot decide this order: {refusal}", user.username),
+            ));
+        }
+    }
+    let now = db::now();
+    if !store::set_claim(&mut tx, order_id, order.stage, holder, new_holder, &now).await? {
+        return Err(OrderError::ClaimChanged);
+    }
+    store::trail(&mut tx, order_id, &now, Some(me), action, detail.as_deref()).await?;
+    let order = store::by_id(&mut tx, order_id)
+        .await?
+        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    tx.commit().await?;
+    state.runtime.changed();
     Ok(order.summary())
 }
 

@@ -1,7 +1,10 @@
 //! The orders and products tables. Functions take the caller's connection so that order
 //! changes commit together with the workflow step that makes them.
 
-use crate::model::{Cents, Decision, OrderLine, OrderStatus, OrderSummary, Product};
+use crate::model::{
+    Cents, Decision, InboxCounts, InboxSort, InboxView, OrderLine, OrderStatus, OrderSummary,
+    Product, Stage, TrailEntry,
+};
 use sqlx::{Row, SqliteConnection};
 
 /// An order as stored, with the secret fields pages never see.
@@ -21,6 +24,11 @@ pub struct OrderRow {
     pub decided_at: Option<String>,
     pub decision_reason: Option<String>,
     pub created_at: String,
+    pub stage: Stage,
+    pub first_approver: Option<String>,
+    pub due_at: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<String>,
 }
 
 impl OrderRow {
@@ -43,6 +51,11 @@ impl OrderRow {
             status: self.status,
             created_at: self.created_at.clone(),
             awaiting_since: self.awaiting_since.clone(),
+            stage: self.stage,
+            first_approver: self.first_approver.clone(),
+            due_at: self.due_at.clone(),
+            claimed_by: self.claimed_by.clone(),
+            claimed_at: self.claimed_at.clone(),
             decision,
             execution_id: self.execution_id.clone(),
         }
@@ -50,7 +63,8 @@ impl OrderRow {
 }
 
 const COLUMNS: &str = "id, view_key, customer_name, customer_email, items, total_cents, status,
-    execution_id, task_token, awaiting_since, decided_by, decided_at, decision_reason, created_at";
+    execution_id, task_token, awaiting_since, decided_by, decided_at, decision_reason, created_at,
+    stage, first_approver, due_at, claimed_by, claimed_at";
 
 fn decode<T>(e: impl std::fmt::Display) -> Result<T, sqlx::Error> {
     Err(sqlx::Error::Decode(e.to_string().into()))
@@ -65,6 +79,10 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OrderRow, sqlx::Error> {
     let status: String = row.try_get("status")?;
     let Some(status) = OrderStatus::parse(&status) else {
         return decode(format!("unknown order status {status}"));
+    };
+    let stage: String = row.try_get("stage")?;
+    let Some(stage) = Stage::parse(&stage) else {
+        return decode(format!("unknown approval stage {stage}"));
     };
     Ok(OrderRow {
         id: row.try_get("id")?,
@@ -81,6 +99,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OrderRow, sqlx::Error> {
         decided_at: row.try_get("decided_at")?,
         decision_reason: row.try_get("decision_reason")?,
         created_at: row.try_get("created_at")?,
+        stage,
+        first_approver: row.try_get("first_approver")?,
+        due_at: row.try_get("due_at")?,
+        claimed_by: row.try_get("claimed_by")?,
+        claimed_at: row.try_get("claimed_at")?,
     })
 }
 
@@ -165,71 +188,281 @@ pub async fn set_status(
     Ok(())
 }
 
-/// Puts the order in the inbox with the token that resumes its workflow.
+/// What an order waits for: the token that resumes its workflow, which approval, and when it
+/// is due.
+pub struct Waiting<'a> {
+    pub token: &'a str,
+    pub stage: Stage,
+    pub first_approver: Option<&'a str>,
+    pub due_at: Option<&'a str>,
+}
+
+/// Puts the order in the inbox (unclaimed) for the approval `waiting` describes.
 pub async fn await_approval(
     conn: &mut SqliteConnection,
     id: &str,
-    token: &str,
+    waiting: &Waiting<'_>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE orders SET status = 'awaiting_approval', task_token = ?, awaiting_since = ?, updated_at = ?
+        "UPDATE orders SET status = 'awaiting_approval', task_token = ?, stage = ?,
+             first_approver = ?, due_at = ?, claimed_by = NULL, claimed_at = NULL,
+             awaiting_since = ?, updated_at = ?
          WHERE id = ?",
     )
-    .bind(token)
+    .bind(waiting.token)
+    .bind(waiting.stage.as_str())
+    .bind(waiting.first_approver)
+    .bind(waiting.due_at)
     .bind(now)
     .bind(now)
     .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    let action = match waiting.stage {
+        Stage::Escalated => "escalated",
+        _ => "waiting",
+    };
+    trail(conn, id, now, None, action, Some(waiting.stage.label())).await
+}
+
+/// Adds an entry to the order's trail.
+pub async fn trail(
+    conn: &mut SqliteConnection,
+    order_id: &str,
+    at: &str,
+    actor: Option<&str>,
+    action: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO order_trail (order_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(order_id)
+    .bind(at)
+    .bind(actor)
+    .bind(action)
+    .bind(detail)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Records a decision if the order is still awaiting one — the compare-and-set that lets
-/// exactly one of two simultaneous approvers win. Returns false if it was no longer awaiting.
+/// The order's trail, oldest first.
+pub async fn trail_of(
+    conn: &mut SqliteConnection,
+    order_id: &str,
+) -> Result<Vec<TrailEntry>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT at, actor, action, detail FROM order_trail WHERE order_id = ? ORDER BY id",
+    )
+    .bind(order_id)
+    .fetch_all(conn)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(TrailEntry {
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}
+
+/// A decision: the compare-and-set that lets exactly one of two simultaneous approvers win.
+pub struct DecisionRecord<'a> {
+    pub approved: bool,
+    pub by: &'a str,
+    pub reason: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    /// The approval the approver saw; a decision for another one is refused.
+    pub stage: Stage,
+    pub token: &'a str,
+}
+
+/// Records a decision if the order still awaits the same approval (same stage and token).
+/// Returns false if it no longer does.
 pub async fn record_decision(
     conn: &mut SqliteConnection,
     id: &str,
-    approved: bool,
-    by: &str,
-    reason: Option<&str>,
+    d: &DecisionRecord<'_>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    // An approved order is pending again until the workflow has processed it.
-    let status = if approved {
+    // An approved order is pending until the workflow asks for its next approval or
+    // processes it.
+    let status = if d.approved {
         OrderStatus::Pending
     } else {
         OrderStatus::Rejected
     };
     let done = sqlx::query(
         "UPDATE orders SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
-             task_token = NULL, updated_at = ?
-         WHERE id = ? AND status = 'awaiting_approval'",
+             task_token = NULL, claimed_by = NULL, claimed_at = NULL, due_at = NULL,
+             updated_at = ?
+         WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND task_token = ?",
     )
     .bind(status.as_str())
-    .bind(by)
+    .bind(d.by)
     .bind(now)
-    .bind(reason)
+    .bind(d.reason.or(d.comment))
     .bind(now)
     .bind(id)
+    .bind(d.stage.as_str())
+    .bind(d.token)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() != 1 {
+        return Ok(false);
+    }
+    let action = if d.approved { "approved" } else { "rejected" };
+    let detail = match (d.reason, d.comment) {
+        (Some(r), Some(c)) => Some(format!("{r}\n\nComment: {c}")),
+        (Some(text), None) | (None, Some(text)) => Some(text.to_string()),
+        (None, None) => None,
+    };
+    trail(conn, id, now, Some(d.by), action, detail.as_deref()).await?;
+    Ok(true)
+}
+
+/// Sets who works on an awaiting order if it is still `expected` (who held it before, `None`
+/// for nobody) at `stage`: the compare-and-set behind claim, unclaim, take-over and reassign.
+pub async fn set_claim(
+    conn: &mut SqliteConnection,
+    id: &str,
+    stage: Stage,
+    expected: Option<&str>,
+    claimed_by: Option<&str>,
+    now: &str,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET claimed_by = ?, claimed_at = CASE WHEN ? IS NULL THEN NULL ELSE ? END,
+             updated_at = ?
+         WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND claimed_by IS ?",
+    )
+    .bind(claimed_by)
+    .bind(claimed_by)
+    .bind(now)
+    .bind(now)
+    .bind(id)
+    .bind(stage.as_str())
+    .bind(expected)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Orders awaiting approval, oldest first.
-pub async fn awaiting(
+/// A page of the inbox: which orders, in what order, after which one.
+pub struct InboxQuery<'a> {
+    pub sort: InboxSort,
+    pub view: InboxView,
+    /// The user asking: "mine" means claimed by them.
+    pub me: &'a str,
+    /// Admins see escalated orders too.
+    pub admin: bool,
+    pub min_cents: Option<i64>,
+    pub max_cents: Option<i64>,
+    /// Only orders waiting since before this time.
+    pub waiting_before: Option<&'a str>,
+    /// An order id, or part of a customer's name or e-mail.
+    pub search: Option<&'a str>,
+    /// The last row of the previous page: its sort key (`awaiting_since` or total) and id.
+    pub after: Option<(&'a str, &'a str)>,
+    pub limit: u32,
+}
+
+/// `text` as a LIKE pattern matching it anywhere, wildcards escaped.
+fn contains_pattern(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// The filters shared by the inbox's page and its counts; binds follow [`bind_filters`].
+const INBOX_FILTERS: &str = "status = 'awaiting_approval'
+    AND (? OR stage <> 'escalated')
+    AND (? IS NULL OR total_cents >= ?)
+    AND (? IS NULL OR total_cents <= ?)
+    AND (? IS NULL OR awaiting_since < ?)
+    AND (? IS NULL OR id = ? OR customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')";
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_filters<'q>(query: Query<'q>, q: &InboxQuery<'q>) -> Query<'q> {
+    let pattern = q.search.map(contains_pattern);
+    query
+        .bind(q.admin)
+        .bind(q.min_cents)
+        .bind(q.min_cents)
+        .bind(q.max_cents)
+        .bind(q.max_cents)
+        .bind(q.waiting_before)
+        .bind(q.waiting_before)
+        .bind(q.search)
+        .bind(q.search)
+        .bind(pattern.clone())
+        .bind(pattern)
+}
+
+/// One page of the inbox, plus one more row if there is a next page.
+pub async fn inbox_page(
     conn: &mut SqliteConnection,
-    limit: u32,
+    q: &InboxQuery<'_>,
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM orders WHERE status = 'awaiting_approval'
-         ORDER BY awaiting_since, id LIMIT ?"
-    ))
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let view = match q.view {
+        InboxView::All => "1",
+        InboxView::Mine => "claimed_by = ?",
+        InboxView::Unclaimed => "claimed_by IS NULL",
+        InboxView::Escalated => "stage = 'escalated'",
+    };
+    let (keyset, order) = match q.sort {
+        InboxSort::Oldest => ("(awaiting_since, id) > (?, ?)", "awaiting_since, id"),
+        InboxSort::Largest => (
+            "(total_cents, id) < (CAST(? AS INTEGER), ?)",
+            "total_cents DESC, id DESC",
+        ),
+    };
+    let keyset = if q.after.is_some() { keyset } else { "1" };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE {INBOX_FILTERS} AND {view} AND {keyset}
+         ORDER BY {order} LIMIT ?"
+    );
+    let mut query = bind_filters(sqlx::query(&sql), q);
+    if q.view == InboxView::Mine {
+        query = query.bind(q.me);
+    }
+    if let Some((key, id)) = q.after {
+        query = query.bind(key).bind(id);
+    }
+    let rows = query.bind(q.limit).fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
+}
+
+/// The inbox's counts under the same filters (the view and the page aside).
+pub async fn inbox_counts(
+    conn: &mut SqliteConnection,
+    q: &InboxQuery<'_>,
+    due_before: &str,
+) -> Result<InboxCounts, sqlx::Error> {
+    let sql = format!(
+        "SELECT COUNT(*) AS all_, COALESCE(SUM(claimed_by = ?), 0) AS mine,
+             COALESCE(SUM(claimed_by IS NULL), 0) AS unclaimed,
+             COALESCE(SUM(stage = 'escalated'), 0) AS escalated,
+             COALESCE(SUM(due_at < ?), 0) AS due_soon
+         FROM orders WHERE {INBOX_FILTERS}"
+    );
+    let query = sqlx::query(&sql).bind(q.me).bind(due_before);
+    let row = bind_filters(query, q).fetch_one(conn).await?;
+    Ok(InboxCounts {
+        all: row.try_get("all_")?,
+        mine: row.try_get("mine")?,
+        unclaimed: row.try_get("unclaimed")?,
+        escalated: row.try_get("escalated")?,
+        due_soon: row.try_get("due_soon")?,
+    })
 }
 
 /// A page of orders, newest first, after the `(created_at, id)` cursor.

@@ -147,6 +147,8 @@ struct Inner {
     /// Parsed definitions by id; a definition never changes once stored.
     definitions: RwLock<HashMap<i64, Arc<StateMachine>>>,
     wake: Notify,
+    /// Counts commits that may have changed what pages show (see [`Runtime::subscribe`]).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Runtime {
@@ -158,6 +160,7 @@ impl Runtime {
                 handlers,
                 definitions: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
+                changes: tokio::sync::watch::Sender::new(0),
             }),
         }
     }
@@ -329,9 +332,21 @@ impl Runtime {
     /// Tells the worker to look for work once the caller's transaction has committed, if the
     /// execution still has steps to run.
     pub fn after_commit(&self, outcome: StepOutcome) {
+        self.changed();
         if outcome == StepOutcome::Ready {
             self.wake();
         }
+    }
+
+    /// Tells subscribers that something was committed (an execution moved, an order changed).
+    pub fn changed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that sees a new value after each commit that may change what pages show:
+    /// live pages refresh on it.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// Wakes the background worker.
@@ -444,7 +459,7 @@ impl Runtime {
         tokio::spawn(async move {
             loop {
                 match rt.try_execute_task().await {
-                    Ok(Outcome::Done) => continue,
+                    Ok(Outcome::Done) => rt.changed(),
                     Ok(Outcome::Empty) => {
                         let pause = rt.pause_until_next_timer().await;
                         tokio::select! {

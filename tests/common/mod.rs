@@ -3,7 +3,7 @@
 
 pub mod flow;
 
-use orderflow::config::Config;
+use orderflow::config::{ApprovalPolicy, Config};
 use orderflow::model::Role;
 use orderflow::server::Server;
 use orderflow::state::AppState;
@@ -26,15 +26,18 @@ pub fn leptos_options() -> leptos::config::LeptosOptions {
 
 /// Starts the app on port 0 with a fresh database, an approver and an admin with API tokens.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(ApprovalPolicy::default()).await
+}
+
+/// [`spawn_app`] with another approval policy.
+pub async fn spawn_app_with(policy: ApprovalPolicy) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
-    let server = Server::build(
-        Config::for_database(url),
-        leptos_options(),
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .expect("app builds");
+    let mut config = Config::for_database(url);
+    config.approval = policy;
+    let server = Server::build(config, leptos_options(), "127.0.0.1:0".parse().unwrap())
+        .await
+        .expect("app builds");
     let addr = server.local_addr().unwrap();
     let state = server.state.clone();
     tokio::spawn(server.run());

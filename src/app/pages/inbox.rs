@@ -1,87 +1,521 @@
-//! The approver's inbox: orders waiting for a decision, oldest first, and the page where one
-//! is approved or rejected.
+//! The approver's inbox: a queue of orders waiting for a decision — sorted, filtered, searched,
+//! a page at a time, live — where approvers claim orders and decide them, one by one or in
+//! bulk, and the page where one order is decided.
 
-use crate::app::calls::{self, Decide, Waiting};
-use crate::app::{items_text, short_time, Alert, ItemsTable, Loading, Refused};
-use crate::model::{Decision, OrderStatus};
+use crate::app::calls::{
+    self, ApprovalView, BulkApprove, BulkOutcome, Claim, Decide, InboxPage, Waiting,
+};
+use crate::app::{items_text, live_changes, short_time, Alert, ItemsTable, Loading, Refused};
+use crate::model::{Decision, InboxCounts, OrderStatus, TrailEntry};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
-use leptos_router::hooks::use_params_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
-#[component]
-pub fn Inbox() -> impl IntoView {
-    let waiting = Resource::new(|| (), |_| calls::inbox());
-    view! {
-        <Title text="Approval inbox"/>
-        <h1>"Approval inbox"</h1>
-        <Suspense fallback=Loading>
-            {move || Suspend::new(async move {
-                match waiting.await {
-                    Ok(rows) if rows.is_empty() => {
-                        view! { <p class="empty">"Nothing is waiting for approval."</p> }.into_any()
-                    }
-                    Ok(rows) => view! { <InboxTable rows/> }.into_any(),
-                    Err(error) => view! { <Refused error/> }.into_any(),
+/// The inbox's query-string parameters, in the order the server function takes them.
+const PARAMS: [&str; 7] = ["sort", "view", "min", "max", "waited", "q", "cursor"];
+
+/// The actions the inbox's rows and the approval page share.
+#[derive(Clone, Copy)]
+struct Actions {
+    decide: ServerAction<Decide>,
+    claim: ServerAction<Claim>,
+}
+
+impl Actions {
+    fn new() -> Actions {
+        Actions {
+            decide: ServerAction::new(),
+            claim: ServerAction::new(),
+        }
+    }
+
+    /// Changes whenever either action completes, for resources to refetch on.
+    fn version(self) -> usize {
+        self.decide.version().get() + self.claim.version().get()
+    }
+
+    /// The outcome of the latest action, as a notice or an alert.
+    fn outcome(self) -> impl IntoView {
+        let message = move |value: Option<Result<String, calls::AppError>>| match value {
+            Some(Ok(message)) => Some(
+                view! {
+                    <p class="notice" role="status">
+                        {message}
+                    </p>
                 }
-            })}
-        </Suspense>
+                .into_any(),
+            ),
+            Some(Err(e)) => Some(view! { <Alert message=e.message/> }.into_any()),
+            None => None,
+        };
+        view! {
+            {move || message(self.claim.value().get())}
+            {move || message(self.decide.value().get())}
+        }
     }
 }
 
 #[component]
-fn InboxTable(rows: Vec<Waiting>) -> impl IntoView {
+pub fn Inbox() -> impl IntoView {
+    let query = use_query_map();
+    let params = move || {
+        let q = query.read();
+        PARAMS.map(|p| q.get(p).unwrap_or_default())
+    };
+    let actions = Actions::new();
+    let bulk = ServerAction::<BulkApprove>::new();
+    let live = live_changes();
+    let page = Resource::new(
+        move || {
+            (
+                params(),
+                live.get(),
+                actions.version(),
+                bulk.version().get(),
+            )
+        },
+        |([sort, view, min, max, waited, q, cursor], ..)| {
+            calls::inbox(sort, view, min, max, waited, q, cursor)
+        },
+    );
     view! {
-        <table class="list">
-            <thead>
-                <tr>
-                    <th scope="col">"Order"</th>
-                    <th scope="col">"Customer"</th>
-                    <th scope="col">"Items"</th>
-                    <th scope="col" class="num">"Total"</th>
-                    <th scope="col">"Waiting"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {rows
-                    .into_iter()
-                    .map(|Waiting { order, waiting }| {
+        <Title text="Approval inbox"/>
+        <h1>"Approval inbox"</h1>
+        {actions.outcome()}
+        <BulkResults bulk/>
+        <Transition fallback=Loading>
+            {move || Suspend::new(async move {
+                let [sort, view, min, max, waited, q, cursor] = params();
+                let filters = Filters {
+                    sort,
+                    view,
+                    min,
+                    max,
+                    waited,
+                    q,
+                };
+                match page.await {
+                    Ok(page) => view! { <Queue page filters cursor actions bulk/> }.into_any(),
+                    Err(error) => view! { <Refused error/> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+/// The filters in the page's URL.
+#[derive(Clone, Default, PartialEq)]
+struct Filters {
+    sort: String,
+    view: String,
+    min: String,
+    max: String,
+    waited: String,
+    q: String,
+}
+
+impl Filters {
+    /// The inbox URL with these filters, `view` replaced if given, and the page `cursor`.
+    fn href(&self, view: Option<&str>, cursor: &str) -> String {
+        let view = view.unwrap_or(&self.view);
+        let pairs = [
+            ("sort", self.sort.as_str()),
+            ("view", view),
+            ("min", &self.min),
+            ("max", &self.max),
+            ("waited", &self.waited),
+            ("q", &self.q),
+            ("cursor", cursor),
+        ];
+        let query: Vec<String> = pairs
+            .iter()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
+        if query.is_empty() {
+            "/inbox".into()
+        } else {
+            format!("/inbox?{}", query.join("&"))
+        }
+    }
+}
+
+/// Percent-encodes a query-string value.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[component]
+fn Queue(
+    page: InboxPage,
+    filters: Filters,
+    cursor: String,
+    actions: Actions,
+    bulk: ServerAction<BulkApprove>,
+) -> impl IntoView {
+    let InboxPage {
+        items,
+        next,
+        counts,
+        me,
+        admin,
+    } = page;
+    let selected = RwSignal::new(Vec::<String>::new());
+    let ids: Vec<String> = items.iter().map(|w| w.order.id.clone()).collect();
+    let next = next.map(|next| {
+        view! { <A href=filters.href(None, &next)>"Next page"</A> }
+    });
+    let first = (!cursor.is_empty()).then(|| {
+        view! { <A href=filters.href(None, "")>"First page"</A> }
+    });
+    let empty = items.is_empty();
+    let rows = items
+        .into_iter()
+        .map(|item| view! { <Row item me=me.clone() actions selected/> })
+        .collect_view();
+    let all_selected = {
+        let ids = ids.clone();
+        move || !ids.is_empty() && selected.with(|s| ids.iter().all(|id| s.contains(id)))
+    };
+    let toggle_all = move |_| {
+        let everything = ids.clone();
+        selected.update(|s| {
+            if everything.iter().all(|id| s.contains(id)) {
+                s.clear();
+            } else {
+                *s = everything;
+            }
+        });
+    };
+    view! {
+        <Views counts filters=filters.clone() admin/>
+        <FilterForm filters/>
+        <form
+            class="bulk"
+            on:submit=move |ev| {
+                ev.prevent_default();
+                let order_ids = selected.get_untracked().join(",");
+                selected.set(Vec::new());
+                bulk.dispatch(BulkApprove {
+                    order_ids,
+                    comment: String::new(),
+                });
+            }
+        >
+            <button type="submit" disabled=move || selected.with(Vec::is_empty) || bulk.pending().get()>
+                {move || format!("Approve selected ({})", selected.with(Vec::len))}
+            </button>
+        </form>
+        {if empty {
+            view! { <p class="empty">"Nothing here is waiting for approval."</p> }.into_any()
+        } else {
+            view! {
+                <table class="list inbox">
+                    <thead>
+                        <tr>
+                            <th scope="col">
+                                <input
+                                    type="checkbox"
+                                    aria-label="Select all on this page"
+                                    prop:checked=all_selected
+                                    on:change=toggle_all
+                                />
+                            </th>
+                            <th scope="col">"Order"</th>
+                            <th scope="col">"Customer"</th>
+                            <th scope="col">"Items"</th>
+                            <th scope="col" class="num">"Total"</th>
+                            <th scope="col">"Waiting"</th>
+                            <th scope="col">"Due"</th>
+                            <th scope="col">"Claimed by"</th>
+                            <th scope="col">"Actions"</th>
+                        </tr>
+                    </thead>
+                    <tbody>{rows}</tbody>
+                </table>
+            }
+                .into_any()
+        }}
+        <nav class="pages">{first} {next}</nav>
+    }
+}
+
+/// The inbox's views with their counts.
+#[component]
+fn Views(counts: InboxCounts, filters: Filters, admin: bool) -> impl IntoView {
+    let current = if filters.view.is_empty() {
+        "all".to_string()
+    } else {
+        filters.view.clone()
+    };
+    let mut views = vec![
+        ("all", "All", counts.all),
+        ("mine", "Claimed by me", counts.mine),
+        ("unclaimed", "Unclaimed", counts.unclaimed),
+    ];
+    if admin {
+        views.push(("escalated", "Escalated", counts.escalated));
+    }
+    let links = views
+        .into_iter()
+        .map(|(view, label, n)| {
+            let href = filters.href(Some(if view == "all" { "" } else { view }), "");
+            let current = (current == view).then_some("page");
+            view! {
+                <a href=href aria-current=current>
+                    {label}
+                    " "
+                    <span class="count">{n}</span>
+                </a>
+            }
+        })
+        .collect_view();
+    let due_soon = (counts.due_soon > 0).then(|| {
+        view! {
+            <span class="due-soon">{format!("{} due within 4 hours", counts.due_soon)}</span>
+        }
+    });
+    view! {
+        <nav class="views" aria-label="Inbox views">
+            {links}
+            {due_soon}
+        </nav>
+    }
+}
+
+#[component]
+fn FilterForm(filters: Filters) -> impl IntoView {
+    let waited = [
+        ("", "Any time"),
+        ("60", "1 hour"),
+        ("240", "4 hours"),
+        ("1440", "1 day"),
+    ]
+    .map(|(value, label)| {
+        view! {
+            <option value=value selected=filters.waited == value>
+                {label}
+            </option>
+        }
+    })
+    .collect_view();
+    view! {
+        <form method="get" action="/inbox" class="filter">
+            <input type="hidden" name="view" value=filters.view.clone()/>
+            <label>
+                "Search" <input type="search" name="q" value=filters.q.clone() placeholder="Order id or customer"/>
+            </label>
+            <label>
+                "Min total" <input name="min" inputmode="decimal" size="8" value=filters.min.clone()/>
+            </label>
+            <label>
+                "Max total" <input name="max" inputmode="decimal" size="8" value=filters.max.clone()/>
+            </label>
+            <label>
+                "Waiting longer than" <select name="waited">{waited}</select>
+            </label>
+            <label>
+                "Sort" <select name="sort">
+                    <option value="oldest" selected=filters.sort != "largest">
+                        "Oldest first"
+                    </option>
+                    <option value="largest" selected=filters.sort == "largest">
+                        "Largest first"
+                    </option>
+                </select>
+            </label>
+            <button type="submit">"Apply"</button>
+        </form>
+    }
+}
+
+/// One waiting order with its actions.
+#[component]
+fn Row(
+    item: Waiting,
+    me: String,
+    actions: Actions,
+    selected: RwSignal<Vec<String>>,
+) -> impl IntoView {
+    let Waiting {
+        order,
+        waiting,
+        time_left,
+        overdue,
+    } = item;
+    let id = order.id.clone();
+    let checked = {
+        let id = id.clone();
+        move || selected.with(|s| s.contains(&id))
+    };
+    let toggle = {
+        let id = id.clone();
+        move |_| {
+            selected.update(|s| match s.iter().position(|x| *x == id) {
+                Some(i) => {
+                    s.remove(i);
+                }
+                None => s.push(id.clone()),
+            })
+        }
+    };
+    let claimed = match &order.claimed_by {
+        Some(by) if *by == me => "you".to_string(),
+        Some(by) => by.clone(),
+        None => "—".to_string(),
+    };
+    let select_label = format!("Select order {id}");
+    let href = format!("/inbox/{id}");
+    let reject_label = format!("Reject {id}");
+    let (claim_id, approve_id, reject_id) = (id.clone(), id.clone(), id.clone());
+    let escalated = order.stage == crate::model::Stage::Escalated;
+    let stage_note = (order.stage != crate::model::Stage::First)
+        .then(|| view! { <span class="stage">{order.stage.label()}</span> });
+    view! {
+        <tr class:overdue=overdue class:escalated=escalated>
+            <td>
+                <input
+                    type="checkbox"
+                    aria-label=select_label
+                    prop:checked=checked
+                    on:change=toggle
+                />
+            </td>
+            <td>
+                <A href=href>{id}</A>
+                " "
+                {stage_note}
+            </td>
+            <td>{order.customer_name.clone()}</td>
+            <td>{items_text(&order.items)}</td>
+            <td class="num">{order.total.to_string()}</td>
+            <td>{waiting}</td>
+            <td>{time_left.unwrap_or_else(|| "—".into())}</td>
+            <td>{claimed}</td>
+            <td class="actions">
+                <ClaimButtons
+                    order_id=claim_id
+                    claimed_by=order.claimed_by.clone()
+                    me=me.clone()
+                    actions
+                />
+                <ActionForm action=actions.decide attr:class="inline">
+                    <input type="hidden" name="order_id" value=approve_id/>
+                    <input type="hidden" name="stage" value=order.stage.as_str()/>
+                    <button type="submit" name="decision" value="approve">
+                        "Approve"
+                    </button>
+                </ActionForm>
+                <details class="confirm">
+                    <summary>"Reject…"</summary>
+                    <ActionForm action=actions.decide>
+                        <input type="hidden" name="order_id" value=reject_id/>
+                        <input type="hidden" name="stage" value=order.stage.as_str()/>
+                        <label>
+                            "Reason" <textarea name="reason" rows="2" maxlength="1000" required></textarea>
+                        </label>
+                        <button type="submit" name="decision" value="reject" class="danger">
+                            {reject_label}
+                        </button>
+                    </ActionForm>
+                </details>
+            </td>
+        </tr>
+    }
+}
+
+/// Claim, unclaim or take over, as the order's claim allows.
+#[component]
+fn ClaimButtons(
+    order_id: String,
+    claimed_by: Option<String>,
+    me: String,
+    actions: Actions,
+) -> impl IntoView {
+    let (action, label) = match &claimed_by {
+        None => ("claim", "Claim".to_string()),
+        Some(by) if *by == me => ("unclaim", "Unclaim".to_string()),
+        Some(by) => ("take_over", format!("Take over from {by}")),
+    };
+    view! {
+        <ActionForm action=actions.claim attr:class="inline">
+            <input type="hidden" name="order_id" value=order_id/>
+            <button type="submit" name="action" value=action class="secondary">
+                {label}
+            </button>
+        </ActionForm>
+    }
+}
+
+/// Each order of the last bulk approval with its outcome.
+#[component]
+fn BulkResults(bulk: ServerAction<BulkApprove>) -> impl IntoView {
+    move || match bulk.value().get() {
+        Some(Ok(outcomes)) => {
+            let approved = outcomes.iter().filter(|o| o.approved).count();
+            let summary = format!("{approved} of {} approved.", outcomes.len());
+            let rows = outcomes
+                .into_iter()
+                .map(
+                    |BulkOutcome {
+                         order_id,
+                         approved,
+                         message,
+                     }| {
                         view! {
-                            <tr>
-                                <td>
-                                    <A href=format!("/inbox/{}", order.id)>{order.id.clone()}</A>
-                                </td>
-                                <td>{order.customer_name}</td>
-                                <td>{items_text(&order.items)}</td>
-                                <td class="num">{order.total.to_string()}</td>
-                                <td>{waiting}</td>
-                            </tr>
+                            <li class:refused=!approved>
+                                <strong>{order_id}</strong>
+                                ": "
+                                {message}
+                            </li>
                         }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+                    },
+                )
+                .collect_view();
+            Some(
+                view! {
+                    <section class="notice" role="status" aria-label="Bulk approval">
+                        <p>{summary}</p>
+                        <ul class="outcomes">{rows}</ul>
+                    </section>
+                }
+                .into_any(),
+            )
+        }
+        Some(Err(e)) => Some(view! { <Alert message=e.message/> }.into_any()),
+        None => None,
     }
 }
 
 #[component]
 pub fn ApprovalPage() -> impl IntoView {
     let params = use_params_map();
-    let decide = ServerAction::<Decide>::new();
+    let actions = Actions::new();
+    let live = live_changes();
     let order = Resource::new(
         move || {
             (
                 params.read().get("id").unwrap_or_default(),
-                decide.version().get(),
+                actions.version(),
+                live.get(),
             )
         },
-        |(id, _)| calls::approval(id),
+        |(id, ..)| calls::approval(id),
     );
     view! {
         <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match order.await {
-                    Ok(waiting) => view! { <Approval waiting decide/> }.into_any(),
+                    Ok(view) => view! { <Approval view actions/> }.into_any(),
                     Err(error) => view! { <Refused error/> }.into_any(),
                 }
             })}
@@ -90,68 +524,106 @@ pub fn ApprovalPage() -> impl IntoView {
 }
 
 #[component]
-fn Approval(waiting: Waiting, decide: ServerAction<Decide>) -> impl IntoView {
-    let Waiting { order, waiting } = waiting;
+fn Approval(view: ApprovalView, actions: Actions) -> impl IntoView {
+    let ApprovalView {
+        item,
+        trail,
+        me,
+        admin,
+        blocked,
+    } = view;
+    let Waiting {
+        order,
+        waiting,
+        time_left,
+        overdue,
+    } = item;
     let awaiting = order.status == OrderStatus::AwaitingApproval;
-    let outcome = move || match decide.value().get() {
-        Some(Ok(message)) => Some(
-            view! {
-                <p class="notice" role="status">
-                    {message}
-                </p>
-                <p>
-                    <A href="/inbox">"Back to inbox"</A>
-                </p>
-            }
-            .into_any(),
-        ),
-        Some(Err(e)) if e.field.is_none() => Some(view! { <Alert message=e.message/> }.into_any()),
-        _ => None,
-    };
     let reason_error = move || {
-        decide
+        actions
+            .decide
             .value()
             .get()
             .and_then(Result::err)
             .and_then(|e| e.for_field("reason"))
             .map(|message| view! { <Alert message/> })
     };
+    let claimed_by_other = order.claimed_by.as_ref().is_some_and(|by| *by != me);
+    let stage = order.stage.as_str();
     let order_id = order.id.clone();
-    let form = awaiting.then(move || {
+    let decide_id = order.id.clone();
+    let form = match (&blocked, awaiting, claimed_by_other) {
+        (Some(why), true, _) => Some(view! { <p class="blocked">{why.clone()}</p> }.into_any()),
+        (None, true, true) => Some(
+            view! {
+                <p class="blocked">
+                    {format!(
+                        "{} is working on this order: take it over to decide it.",
+                        order.claimed_by.clone().unwrap_or_default(),
+                    )}
+                </p>
+            }
+            .into_any(),
+        ),
+        (None, true, false) => Some(
+            view! {
+                <ActionForm action=actions.decide attr:class="decide">
+                    <input type="hidden" name="order_id" value=decide_id/>
+                    <input type="hidden" name="stage" value=stage/>
+                    <label>
+                        "Reason" <span class="muted">" (required to reject; the customer sees it)"</span>
+                        <textarea name="reason" rows="3" maxlength="1000"></textarea>
+                    </label>
+                    {reason_error}
+                    <label>
+                        "Comment" <span class="muted">" (optional, for colleagues)"</span>
+                        <textarea name="comment" rows="2" maxlength="1000"></textarea>
+                    </label>
+                    <div class="buttons">
+                        <button
+                            type="submit"
+                            name="decision"
+                            value="approve"
+                            disabled=move || actions.decide.pending().get()
+                        >
+                            "Approve"
+                        </button>
+                        <button
+                            type="submit"
+                            name="decision"
+                            value="reject"
+                            class="danger"
+                            disabled=move || actions.decide.pending().get()
+                        >
+                            "Reject"
+                        </button>
+                    </div>
+                </ActionForm>
+            }
+            .into_any(),
+        ),
+        _ => None,
+    };
+    let claim = awaiting.then(|| {
         view! {
-            <ActionForm action=decide attr:class="decide">
-                <input type="hidden" name="order_id" value=order_id/>
-                <label>
-                    "Reason" <span class="muted">" (required to reject)"</span>
-                    <textarea name="reason" rows="3" maxlength="1000"></textarea>
-                </label>
-                {reason_error}
-                <div class="buttons">
-                    <button
-                        type="submit"
-                        name="decision"
-                        value="approve"
-                        disabled=move || decide.pending().get()
-                    >
-                        "Approve"
-                    </button>
-                    <button
-                        type="submit"
-                        name="decision"
-                        value="reject"
-                        class="danger"
-                        disabled=move || decide.pending().get()
-                    >
-                        "Reject"
-                    </button>
-                </div>
-            </ActionForm>
+            <div class="claim">
+                <ClaimButtons
+                    order_id=order_id.clone()
+                    claimed_by=order.claimed_by.clone()
+                    me=me.clone()
+                    actions
+                />
+                {admin.then(|| view! { <Reassign order_id=order_id.clone() actions/> })}
+            </div>
         }
     });
     view! {
         <Title text=format!("Order {}", order.id)/>
         <h1>"Order " {order.id.clone()}</h1>
-        {outcome}
+        <p>
+            <A href="/inbox">"Back to inbox"</A>
+        </p>
+        {actions.outcome()}
         <dl class="facts">
             <dt>"Customer"</dt>
             <dd>{order.customer_name}</dd>
@@ -164,14 +636,84 @@ fn Approval(waiting: Waiting, decide: ServerAction<Decide>) -> impl IntoView {
             {awaiting
                 .then(|| {
                     view! {
+                        <dt>"Awaiting"</dt>
+                        <dd>{order.stage.label()}</dd>
                         <dt>"Waiting"</dt>
                         <dd>{waiting}</dd>
+                        <dt>"Due"</dt>
+                        <dd class:overdue=overdue>{time_left.unwrap_or_else(|| "—".into())}</dd>
+                        <dt>"Claimed by"</dt>
+                        <dd>{order.claimed_by.clone().unwrap_or_else(|| "nobody".into())}</dd>
+                    }
+                })}
+            {order
+                .first_approver
+                .map(|first| {
+                    view! {
+                        <dt>"First approval"</dt>
+                        <dd>{first}</dd>
                     }
                 })}
         </dl>
         <ItemsTable items=order.items total=order.total/>
+        {claim}
         {form}
-        {order.decision.map(|decision| view! { <DecisionText decision/> })}
+        {order.decision.filter(|_| !awaiting).map(|decision| view! { <DecisionText decision/> })}
+        <Trail trail/>
+    }
+}
+
+/// Admins: give the order to someone.
+#[component]
+fn Reassign(order_id: String, actions: Actions) -> impl IntoView {
+    view! {
+        <ActionForm action=actions.claim attr:class="inline reassign">
+            <input type="hidden" name="order_id" value=order_id/>
+            <input type="hidden" name="action" value="reassign"/>
+            <label>
+                "Reassign to" <input name="assignee" required size="12" placeholder="username"/>
+            </label>
+            <button type="submit" class="secondary">
+                "Reassign"
+            </button>
+        </ActionForm>
+    }
+}
+
+/// Who did what to the order's approval, oldest first.
+#[component]
+pub fn Trail(trail: Vec<TrailEntry>) -> impl IntoView {
+    let entries = trail
+        .into_iter()
+        .map(|entry| {
+            let who = entry.actor.unwrap_or_else(|| "workflow".into());
+            let what = match entry.action.as_str() {
+                "waiting" => "asked for",
+                "claimed" => "claimed it",
+                "unclaimed" => "unclaimed it",
+                "took_over" => "took it over",
+                "reassigned" => "reassigned it",
+                "approved" => "approved",
+                "rejected" => "rejected",
+                "escalated" => "escalated it to the admins",
+                other => other,
+            }
+            .to_string();
+            view! {
+                <li>
+                    <time>{short_time(&entry.at)}</time>
+                    " "
+                    <strong>{who}</strong>
+                    " "
+                    {what}
+                    {entry.detail.map(|d| view! { <span class="detail">": " {d}</span> })}
+                </li>
+            }
+        })
+        .collect_view();
+    view! {
+        <h2>"Decision trail"</h2>
+        <ol class="trail">{entries}</ol>
     }
 }
 
