@@ -118,6 +118,16 @@ enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Set a user's e-mail (they never decide orders placed with it) and approval limit.
+    Profile {
+        name: String,
+        /// Their e-mail address; empty to clear.
+        #[arg(long, default_value = "")]
+        email: String,
+        /// The largest total they may approve, like 500.00; empty for no limit.
+        #[arg(long, default_value = "")]
+        approval_limit: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -162,6 +172,21 @@ async fn main() -> anyhow::Result<()> {
                     let password = read_password()?;
                     auth::set_password(&db, &name, &password).await?;
                     println!("password changed for {name}");
+                }
+                UserCommand::Profile {
+                    name,
+                    email,
+                    approval_limit,
+                } => {
+                    let limit = match approval_limit.trim() {
+                        "" => None,
+                        text => Some(
+                            parse_amount(text)
+                                .map_err(|e| anyhow::anyhow!("--approval-limit: {e}"))?,
+                        ),
+                    };
+                    auth::set_profile(&db, &name, Some(&email), limit).await?;
+                    println!("profile changed for {name}");
                 }
             }
             Ok(())

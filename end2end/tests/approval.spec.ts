@@ -16,7 +16,7 @@ test('a large order waits, is approved in the inbox, and the customer sees it pr
   await expect(row).toContainText('$189.00');
 
   await openFromInbox(approver, id);
-  await approver.getByRole('button', { name: 'Approve' }).click();
+  await approver.getByRole('button', { name: 'Approve', exact: true }).click();
   await expect(approver.getByRole('status')).toHaveText(`Order ${id} approved.`);
   await approver.getByRole('link', { name: 'Back to inbox' }).click();
   await expect(approver.getByRole('heading', { name: 'Approval inbox' })).toBeVisible();

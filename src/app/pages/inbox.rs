@@ -20,13 +20,29 @@ const PARAMS: [&str; 7] = ["sort", "view", "min", "max", "waited", "q", "cursor"
 struct Actions {
     decide: ServerAction<Decide>,
     claim: ServerAction<Claim>,
+    /// The outcome of whichever action finished last.
+    latest: RwSignal<Option<Result<String, calls::AppError>>>,
 }
 
 impl Actions {
     fn new() -> Actions {
+        let decide = ServerAction::<Decide>::new();
+        let claim = ServerAction::<Claim>::new();
+        let latest = RwSignal::new(None);
+        Effect::new(move |_| {
+            if let Some(outcome) = decide.value().get() {
+                latest.set(Some(outcome));
+            }
+        });
+        Effect::new(move |_| {
+            if let Some(outcome) = claim.value().get() {
+                latest.set(Some(outcome));
+            }
+        });
         Actions {
-            decide: ServerAction::new(),
-            claim: ServerAction::new(),
+            decide,
+            claim,
+            latest,
         }
     }
 
@@ -35,9 +51,10 @@ impl Actions {
         self.decide.version().get() + self.claim.version().get()
     }
 
-    /// The outcome of the latest action, as a notice or an alert.
+    /// The outcome of the latest action, as a notice or an alert (errors about a field are
+    /// shown next to it).
     fn outcome(self) -> impl IntoView {
-        let message = move |value: Option<Result<String, calls::AppError>>| match value {
+        move || match self.latest.get() {
             Some(Ok(message)) => Some(
                 view! {
                     <p class="notice" role="status">
@@ -46,12 +63,10 @@ impl Actions {
                 }
                 .into_any(),
             ),
-            Some(Err(e)) => Some(view! { <Alert message=e.message/> }.into_any()),
-            None => None,
-        };
-        view! {
-            {move || message(self.claim.value().get())}
-            {move || message(self.decide.value().get())}
+            Some(Err(e)) if e.field.is_none() => {
+                Some(view! { <Alert message=e.message/> }.into_any())
+            }
+            _ => None,
         }
     }
 }
@@ -390,18 +405,21 @@ fn Row(
                     on:change=toggle
                 />
             </td>
-            <td>
+            <td class="id">
                 <A href=href>{id}</A>
                 " "
                 {stage_note}
             </td>
-            <td>{order.customer_name.clone()}</td>
-            <td>{items_text(&order.items)}</td>
-            <td class="num">{order.total.to_string()}</td>
-            <td>{waiting}</td>
-            <td>{time_left.unwrap_or_else(|| "—".into())}</td>
-            <td>{claimed}</td>
-            <td class="actions">
+            <td data-label="Customer">{order.customer_name.clone()}</td>
+            <td data-label="Items">{items_text(&order.items)}</td>
+            <td class="num" data-label="Total">
+                {order.total.to_string()}
+            </td>
+            <td data-label="Waiting">{waiting}</td>
+            <td data-label="Due">{time_left.unwrap_or_else(|| "—".into())}</td>
+            <td data-label="Claimed by">{claimed}</td>
+            <td>
+                <div class="row-actions">
                 <ClaimButtons
                     order_id=claim_id
                     claimed_by=order.claimed_by.clone()
@@ -428,6 +446,7 @@ fn Row(
                         </button>
                     </ActionForm>
                 </details>
+                </div>
             </td>
         </tr>
     }
