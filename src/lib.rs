@@ -1,6 +1,7 @@
 //! orderflow: human-in-the-loop workflows on a durable Amazon States Language engine.
 
 pub mod app;
+pub mod graph;
 pub mod model;
 
 #[cfg(feature = "ssr")]
@@ -9,6 +10,8 @@ pub mod api;
 pub mod auth;
 #[cfg(feature = "ssr")]
 pub mod config;
+#[cfg(feature = "ssr")]
+pub mod console;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]

@@ -277,12 +277,61 @@ pub struct EventRow {
     pub details: String,
 }
 
-/// An order with its execution's history, for the admin detail page.
+/// One line of an execution's event table: the event, the state it belongs to and the time
+/// since the execution started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLine {
+    pub id: i64,
+    pub kind: String,
+    pub state: Option<String>,
+    pub timestamp: String,
+    pub elapsed_ms: i64,
+    pub details: String,
+}
+
+/// A state's input and output the last time the execution went through it (pretty JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StateData {
+    pub name: String,
+    pub input: Option<String>,
+    pub output: Option<String>,
+}
+
+/// An execution for the console: its facts, its history and its state machine drawn.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionDetail {
+    pub id: String,
+    pub name: String,
+    pub state_machine: String,
+    pub status: String,
+    pub started_at: String,
+    pub stopped_at: Option<String>,
+    pub error: Option<String>,
+    pub cause: Option<String>,
+    pub input: String,
+    pub output: Option<String>,
+    pub events: Vec<EventLine>,
+    pub states: Vec<StateData>,
+    pub graph: crate::graph::Graph,
+}
+
+/// A row of the console's execution list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionRow {
+    pub id: String,
+    pub name: String,
+    pub state_machine: String,
+    pub status: String,
+    pub started_at: String,
+    pub stopped_at: Option<String>,
+}
+
+/// An order's page in the console: the order, who did what to its approval, its execution.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderAudit {
     pub order: OrderSummary,
-    pub execution_status: String,
-    pub events: Vec<EventRow>,
+    pub trail: Vec<TrailEntry>,
+    pub execution: Option<ExecutionDetail>,
 }
 
 /// Account roles. Customers need no account.

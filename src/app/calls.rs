@@ -3,8 +3,8 @@
 //! or admin.
 
 use crate::model::{
-    AccessKey, CurrentUser, CustomerOrder, InboxCounts, NewAccessKey, OrderAudit, OrderPage,
-    OrderSummary, Product, TrailEntry,
+    AccessKey, CurrentUser, CustomerOrder, ExecutionDetail, ExecutionRow, InboxCounts,
+    NewAccessKey, OrderAudit, OrderPage, OrderSummary, Product, TrailEntry,
 };
 #[cfg(feature = "ssr")]
 use crate::model::{Cents, InboxSort, InboxView, Stage};
@@ -101,7 +101,7 @@ mod server {
     }
 
     /// Logs what users should not see and gives them a plain apology.
-    fn internal(detail: impl std::fmt::Display) -> AppError {
+    pub fn internal(detail: impl std::fmt::Display) -> AppError {
         tracing::error!(error = %detail, "server function failed");
         fail(
             ErrorKind::Internal,
@@ -444,6 +444,17 @@ pub async fn claim(
         _ => return Err(server::invalid(None, "Unknown claim action.")),
     };
     let order = crate::orders::change_claim(&state, &order_id, change, &user).await?;
+    if let ClaimChange::Reassign(to) = change {
+        crate::console::audit(
+            state.db(),
+            &user.username,
+            "reassign order",
+            &order_id,
+            Some(to),
+        )
+        .await
+        .map_err(server::internal)?;
+    }
     Ok(match &order.claimed_by {
         Some(by) if *by == user.username => format!("You are working on order {}.", order.id),
         Some(by) => format!("Order {} is now with {by}.", order.id),
@@ -521,13 +532,122 @@ pub async fn orders(
     Ok(crate::orders::list(&state, status, cursor, 25).await?)
 }
 
-/// An order with its execution's history.
+/// An order with its approval trail and its execution.
 #[server]
 pub async fn load_audit(id: String) -> Result<OrderAudit, AppError> {
     let (state, _) = server::caller(crate::model::Role::Admin).await?;
-    crate::orders::audit(&state, &id)
+    crate::console::order(&state, &id)
         .await?
         .ok_or_else(|| server::not_found("Order"))
+}
+
+/// Any execution, with its history and graph.
+#[server]
+pub async fn execution(id: String) -> Result<ExecutionDetail, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    crate::console::execution(&state, &id)
+        .await
+        .map_err(server::internal)?
+        .ok_or_else(|| server::not_found("Execution"))
+}
+
+/// A page of the console's execution list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExecutionList {
+    /// Every state machine, to choose from.
+    pub machines: Vec<String>,
+    pub machine: String,
+    pub rows: Vec<ExecutionRow>,
+    pub next: Option<String>,
+}
+
+/// Executions of `machine` (the order workflow if empty), newest first, optionally of one
+/// `status`; `cursor` from the previous page.
+#[server]
+pub async fn executions(
+    #[server(default)] machine: String,
+    #[server(default)] status: String,
+    #[server(default)] cursor: String,
+) -> Result<ExecutionList, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    const STATUSES: [&str; 5] = ["RUNNING", "SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"];
+    let status = Some(status.as_str()).filter(|s| !s.is_empty());
+    if status.is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(server::invalid(Some("status"), "Unknown execution status."));
+    }
+    let machines: Vec<String> = state
+        .runtime
+        .state_machines(None, 1000)
+        .await
+        .map_err(server::internal)?
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    let machine = if machine.is_empty() {
+        crate::orders::WORKFLOW.to_string()
+    } else {
+        machine
+    };
+    let cursor = Some(cursor.as_str()).filter(|c| !c.is_empty());
+    let (rows, next) = crate::console::executions(&state, &machine, status, cursor, 50)
+        .await
+        .map_err(server::internal)?;
+    Ok(ExecutionList {
+        machines,
+        machine,
+        rows,
+        next,
+    })
+}
+
+/// Stops a running execution, recording who and why; an order whose workflow is stopped is
+/// rejected with that reason.
+#[server]
+pub async fn stop_execution(id: String, cause: String) -> Result<String, AppError> {
+    let (state, user) = server::caller(crate::model::Role::Admin).await?;
+    let cause = cause.trim();
+    if cause.is_empty() {
+        return Err(server::invalid(
+            Some("cause"),
+            "Say why the execution is stopped.",
+        ));
+    }
+    if cause.chars().count() > 1000 {
+        return Err(server::invalid(
+            Some("cause"),
+            "The reason must be at most 1000 characters.",
+        ));
+    }
+    let info = state
+        .runtime
+        .describe_execution(&id)
+        .await
+        .map_err(server::internal)?
+        .ok_or_else(|| server::not_found("Execution"))?;
+    if info.status != "RUNNING" {
+        return Err(server::invalid(
+            None,
+            format!("The execution is not running (it is {}).", info.status),
+        ));
+    }
+    let full_cause = format!("Stopped by {}: {cause}", user.username);
+    state
+        .runtime
+        .stop_execution(&id, "Admin.Stopped", &full_cause)
+        .await
+        .map_err(server::internal)?;
+    crate::orders::execution_stopped(&state, &id, &user.username, &full_cause).await?;
+    crate::console::audit(
+        state.db(),
+        &user.username,
+        "stop execution",
+        &id,
+        Some(cause),
+    )
+    .await
+    .map_err(server::internal)?;
+    state.runtime.changed();
+    Ok(format!("Execution {} stopped.", info.name))
 }
 
 /// The access keys page: every key (secrets left out) and the users a new key can be for.
@@ -549,13 +669,22 @@ pub async fn access_keys() -> Result<KeyList, AppError> {
 /// A new access key for `username`; its secret is in the answer and never shown again.
 #[server]
 pub async fn issue_access_key(username: String) -> Result<NewAccessKey, AppError> {
-    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     let username = username.trim().to_string();
     if username.is_empty() {
         return Err(server::invalid(Some("username"), "Choose a user."));
     }
     let (id, secret) = crate::auth::create_access_key(state.db(), &username).await?;
     tracing::info!(key = %id, owner = %username, "access key created");
+    crate::console::audit(
+        state.db(),
+        &admin.username,
+        "create access key",
+        &id,
+        Some(&username),
+    )
+    .await
+    .map_err(server::internal)?;
     Ok(NewAccessKey {
         id,
         secret,
@@ -566,11 +695,14 @@ pub async fn issue_access_key(username: String) -> Result<NewAccessKey, AppError
 /// Revokes an access key: requests signed with it are refused from now on.
 #[server]
 pub async fn revoke_access_key(id: String) -> Result<String, AppError> {
-    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     if !crate::auth::delete_access_key(state.db(), &id).await? {
         return Err(server::not_found("Access key"));
     }
     tracing::info!(key = %id, "access key revoked");
+    crate::console::audit(state.db(), &admin.username, "revoke access key", &id, None)
+        .await
+        .map_err(server::internal)?;
     Ok(format!("Access key {id} revoked."))
 }
 

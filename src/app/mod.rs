@@ -90,6 +90,16 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/admin/executions")
+                        view=pages::executions::ExecutionListPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/admin/executions/:id")
+                        view=pages::executions::ExecutionPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/admin/keys")
                         view=pages::keys::AccessKeys
                         ssr=SsrMode::Async
@@ -118,6 +128,7 @@ fn Header() -> impl IntoView {
                                     <A href="/inbox">"Inbox"</A>
                                     <Show when=move || user.role.is_admin()>
                                         <A href="/admin/orders">"Orders"</A>
+                                        <A href="/admin/executions">"Executions"</A>
                                         <A href="/admin/keys">"API keys"</A>
                                     </Show>
                                     <span class="who">{user.username.clone()}</span>
@@ -268,4 +279,17 @@ pub fn short_time(rfc3339: &str) -> String {
         Some(head) if rfc3339.ends_with('Z') => format!("{} UTC", head.replace('T', " ")),
         _ => rfc3339.to_string(),
     }
+}
+
+/// Percent-encodes a value for a URL's query string or path segment.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

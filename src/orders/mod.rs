@@ -6,8 +6,8 @@ mod store;
 
 use crate::db;
 use crate::model::{
-    Cents, CurrentUser, CustomerOrder, InboxCounts, InboxSort, InboxView, OrderAudit, OrderLine,
-    OrderPage, OrderStatus, OrderSummary, Product, Stage, TrailEntry,
+    Cents, CurrentUser, CustomerOrder, InboxCounts, InboxSort, InboxView, OrderLine, OrderPage,
+    OrderStatus, OrderSummary, Product, Stage, TrailEntry,
 };
 use crate::runtime::{CallbackError, RuntimeError};
 use crate::state::AppState;
@@ -727,19 +727,19 @@ pub async fn count_by_status(state: &AppState) -> Result<Vec<(OrderStatus, i64)>
     Ok(store::count_by_status(&mut conn).await?)
 }
 
-/// An order with its execution's history.
-pub async fn audit(state: &AppState, order_id: &str) -> Result<Option<OrderAudit>, OrderError> {
-    let Some(order) = get(state, order_id).await? else {
-        return Ok(None);
-    };
-    let execution = state
-        .runtime
-        .describe_execution(&order.execution_id)
-        .await?;
-    let events = state.runtime.history(&order.execution_id).await?;
-    Ok(Some(OrderAudit {
-        execution_status: execution.map(|e| e.status).unwrap_or_default(),
-        order,
-        events,
-    }))
+/// The order whose workflow `execution_id` was stopped by `by` is rejected with `cause`, unless
+/// it had already ended; recorded in its trail.
+pub async fn execution_stopped(
+    state: &AppState,
+    execution_id: &str,
+    by: &str,
+    cause: &str,
+) -> Result<(), OrderError> {
+    let mut tx = state.db().writer.begin().await?;
+    let now = db::now();
+    if let Some(id) = store::reject_stopped(&mut tx, execution_id, by, cause, &now).await? {
+        store::trail(&mut tx, &id, &now, Some(by), "stopped", Some(cause)).await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }

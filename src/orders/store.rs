@@ -326,6 +326,31 @@ pub async fn record_decision(
     Ok(true)
 }
 
+/// Rejects the unfinished order run by `execution_id` (its workflow was stopped); returns
+/// its id, or `None` if no unfinished order runs there.
+pub async fn reject_stopped(
+    conn: &mut SqliteConnection,
+    execution_id: &str,
+    by: &str,
+    cause: &str,
+    now: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE orders SET status = 'rejected', decided_by = ?, decided_at = ?,
+             decision_reason = ?, task_token = NULL, claimed_by = NULL, claimed_at = NULL,
+             due_at = NULL, updated_at = ?
+         WHERE execution_id = ? AND status IN ('pending', 'awaiting_approval')
+         RETURNING id",
+    )
+    .bind(by)
+    .bind(now)
+    .bind(cause)
+    .bind(now)
+    .bind(execution_id)
+    .fetch_optional(conn)
+    .await
+}
+
 /// Sets who works on an awaiting order if it is still `expected` (who held it before, `None`
 /// for nobody) at `stage`: the compare-and-set behind claim, unclaim, take-over and reassign.
 pub async fn set_claim(

@@ -1,9 +1,11 @@
-//! Admin pages: every order, filterable by status, and one order's execution history.
+//! Admin pages: every order, filterable, and one order's whole story: its items, its
+//! approval trail and its execution.
 
-use crate::app::calls::{self, AppError};
-use crate::app::pages::inbox::DecisionText;
-use crate::app::{short_time, ItemsTable, Loading, Refused};
-use crate::model::{EventRow, OrderAudit, OrderPage, OrderStatus};
+use crate::app::calls::{self, AppError, StopExecution};
+use crate::app::pages::executions::ExecutionView;
+use crate::app::pages::inbox::{DecisionText, Trail};
+use crate::app::{live_changes, short_time, ItemsTable, Loading, Refused};
+use crate::model::{OrderAudit, OrderPage, OrderStatus};
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::A;
@@ -103,30 +105,47 @@ fn OrderTable(page: OrderPage, status: String, cursor: String) -> impl IntoView 
 #[component]
 pub fn OrderDetail() -> impl IntoView {
     let params = use_params_map();
+    let stop = ServerAction::<StopExecution>::new();
+    let live = live_changes();
     let audit = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        calls::load_audit,
+        move || {
+            (
+                params.read().get("id").unwrap_or_default(),
+                stop.version().get(),
+                live.get(),
+            )
+        },
+        |(id, ..)| calls::load_audit(id),
     );
     view! {
-        <Suspense fallback=Loading>
+        <Transition fallback=Loading>
             {move || Suspend::new(async move {
                 match audit.await {
-                    Ok(audit) => view! { <AuditView audit/> }.into_any(),
+                    Ok(audit) => view! { <AuditView audit stop/> }.into_any(),
                     Err(error) => view! { <Refused error/> }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
 #[component]
-fn AuditView(audit: OrderAudit) -> impl IntoView {
+fn AuditView(audit: OrderAudit, stop: ServerAction<StopExecution>) -> impl IntoView {
     let OrderAudit {
         order,
-        execution_status,
-        events,
+        trail,
+        execution,
     } = audit;
-    let path = state_path(&events).join(" → ");
+    let waiting = (order.status == OrderStatus::AwaitingApproval).then(|| {
+        view! {
+            <dt>"Awaiting"</dt>
+            <dd>{order.stage.label()}</dd>
+            <dt>"Claimed by"</dt>
+            <dd>{order.claimed_by.clone().unwrap_or_else(|| "nobody".into())}</dd>
+            <dt>"Due"</dt>
+            <dd>{order.due_at.as_deref().map(short_time).unwrap_or_else(|| "—".into())}</dd>
+        }
+    });
     view! {
         <Title text=format!("Order {}", order.id)/>
         <h1>"Order " {order.id.clone()}</h1>
@@ -134,61 +153,20 @@ fn AuditView(audit: OrderAudit) -> impl IntoView {
             <dt>"Customer"</dt>
             <dd>{format!("{} <{}>", order.customer_name, order.customer_email)}</dd>
             <dt>"Status"</dt>
-            <dd>{order.status.label()}</dd>
+            <dd>
+                <span class=format!("badge {}", order.status.as_str())>{order.status.label()}</span>
+            </dd>
             <dt>"Placed"</dt>
             <dd>{short_time(&order.created_at)}</dd>
+            {waiting}
         </dl>
         <ItemsTable items=order.items total=order.total/>
         {order.decision.map(|decision| view! { <DecisionText decision/> })}
+        <Trail trail/>
         <h2>"Execution history"</h2>
-        <dl class="facts">
-            <dt>"Execution"</dt>
-            <dd>
-                <code>{order.execution_id}</code>
-            </dd>
-            <dt>"Execution status"</dt>
-            <dd>{execution_status}</dd>
-            <dt>"Path"</dt>
-            <dd>{path}</dd>
-        </dl>
-        <table class="events">
-            <thead>
-                <tr>
-                    <th scope="col" class="num">"ID"</th>
-                    <th scope="col">"Type"</th>
-                    <th scope="col">"Time"</th>
-                    <th scope="col">"Details"</th>
-                </tr>
-            </thead>
-            <tbody>
-                {events
-                    .into_iter()
-                    .map(|event| {
-                        view! {
-                            <tr>
-                                <td class="num">{event.id}</td>
-                                <td>{event.kind}</td>
-                                <td>{event.timestamp}</td>
-                                <td>
-                                    <code class="details">{event.details}</code>
-                                </td>
-                            </tr>
-                        }
-                    })
-                    .collect_view()}
-            </tbody>
-        </table>
+        {match execution {
+            Some(detail) => view! { <ExecutionView detail stop/> }.into_any(),
+            None => view! { <p class="muted">"The execution is missing."</p> }.into_any(),
+        }}
     }
-}
-
-/// The states the execution entered, in order, from their `…StateEntered` events.
-fn state_path(events: &[EventRow]) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e.kind.ends_with("StateEntered"))
-        .filter_map(|e| {
-            let details: serde_json::Value = serde_json::from_str(&e.details).ok()?;
-            Some(details.get("name")?.as_str()?.to_string())
-        })
-        .collect()
 }

@@ -5,7 +5,9 @@
 use crate::app::calls::{
     self, ApprovalView, BulkApprove, BulkOutcome, Claim, Decide, InboxPage, Waiting,
 };
-use crate::app::{items_text, live_changes, short_time, Alert, ItemsTable, Loading, Refused};
+use crate::app::{
+    encode, items_text, live_changes, short_time, Alert, ItemsTable, Loading, Refused,
+};
 use crate::model::{Decision, InboxCounts, OrderStatus, TrailEntry};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -154,19 +156,6 @@ impl Filters {
             format!("/inbox?{}", query.join("&"))
         }
     }
-}
-
-/// Percent-encodes a query-string value.
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[component]
