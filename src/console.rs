@@ -3,7 +3,9 @@
 
 use crate::db::{self, Db};
 use crate::graph;
-use crate::model::{EventLine, ExecutionDetail, ExecutionRow, OrderAudit, StateData};
+use crate::model::{
+    EventLine, ExecutionDetail, ExecutionRow, OrderAudit, OrderQuery, OrderStatus, StateData,
+};
 use crate::runtime::RuntimeError;
 use crate::state::AppState;
 use serde_json::Value;
@@ -167,4 +169,94 @@ pub async fn audit(
         .execute(&db.writer)
         .await?;
     Ok(())
+}
+
+/// The filter `query` asks for, or the field at fault and why.
+pub fn order_filter(
+    query: &OrderQuery,
+) -> Result<crate::orders::OrderFilter, (&'static str, String)> {
+    let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+    let status = match query.status.trim() {
+        "" => None,
+        s => Some(OrderStatus::parse(s).ok_or(("status", format!("Unknown order status '{s}'.")))?),
+    };
+    let date =
+        |s: &str, field: &'static str| -> Result<Option<time::Date>, (&'static str, String)> {
+            let s = s.trim();
+            if s.is_empty() {
+                return Ok(None);
+            }
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(s, format)
+                .map(Some)
+                .map_err(|_| (field, format!("'{s}' is not a date like 2026-11-25.")))
+        };
+    let amount = |s: &str, field: &'static str| -> Result<Option<i64>, (&'static str, String)> {
+        match s.trim().trim_start_matches('$') {
+            "" => Ok(None),
+            s => crate::config::parse_amount(s)
+                .map(|c| Some(c.0))
+                .map_err(|e| (field, e)),
+        }
+    };
+    let from = date(&query.from, "from")?;
+    let to = date(&query.to, "to")?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if t < f {
+            return Err(("to", "The end date is before the start date.".into()));
+        }
+    }
+    Ok(crate::orders::OrderFilter {
+        status,
+        from: from.map(|d| d.to_string()),
+        // Inclusive: before the next day.
+        to: to.and_then(|d| d.next_day()).map(|d| d.to_string()),
+        min_cents: amount(&query.min, "min")?,
+        max_cents: amount(&query.max, "max")?,
+        approver: text(&query.approver),
+        search: text(&query.q),
+    })
+}
+
+/// One CSV field, quoted when it has to be; a leading `=`, `+`, `-` or `@` is defused so
+/// spreadsheets do not run it as a formula.
+fn csv_field(text: &str) -> String {
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+/// The CSV header of [`csv_line`].
+pub const CSV_HEADER: &str =
+    "order_id,created_at,status,customer_name,customer_email,total,items,decided_by,decided_at,reason\r\n";
+
+/// An order as a CSV line.
+pub fn csv_line(o: &crate::model::OrderSummary) -> String {
+    let decision = o.decision.as_ref();
+    let fields = [
+        o.id.clone(),
+        o.created_at.clone(),
+        o.status.as_str().to_string(),
+        o.customer_name.clone(),
+        o.customer_email.clone(),
+        format!("{}.{:02}", o.total.0 / 100, o.total.0 % 100),
+        crate::app::items_text(&o.items),
+        decision.map(|d| d.by.clone()).unwrap_or_default(),
+        decision.map(|d| d.at.clone()).unwrap_or_default(),
+        decision.and_then(|d| d.reason.clone()).unwrap_or_default(),
+    ];
+    let mut line = fields
+        .iter()
+        .map(|f| csv_field(f))
+        .collect::<Vec<_>>()
+        .join(",");
+    line.push_str("\r\n");
+    line
 }

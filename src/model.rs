@@ -266,6 +266,21 @@ pub struct OrderPage {
     pub next: Option<String>,
 }
 
+/// The console's order filters as typed (query-string values; empty means any).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OrderQuery {
+    pub status: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub from: String,
+    /// `YYYY-MM-DD`, inclusive.
+    pub to: String,
+    pub min: String,
+    pub max: String,
+    pub approver: String,
+    pub q: String,
+}
+
 /// One execution history event, as AWS's GetExecutionHistory shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventRow {

@@ -193,3 +193,105 @@ async fn only_admins_stop_executions_and_a_stopped_order_is_rejected_and_audited
         .await;
     assert!(delete.is_err(), "nor emptied");
 }
+
+#[tokio::test]
+async fn the_order_list_filters_and_exports_csv_to_admins_only() {
+    let app = spawn_app().await;
+    for (id, cost) in [("f-1", 50.0), ("f-2", 500.0), ("f-3", 900.0)] {
+        place(&app, id, cost).await;
+    }
+    let body = json!({"OrderID": "=HYPERLINK(1)", "OrderItems": ["x"], "Cost": 20,
+        "CustomerName": "Eve, \"the\" tester"});
+    let (status, _) = app
+        .post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+        .await;
+    assert_eq!(status, 400, "order ids are checked: {body}");
+    let body = json!({"OrderID": "f-4", "OrderItems": ["x"], "Cost": 20,
+        "CustomerName": "=Eve, \"the\" tester"});
+    app.post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+        .await;
+    app.post_json(
+        "/api/orders/f-2/decision",
+        Some(&app.approver_token),
+        r#"{"approved": false, "reason": "No"}"#,
+    )
+    .await;
+
+    let query = |q: serde_json::Value| -> orderflow::model::OrderQuery {
+        serde_json::from_value(q).unwrap()
+    };
+    let ids = |q: serde_json::Value| {
+        let app = &app;
+        async move {
+            let filter = orderflow::console::order_filter(&query(q)).unwrap();
+            let page = orderflow::orders::list(&app.state, &filter, None, 50)
+                .await
+                .unwrap();
+            page.orders.into_iter().map(|o| o.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(ids(json!({})).await, ["f-4", "f-3", "f-2", "f-1"]);
+    assert_eq!(ids(json!({"min": "100", "max": "$600"})).await, ["f-2"]);
+    assert_eq!(ids(json!({"approver": "approver"})).await, ["f-2"]);
+    assert_eq!(ids(json!({"status": "processed"})).await, ["f-4", "f-1"]);
+    assert_eq!(ids(json!({"q": "eve"})).await, ["f-4"]);
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    assert_eq!(ids(json!({"from": today, "to": today})).await.len(), 4);
+    assert!(ids(json!({"to": "2000-01-01"})).await.is_empty());
+    for bad in [
+        json!({"from": "yesterday"}),
+        json!({"min": "lots"}),
+        json!({"status": "lost"}),
+        json!({"from": "2026-02-02", "to": "2026-02-01"}),
+    ] {
+        assert!(
+            orderflow::console::order_filter(&query(bad.clone())).is_err(),
+            "{bad}"
+        );
+    }
+
+    let url = app.url("/admin/orders.csv?min=10&max=600");
+    let approver = signed_in(&app, "approver", "approver-password").await;
+    assert_eq!(
+        approver.get(&url).send().await.unwrap().status().as_u16(),
+        403
+    );
+    assert_eq!(
+        Client::new()
+            .get(&url)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        401
+    );
+    let admin = signed_in(&app, "admin", "admin-password-1").await;
+    let bad = admin
+        .get(app.url("/admin/orders.csv?from=nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    let res = admin.get(&url).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.split("\r\n").filter(|l| !l.is_empty()).collect();
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines[0].starts_with("order_id,created_at,status"));
+    assert!(lines[1].starts_with("f-4,"), "{csv}");
+    assert!(
+        lines[1].contains(",\"'=Eve, \"\"the\"\" tester\","),
+        "quoted and defused: {csv}"
+    );
+    assert!(
+        lines[2].starts_with("f-2,")
+            && lines[2].contains(",rejected,")
+            && lines[2].ends_with(",No")
+    );
+    assert!(lines[3].starts_with("f-1,") && lines[3].contains(",50.00,"));
+}

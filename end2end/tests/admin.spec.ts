@@ -79,3 +79,67 @@ test('admins create an API access key, the SDK uses it, and revoking it locks th
     name: 'UnrecognizedClientException',
   });
 });
+
+test('an order page draws the execution, shows a state on click, and stops it with a reason', async ({ browser }) => {
+  const customer = await (await browser.newContext()).newPage();
+  const shop = new Storefront(customer);
+  await shop.goto();
+  const id = await shop.order({ 'Desk lamp': 3 });
+  await expect(orderStatus(customer)).toHaveText('Awaiting approval');
+
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'e2e-admin', `/admin/orders/${id}`);
+  await hydrated(admin);
+  const graph = admin.locator('figure.graph');
+  await expect(graph.locator('g.node.current')).toHaveText('WaitForApproval');
+  await expect(graph.locator('g.node.visited').filter({ hasText: 'Validate Cost' })).toHaveCount(1);
+  await expect(graph.locator('g.node.not-visited').filter({ hasText: 'Process the Order' })).toHaveCount(1);
+
+  await graph.locator('g.node').filter({ hasText: 'Validate Cost' }).click();
+  const panel = admin.getByRole('region', { name: 'State Validate Cost' });
+  await expect(panel).toContainText(`"OrderID": "${id}"`);
+  await expect(panel).toContainText('"requiresApproval": true');
+  await expect(admin.locator('table.events tbody tr').filter({ hasText: 'TaskStateEntered' }).first()).toContainText('Validate Order');
+
+  // CSV export of exactly this order.
+  const csv = await admin.request.get(`/admin/orders.csv?q=${id}`);
+  expect(csv.ok()).toBeTruthy();
+  const lines = (await csv.text()).trim().split('\r\n');
+  expect(lines).toHaveLength(2);
+  expect(lines[1]).toContain(`${id},`);
+  expect(lines[1]).toContain(',awaiting_approval,');
+
+  // Stopping asks for confirmation and a reason.
+  await admin.getByText('Stop execution…').click();
+  await admin.getByLabel('Reason').fill('Customer called to cancel');
+  await admin.getByRole('button', { name: `Stop ${id}` }).click();
+  await expect(admin.getByRole('status')).toHaveText(`Execution ${id} stopped.`);
+  await expect(admin.locator('dl.facts').first()).toContainText('Rejected');
+  await expect(admin.locator('ol.trail li').last()).toContainText('e2e-admin stopped: Stopped by e2e-admin: Customer called to cancel');
+  await expect(graph.locator('g.node.failed')).toHaveText('WaitForApproval');
+  await expect(orderStatus(customer)).toHaveText('Rejected');
+
+  await admin.goto('/admin/executions?machine=order-approval&status=ABORTED');
+  await hydrated(admin);
+  await expect(admin.getByRole('link', { name: id, exact: true })).toBeVisible();
+  await admin.getByRole('link', { name: id, exact: true }).click();
+  await expect(admin.getByRole('heading', { name: `Execution ${id}` })).toBeVisible();
+  await expect(admin.locator('dl.facts')).toContainText('Admin.Stopped');
+  await customer.context().close();
+  await admin.context().close();
+});
+
+test('approvers and customers cannot reach the console', async ({ page, browser }) => {
+  for (const path of ['/admin/orders', '/admin/executions', '/admin/keys']) {
+    await page.goto(path);
+    await expect(page).toHaveURL(/\/login\?next=/);
+  }
+  const approver = await (await browser.newContext()).newPage();
+  await signIn(approver, 'e2e-approver');
+  for (const path of ['/admin/orders', '/admin/executions', '/admin/keys']) {
+    await approver.goto(path);
+    await expect(approver.getByRole('alert')).toHaveText('You need the admin role to see this page.');
+  }
+  expect((await approver.request.get('/admin/orders.csv')).status()).toBe(403);
+  await approver.context().close();
+});

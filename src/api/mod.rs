@@ -1,6 +1,7 @@
 //! Machine-facing HTTP: the REST/JSON API for orders and approvals, `/healthz` and the
 //! Prometheus `/metrics`.
 
+mod csv;
 mod error;
 mod live;
 mod rest;
@@ -20,4 +21,5 @@ pub fn router() -> Router<AppState> {
         .route("/api/orders/{id}", get(rest::get_order))
         .route("/api/orders/{id}/decision", post(rest::decide))
         .route("/live", get(live::live))
+        .route("/admin/orders.csv", get(csv::orders_csv))
 }

@@ -4,7 +4,7 @@
 
 use crate::model::{
     AccessKey, CurrentUser, CustomerOrder, ExecutionDetail, ExecutionRow, InboxCounts,
-    NewAccessKey, OrderAudit, OrderPage, OrderSummary, Product, TrailEntry,
+    NewAccessKey, OrderAudit, OrderPage, OrderQuery, OrderSummary, Product, TrailEntry,
 };
 #[cfg(feature = "ssr")]
 use crate::model::{Cents, InboxSort, InboxView, Stage};
@@ -514,22 +514,18 @@ pub async fn bulk_approve(
     Ok(outcomes)
 }
 
-/// Every order, newest first, optionally of one status; `cursor` comes from the last page.
+/// Orders matching the console's filters (see [`OrderQuery`]), newest first; `cursor` comes
+/// from the previous page.
 #[server]
 pub async fn orders(
-    #[server(default)] status: String,
+    #[server(default)] query: OrderQuery,
     #[server(default)] cursor: String,
 ) -> Result<OrderPage, AppError> {
     let (state, _) = server::caller(crate::model::Role::Admin).await?;
-    let status = match status.as_str() {
-        "" => None,
-        s => Some(
-            crate::model::OrderStatus::parse(s)
-                .ok_or_else(|| server::invalid(None, format!("Unknown order status '{s}'.")))?,
-        ),
-    };
+    let filter = crate::console::order_filter(&query)
+        .map_err(|(field, message)| server::invalid(Some(field), message))?;
     let cursor = Some(cursor.as_str()).filter(|c| !c.is_empty());
-    Ok(crate::orders::list(&state, status, cursor, 25).await?)
+    Ok(crate::orders::list(&state, &filter, cursor, 25).await?)
 }
 
 /// An order with its approval trail and its execution.

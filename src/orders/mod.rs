@@ -693,14 +693,16 @@ pub async fn change_claim(
     Ok(order.summary())
 }
 
-/// Orders newest first, optionally of one status; `cursor` comes from the previous page.
+pub use store::OrderFilter;
+
+/// Orders matching `filter`, newest first; `cursor` comes from the previous page.
 pub async fn list(
     state: &AppState,
-    status: Option<OrderStatus>,
+    filter: &OrderFilter,
     cursor: Option<&str>,
     limit: u32,
 ) -> Result<OrderPage, OrderError> {
-    let limit = limit.clamp(1, 200);
+    let limit = limit.clamp(1, 1000);
     let after = match cursor {
         Some(c) => Some(
             c.split_once('~')
@@ -709,7 +711,7 @@ pub async fn list(
         None => None,
     };
     let mut conn = state.db().reader.acquire().await?;
-    let mut rows = store::page(&mut conn, status, after, limit + 1).await?;
+    let mut rows = store::page(&mut conn, filter, after, limit + 1).await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);
     let next = more

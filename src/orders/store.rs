@@ -490,26 +490,82 @@ pub async fn inbox_counts(
     })
 }
 
-/// A page of orders, newest first, after the `(created_at, id)` cursor.
+/// Which orders the console lists.
+#[derive(Debug, Clone, Default)]
+pub struct OrderFilter {
+    pub status: Option<OrderStatus>,
+    /// Placed at or after this time (RFC 3339 prefix, e.g. `2026-11-01`).
+    pub from: Option<String>,
+    /// Placed before this time.
+    pub to: Option<String>,
+    pub min_cents: Option<i64>,
+    pub max_cents: Option<i64>,
+    /// Decided (last) by this user.
+    pub approver: Option<String>,
+    /// An order id, or part of the customer's name or e-mail.
+    pub search: Option<String>,
+}
+
+/// A page of orders matching `filter`, newest first, after the `(created_at, id)` cursor. Only
+/// the conditions given are in the SQL, so SQLite can pick the index that fits.
 pub async fn page(
     conn: &mut SqliteConnection,
-    status: Option<OrderStatus>,
+    filter: &OrderFilter,
     after: Option<(&str, &str)>,
     limit: u32,
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let (created, id) = after.unwrap_or(("9999", ""));
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM orders
-         WHERE (? IS NULL OR status = ?) AND (created_at, id) < (?, ?)
-         ORDER BY created_at DESC, id DESC LIMIT ?"
-    ))
-    .bind(status.map(OrderStatus::as_str))
-    .bind(status.map(OrderStatus::as_str))
-    .bind(created)
-    .bind(id)
-    .bind(limit)
-    .fetch_all(conn)
-    .await?;
+    let mut conditions = vec!["1"];
+    if filter.status.is_some() {
+        conditions.push("status = ?");
+    }
+    if filter.from.is_some() {
+        conditions.push("created_at >= ?");
+    }
+    if filter.to.is_some() {
+        conditions.push("created_at < ?");
+    }
+    if filter.min_cents.is_some() {
+        conditions.push("total_cents >= ?");
+    }
+    if filter.max_cents.is_some() {
+        conditions.push("total_cents <= ?");
+    }
+    if filter.approver.is_some() {
+        conditions.push("decided_by = ?");
+    }
+    if filter.search.is_some() {
+        conditions.push(
+            "(id = ? OR customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')",
+        );
+    }
+    if after.is_some() {
+        conditions.push("(created_at, id) < (?, ?)");
+    }
+    let sql = format!(
+        "SELECT {COLUMNS} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
+        conditions.join(" AND ")
+    );
+    let mut query = sqlx::query(&sql);
+    if let Some(status) = filter.status {
+        query = query.bind(status.as_str());
+    }
+    for value in [&filter.from, &filter.to].into_iter().flatten() {
+        query = query.bind(value);
+    }
+    for cents in [filter.min_cents, filter.max_cents].into_iter().flatten() {
+        query = query.bind(cents);
+    }
+    if let Some(approver) = &filter.approver {
+        query = query.bind(approver);
+    }
+    if let Some(search) = &filter.search {
+        let pattern = contains_pattern(search);
+        query = query.bind(search).bind(pattern.clone()).bind(pattern);
+    }
+    if let Some((created, id)) = after {
+        query = query.bind(created).bind(id);
+    }
+    let rows = query.bind(limit).fetch_all(conn).await?;
     rows.iter().map(from_row).collect()
 }
 
