@@ -260,3 +260,32 @@ pub fn csv_line(o: &crate::model::OrderSummary) -> String {
     line.push_str("\r\n");
     line
 }
+
+/// A page of the audit log, newest first, before entry `before`.
+pub async fn audit_log(
+    db: &Db,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<crate::model::AuditEntry>, sqlx::Error> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT id, at, actor, action, target, detail FROM audit_log
+         WHERE id < ? ORDER BY id DESC LIMIT ?",
+    )
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(&db.reader)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(crate::model::AuditEntry {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                detail: r.try_get("detail")?,
+            })
+        })
+        .collect()
+}

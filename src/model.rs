@@ -399,6 +399,28 @@ pub struct AccessKey {
     pub last_used_at: Option<String>,
 }
 
+/// An account as the console's user list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRow {
+    pub username: String,
+    pub role: Role,
+    pub email: Option<String>,
+    pub approval_limit: Option<Cents>,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+/// An entry of the audit log of admin actions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: Option<String>,
+}
+
 /// A key just created: the one time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAccessKey {

@@ -295,3 +295,220 @@ async fn the_order_list_filters_and_exports_csv_to_admins_only() {
     );
     assert!(lines[3].starts_with("f-1,") && lines[3].contains(",50.00,"));
 }
+
+/// Posts a server function's form as a page script would; returns the status and body.
+async fn call(app: &TestApp, client: &Client, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let res = client
+        .post(app.url(path))
+        .header("origin", format!("http://{}", app.addr))
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn every_server_function_checks_the_caller() {
+    use orderflow::app::calls::*;
+    let app = spawn_app().await;
+    let admin_only: [(&str, &[(&str, &str)]); 14] = [
+        (Orders::PATH, &[]),
+        (LoadAudit::PATH, &[("id", "x")]),
+        (Execution::PATH, &[("id", "x")]),
+        (Executions::PATH, &[]),
+        (StopExecution::PATH, &[("id", "x"), ("cause", "y")]),
+        (AccessKeys::PATH, &[]),
+        (IssueAccessKey::PATH, &[("username", "approver")]),
+        (RevokeAccessKey::PATH, &[("id", "x")]),
+        (Users::PATH, &[]),
+        (AddUser::PATH, &[("username", "x"), ("role", "admin")]),
+        (
+            UpdateUser::PATH,
+            &[("username", "approver"), ("role", "admin")],
+        ),
+        (ResetPassword::PATH, &[("username", "admin")]),
+        (
+            SetUserDisabled::PATH,
+            &[("username", "admin"), ("disabled", "true")],
+        ),
+        (AuditLog::PATH, &[]),
+    ];
+    let staff: [(&str, &[(&str, &str)]); 5] = [
+        (Inbox::PATH, &[]),
+        (Approval::PATH, &[("id", "x")]),
+        (Decide::PATH, &[("order_id", "x"), ("decision", "approve")]),
+        (Claim::PATH, &[("order_id", "x"), ("action", "claim")]),
+        (BulkApprove::PATH, &[("order_ids", "x")]),
+    ];
+    let stranger = Client::new();
+    let approver = signed_in(&app, "approver", "approver-password").await;
+    for (path, form) in admin_only {
+        assert_eq!(call(&app, &stranger, path, form).await.0, 401, "{path}");
+        assert_eq!(call(&app, &approver, path, form).await.0, 403, "{path}");
+    }
+    for (path, form) in staff {
+        assert_eq!(call(&app, &stranger, path, form).await.0, 401, "{path}");
+    }
+    let roles: Vec<String> = sqlx::query_scalar("SELECT role FROM users ORDER BY username")
+        .fetch_all(&app.state.db().reader)
+        .await
+        .unwrap();
+    assert_eq!(roles, ["admin", "approver"], "nothing changed");
+}
+
+#[tokio::test]
+async fn admins_manage_users_and_every_change_is_audited() {
+    use orderflow::app::calls::*;
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin", "admin-password-1").await;
+    let (status, body) = call(
+        &app,
+        &admin,
+        AddUser::PATH,
+        &[
+            ("username", "cleo"),
+            ("role", "approver"),
+            ("email", "Cleo@Example.com"),
+            ("approval_limit", "250"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (name, password): (String, String) = serde_json::from_str(&body).unwrap();
+    assert_eq!(name, "cleo");
+    let cleo = signed_in(&app, "cleo", &password).await;
+    let me = orderflow::auth::active_user(app.state.db(), "cleo")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(me.email.as_deref(), Some("cleo@example.com"));
+    assert_eq!(me.approval_limit, Some(orderflow::model::Cents(25_000)));
+
+    let (status, _) = call(
+        &app,
+        &admin,
+        AddUser::PATH,
+        &[("username", "cleo"), ("role", "approver")],
+    )
+    .await;
+    assert_eq!(status, 400, "names are unique");
+    let (status, _) = call(
+        &app,
+        &admin,
+        AddUser::PATH,
+        &[("username", "Bad Name"), ("role", "approver")],
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = call(
+        &app,
+        &admin,
+        AddUser::PATH,
+        &[
+            ("username", "dora"),
+            ("role", "approver"),
+            ("email", "not-an-email"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(
+        orderflow::auth::active_user(app.state.db(), "dora")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing half-made"
+    );
+
+    let (status, _) = call(
+        &app,
+        &admin,
+        UpdateUser::PATH,
+        &[
+            ("username", "cleo"),
+            ("role", "admin"),
+            ("approval_limit", ""),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    let me = orderflow::auth::active_user(app.state.db(), "cleo")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (me.role, me.email, me.approval_limit),
+        (orderflow::model::Role::Admin, None, None)
+    );
+    let (status, _) = call(
+        &app,
+        &admin,
+        UpdateUser::PATH,
+        &[("username", "admin"), ("role", "approver")],
+    )
+    .await;
+    assert_eq!(status, 400, "no admin demotes themself");
+    let (status, _) = call(
+        &app,
+        &admin,
+        SetUserDisabled::PATH,
+        &[("username", "admin"), ("disabled", "true")],
+    )
+    .await;
+    assert_eq!(status, 400, "nor disables themself");
+
+    let (status, body) = call(&app, &admin, ResetPassword::PATH, &[("username", "cleo")]).await;
+    assert_eq!(status, 200);
+    let fresh: String = serde_json::from_str(&body).unwrap();
+    assert_ne!(fresh, password);
+
+    // Disabled: the open session stops working at once, and signing in is refused.
+    let (status, _) = call(
+        &app,
+        &admin,
+        SetUserDisabled::PATH,
+        &[("username", "cleo"), ("disabled", "true")],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(call(&app, &cleo, Inbox::PATH, &[]).await.0, 401);
+    let login = <Login as ServerFn>::PATH;
+    let res = Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(app.url(login))
+        .header("origin", format!("http://{}", app.addr))
+        .header("accept", "application/json")
+        .form(&[("username", "cleo"), ("password", fresh.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 400);
+    call(
+        &app,
+        &admin,
+        SetUserDisabled::PATH,
+        &[("username", "cleo"), ("disabled", "false")],
+    )
+    .await;
+    signed_in(&app, "cleo", &fresh).await;
+
+    let (status, body) = call(&app, &admin, AuditLog::PATH, &[]).await;
+    assert_eq!(status, 200);
+    let log: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let actions: Vec<&str> = log.iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        [
+            "enable user",
+            "disable user",
+            "reset password",
+            "update user",
+            "add user"
+        ]
+    );
+    assert!(log.iter().all(|e| e["actor"] == "admin"));
+}

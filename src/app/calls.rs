@@ -3,8 +3,8 @@
 //! or admin.
 
 use crate::model::{
-    AccessKey, CurrentUser, CustomerOrder, ExecutionDetail, ExecutionRow, InboxCounts,
-    NewAccessKey, OrderAudit, OrderPage, OrderQuery, OrderSummary, Product, TrailEntry,
+    AccessKey, AuditEntry, CurrentUser, CustomerOrder, ExecutionDetail, ExecutionRow, InboxCounts,
+    NewAccessKey, OrderAudit, OrderPage, OrderQuery, OrderSummary, Product, TrailEntry, UserRow,
 };
 #[cfg(feature = "ssr")]
 use crate::model::{Cents, InboxSort, InboxView, Stage};
@@ -700,6 +700,179 @@ pub async fn revoke_access_key(id: String) -> Result<String, AppError> {
         .await
         .map_err(server::internal)?;
     Ok(format!("Access key {id} revoked."))
+}
+
+/// Every account, for the console's user list.
+#[server]
+pub async fn users() -> Result<Vec<UserRow>, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    Ok(crate::auth::all_users(state.db()).await?)
+}
+
+/// A fresh random password (20 letters and digits) for a new or reset account.
+#[cfg(feature = "ssr")]
+fn new_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rngs::OsRng;
+    (0..20)
+        .map(|_| CHARS[rng.gen_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+/// The role named in a form, or the reason it is refused.
+#[cfg(feature = "ssr")]
+fn form_role(role: &str) -> Result<crate::model::Role, AppError> {
+    crate::model::Role::parse(role)
+        .ok_or_else(|| server::invalid(Some("role"), "Choose approver or admin."))
+}
+
+/// The approval limit typed in a form (empty: none).
+#[cfg(feature = "ssr")]
+fn form_limit(limit: &str) -> Result<Option<Cents>, AppError> {
+    match limit.trim().trim_start_matches('$') {
+        "" => Ok(None),
+        text => crate::config::parse_amount(text)
+            .map(Some)
+            .map_err(|e| server::invalid(Some("approval_limit"), e)),
+    }
+}
+
+/// Adds an account with a generated password; returns the name and the password, to be
+/// handed over (shown once).
+#[server]
+pub async fn add_user(
+    username: String,
+    role: String,
+    #[server(default)] email: String,
+    #[server(default)] approval_limit: String,
+) -> Result<(String, String), AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    let role = form_role(&role)?;
+    let limit = form_limit(&approval_limit)?;
+    let username = username.trim();
+    let password = new_password();
+    let db = state.db();
+    crate::auth::create_user(db, username, role, &password)
+        .await
+        .map_err(|e| match e {
+            crate::auth::AuthError::InvalidUsername(_) | crate::auth::AuthError::UserExists(_) => {
+                server::invalid(Some("username"), e.to_string())
+            }
+            other => other.into(),
+        })?;
+    if let Err(e) = crate::auth::set_profile(db, username, Some(&email), limit).await {
+        // The account is there but incomplete: take it out again so nothing half-made stays.
+        let _ = sqlx::query("DELETE FROM users WHERE username = ?")
+            .bind(username)
+            .execute(&db.writer)
+            .await;
+        return Err(server::invalid(Some("email"), e.to_string()));
+    }
+    let detail = format!("role {}", role.as_str());
+    crate::console::audit(db, &admin.username, "add user", username, Some(&detail))
+        .await
+        .map_err(server::internal)?;
+    Ok((username.to_string(), password))
+}
+
+/// Changes a user's role, e-mail and approval limit.
+#[server]
+pub async fn update_user(
+    username: String,
+    role: String,
+    #[server(default)] email: String,
+    #[server(default)] approval_limit: String,
+) -> Result<String, AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    let role = form_role(&role)?;
+    let limit = form_limit(&approval_limit)?;
+    if username == admin.username && role != crate::model::Role::Admin {
+        return Err(server::invalid(
+            Some("role"),
+            "You cannot take your own admin role away.",
+        ));
+    }
+    let db = state.db();
+    crate::auth::set_profile(db, &username, Some(&email), limit)
+        .await
+        .map_err(|e| match e {
+            crate::auth::AuthError::InvalidEmail(_) => {
+                server::invalid(Some("email"), e.to_string())
+            }
+            other => other.into(),
+        })?;
+    crate::auth::set_role(db, &username, role).await?;
+    let detail = format!(
+        "role {}, e-mail {}, limit {}",
+        role.as_str(),
+        Some(email.trim())
+            .filter(|e| !e.is_empty())
+            .unwrap_or("none"),
+        limit
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| "none".into())
+    );
+    crate::console::audit(db, &admin.username, "update user", &username, Some(&detail))
+        .await
+        .map_err(server::internal)?;
+    Ok(format!("{username} updated."))
+}
+
+/// Sets a new generated password for a user, returned to be handed over (shown once).
+#[server]
+pub async fn reset_password(username: String) -> Result<String, AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    let password = new_password();
+    crate::auth::set_password(state.db(), &username, &password).await?;
+    crate::console::audit(
+        state.db(),
+        &admin.username,
+        "reset password",
+        &username,
+        None,
+    )
+    .await
+    .map_err(server::internal)?;
+    Ok(password)
+}
+
+/// Disables a user (signed out at once; tokens and keys stop working) or enables them.
+#[server]
+pub async fn set_user_disabled(username: String, disabled: bool) -> Result<String, AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    if disabled && username == admin.username {
+        return Err(server::invalid(None, "You cannot disable yourself."));
+    }
+    crate::auth::set_disabled(state.db(), &username, disabled).await?;
+    let action = if disabled {
+        "disable user"
+    } else {
+        "enable user"
+    };
+    crate::console::audit(state.db(), &admin.username, action, &username, None)
+        .await
+        .map_err(server::internal)?;
+    Ok(format!(
+        "{username} {}.",
+        if disabled { "disabled" } else { "enabled" }
+    ))
+}
+
+/// A page of the audit log, newest first; `before` is the last id of the previous page.
+#[server]
+pub async fn audit_log(#[server(default)] before: String) -> Result<Vec<AuditEntry>, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    let before = match before.trim() {
+        "" => None,
+        text => Some(
+            text.parse::<i64>()
+                .map_err(|_| server::invalid(Some("before"), "The page cursor is malformed."))?,
+        ),
+    };
+    crate::console::audit_log(state.db(), before, 50)
+        .await
+        .map_err(server::internal)
 }
 
 #[cfg(all(test, feature = "ssr"))]

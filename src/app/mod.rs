@@ -100,6 +100,16 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/admin/users")
+                        view=pages::users::Users
+                        ssr=SsrMode::Async
+                    />
+                    <Route
+                        path=path!("/admin/audit")
+                        view=pages::users::AuditLog
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/admin/keys")
                         view=pages::keys::AccessKeys
                         ssr=SsrMode::Async
@@ -129,6 +139,7 @@ fn Header() -> impl IntoView {
                                     <Show when=move || user.role.is_admin()>
                                         <A href="/admin/orders">"Orders"</A>
                                         <A href="/admin/executions">"Executions"</A>
+                                        <A href="/admin/users">"Users"</A>
                                         <A href="/admin/keys">"API keys"</A>
                                     </Show>
                                     <span class="who">{user.username.clone()}</span>

@@ -3,7 +3,7 @@
 use super::password::{self, PasswordHashString};
 use super::AuthError;
 use crate::db::{self, Db};
-use crate::model::{AccessKey, Cents, CurrentUser, Role};
+use crate::model::{AccessKey, Cents, CurrentUser, Role, UserRow};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -277,6 +277,64 @@ pub async fn access_key_used(db: &Db, id: &str) -> Result<(), AuthError> {
     .bind(stale)
     .execute(&db.writer)
     .await?;
+    Ok(())
+}
+
+/// Every account, alphabetically, disabled ones included.
+pub async fn all_users(db: &Db) -> Result<Vec<UserRow>, AuthError> {
+    let rows = sqlx::query(
+        "SELECT username, role, email, approval_limit_cents, disabled_at, created_at
+         FROM users ORDER BY username",
+    )
+    .fetch_all(&db.reader)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            let role: String = r.try_get("role")?;
+            Ok(UserRow {
+                username: r.try_get("username")?,
+                role: Role::parse(&role)
+                    .ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role}").into()))?,
+                email: r.try_get("email")?,
+                approval_limit: r
+                    .try_get::<Option<i64>, _>("approval_limit_cents")?
+                    .map(Cents),
+                disabled: r.try_get::<Option<String>, _>("disabled_at")?.is_some(),
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()
+        .map_err(Into::into)
+}
+
+/// Changes a user's role.
+pub async fn set_role(db: &Db, username: &str, role: Role) -> Result<(), AuthError> {
+    let done = sqlx::query("UPDATE users SET role = ? WHERE username = ?")
+        .bind(role.as_str())
+        .bind(username)
+        .execute(&db.writer)
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(AuthError::NoSuchUser(username.to_string()));
+    }
+    Ok(())
+}
+
+/// Disables a user (they are signed out, their tokens and keys stop working) or enables
+/// them again.
+pub async fn set_disabled(db: &Db, username: &str, disabled: bool) -> Result<(), AuthError> {
+    let done = sqlx::query(
+        "UPDATE users SET disabled_at = CASE WHEN ? THEN COALESCE(disabled_at, ?) END
+         WHERE username = ?",
+    )
+    .bind(disabled)
+    .bind(db::now())
+    .bind(username)
+    .execute(&db.writer)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Err(AuthError::NoSuchUser(username.to_string()));
+    }
     Ok(())
 }
 

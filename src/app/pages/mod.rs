@@ -7,3 +7,4 @@ pub mod keys;
 pub mod login;
 pub mod order;
 pub mod shop;
+pub mod users;
