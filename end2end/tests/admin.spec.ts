@@ -91,7 +91,7 @@ test('an order page draws the execution, shows a state on click, and stops it wi
   await signIn(admin, 'e2e-admin', `/admin/orders/${id}`);
   await hydrated(admin);
   const graph = admin.locator('figure.graph');
-  await expect(graph.locator('g.node.current')).toHaveText('WaitForApproval');
+  await expect(graph.locator('g.node.current > text')).toHaveText('WaitForApproval');
   await expect(graph.locator('g.node.visited').filter({ hasText: 'Validate Cost' })).toHaveCount(1);
   await expect(graph.locator('g.node.not-visited').filter({ hasText: 'Process the Order' })).toHaveCount(1);
 
@@ -116,7 +116,7 @@ test('an order page draws the execution, shows a state on click, and stops it wi
   await expect(admin.getByRole('status')).toHaveText(`Execution ${id} stopped.`);
   await expect(admin.locator('dl.facts').first()).toContainText('Rejected');
   await expect(admin.locator('ol.trail li').last()).toContainText('e2e-admin stopped: Stopped by e2e-admin: Customer called to cancel');
-  await expect(graph.locator('g.node.failed')).toHaveText('WaitForApproval');
+  await expect(graph.locator('g.node.failed > text')).toHaveText('WaitForApproval');
   await expect(orderStatus(customer)).toHaveText('Rejected');
 
   await admin.goto('/admin/executions?machine=order-approval&status=ABORTED');
@@ -142,4 +142,43 @@ test('approvers and customers cannot reach the console', async ({ page, browser 
   }
   expect((await approver.request.get('/admin/orders.csv')).status()).toBe(403);
   await approver.context().close();
+});
+
+test('admins add a user who can sign in, disable them, and read it all in the audit log', async ({ browser }) => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'e2e-admin', '/admin/users');
+  await hydrated(admin);
+  const name = `e2e-new-${Date.now() % 100000}`;
+  await admin.getByLabel('Username').fill(name);
+  await admin.getByLabel('E-mail').first().fill(`${name}@example.com`);
+  await admin.getByRole('button', { name: 'Add user' }).click();
+  const result = admin.getByRole('status', { name: 'Result' });
+  await expect(result).toContainText(`Account ${name} created.`);
+  const password = (await result.locator('code').textContent())!.trim();
+  expect(password).toHaveLength(20);
+
+  const newcomer = await (await browser.newContext()).newPage();
+  await newcomer.goto('/login');
+  await hydrated(newcomer);
+  await newcomer.getByLabel('Username').fill(name);
+  await newcomer.getByLabel('Password').fill(password);
+  await newcomer.getByRole('button', { name: 'Sign in' }).click();
+  await expect(newcomer.locator('header .who')).toHaveText(name);
+
+  const row = admin.getByRole('row').filter({ hasText: name });
+  await row.getByText('Disable', { exact: true }).click();
+  await row.getByRole('button', { name: `Disable ${name}` }).click();
+  await expect(admin.getByRole('status', { name: 'Result' })).toContainText(`${name} disabled.`);
+  await expect(row.getByRole('cell').nth(4)).toHaveText('disabled');
+  await newcomer.goto('/inbox');
+  await expect(newcomer).toHaveURL(/\/login/);
+
+  await admin.getByRole('link', { name: 'Audit log of admin actions' }).click();
+  await expect(admin.getByRole('heading', { name: 'Audit log' })).toBeVisible();
+  const latest = admin.locator('table.audit tbody tr');
+  await expect(latest.first().getByRole('cell')).toHaveText([/UTC$/, 'e2e-admin', 'disable user', name, '']);
+  await expect(latest.nth(1).getByRole('cell').nth(2)).toHaveText('add user');
+  await expect(latest.nth(1).getByRole('cell').nth(3)).toHaveText(name);
+  await admin.context().close();
+  await newcomer.context().close();
 });

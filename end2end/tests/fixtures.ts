@@ -50,7 +50,7 @@ export async function signIn(page: Page, username: string, next?: string) {
   await page.getByLabel('Username').fill(username);
   await page.getByLabel('Password').fill(PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByText(username, { exact: true })).toBeVisible();
+  await expect(page.locator('header .who')).toHaveText(username);
 }
 
 /** Opens an order from the inbox by its id. */
