@@ -14,6 +14,8 @@ CREATE INDEX orders_awaiting_by_total ON orders (status, total_cents, id);
 -- The console's filters by amount and by approver.
 CREATE INDEX orders_by_total ON orders (total_cents, created_at);
 CREATE INDEX orders_by_decider ON orders (decided_by, created_at);
+-- The dashboard's decisions per day.
+CREATE INDEX orders_by_decided_at ON orders (decided_at);
 -- From an execution to its order (stopping a workflow rejects its order).
 CREATE INDEX orders_by_execution ON orders (execution_id);
 

@@ -421,6 +421,28 @@ pub struct AuditEntry {
     pub detail: Option<String>,
 }
 
+/// One day of decisions on the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayStats {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub approved: i64,
+    pub rejected: i64,
+    /// Minutes from order to decision: the median and the 90th percentile.
+    pub median_minutes: Option<i64>,
+    pub p90_minutes: Option<i64>,
+}
+
+/// The admin dashboard's figures.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub by_status: Vec<(OrderStatus, i64)>,
+    /// The last days, oldest first.
+    pub days: Vec<DayStats>,
+    /// Orders awaiting approval that are due within four hours (or overdue), soonest first.
+    pub due_soon: Vec<OrderSummary>,
+}
+
 /// A key just created: the one time its secret is shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewAccessKey {

@@ -313,8 +313,9 @@ async fn call(app: &TestApp, client: &Client, path: &str, form: &[(&str, &str)])
 async fn every_server_function_checks_the_caller() {
     use orderflow::app::calls::*;
     let app = spawn_app().await;
-    let admin_only: [(&str, &[(&str, &str)]); 14] = [
+    let admin_only: [(&str, &[(&str, &str)]); 15] = [
         (Orders::PATH, &[]),
+        (LoadDashboard::PATH, &[]),
         (LoadAudit::PATH, &[("id", "x")]),
         (Execution::PATH, &[("id", "x")]),
         (Executions::PATH, &[]),
@@ -511,4 +512,59 @@ async fn admins_manage_users_and_every_change_is_audited() {
         ]
     );
     assert!(log.iter().all(|e| e["actor"] == "admin"));
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_decisions_and_shows_what_is_due_soon() {
+    let policy = orderflow::config::ApprovalPolicy {
+        timeout_seconds: 3600,
+        ..Default::default()
+    };
+    let app = common::spawn_app_with(policy).await;
+    for (id, cost) in [
+        ("d-1", 500.0),
+        ("d-2", 500.0),
+        ("d-3", 500.0),
+        ("d-4", 20.0),
+    ] {
+        place(&app, id, cost).await;
+    }
+    for (id, body) in [
+        ("d-1", r#"{"approved": true}"#),
+        ("d-2", r#"{"approved": false, "reason": "No"}"#),
+    ] {
+        let (status, _) = app
+            .post_json(
+                &format!("/api/orders/{id}/decision"),
+                Some(&app.approver_token),
+                body,
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    let d = orderflow::orders::dashboard(&app.state, 14).await.unwrap();
+    let count = |s: &str| {
+        d.by_status
+            .iter()
+            .find(|(st, _)| st.as_str() == s)
+            .map(|(_, n)| *n)
+    };
+    assert_eq!(count("processed"), Some(2));
+    assert_eq!(count("rejected"), Some(1));
+    assert_eq!(count("awaiting_approval"), Some(1));
+    assert_eq!(d.days.len(), 14);
+    let today = d.days.last().unwrap();
+    assert_eq!(
+        today.day,
+        time::OffsetDateTime::now_utc().date().to_string()
+    );
+    assert_eq!(
+        (today.approved, today.rejected),
+        (1, 1),
+        "d-4 was approved by nobody"
+    );
+    assert_eq!(today.median_minutes, Some(0));
+    assert!(d.days[..13].iter().all(|d| d.approved + d.rejected == 0));
+    let due: Vec<_> = d.due_soon.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(due, ["d-3"]);
 }

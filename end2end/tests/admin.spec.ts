@@ -182,3 +182,19 @@ test('admins add a user who can sign in, disable them, and read it all in the au
   await admin.context().close();
   await newcomer.context().close();
 });
+
+test('the dashboard draws orders by status, decisions per day and time to decision', async ({ browser }) => {
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, 'e2e-admin', '/admin');
+  await hydrated(admin);
+  await expect(admin.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+  await expect(admin.getByRole('img', { name: 'Orders by status, as bars' }).locator('rect')).toHaveCount(5);
+  const perDay = admin.getByRole('img', { name: /Approved and rejected orders per day/ });
+  await expect(perDay.locator('rect.approved')).toHaveCount(14);
+  // An earlier test stopped an order today (a rejection): today's figures are not empty.
+  const today = admin.locator('section[aria-labelledby="rate"] table tbody tr').last().locator('td');
+  const decidedToday = Number(await today.nth(0).textContent()) + Number(await today.nth(1).textContent());
+  expect(decidedToday).toBeGreaterThan(0);
+  await expect(admin.getByRole('img', { name: /time from order to decision/ }).locator('polyline')).toHaveCount(2);
+  await admin.context().close();
+});

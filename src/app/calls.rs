@@ -702,6 +702,13 @@ pub async fn revoke_access_key(id: String) -> Result<String, AppError> {
     Ok(format!("Access key {id} revoked."))
 }
 
+/// The dashboard's figures for the last 14 days.
+#[server]
+pub async fn load_dashboard() -> Result<crate::model::Dashboard, AppError> {
+    let (state, _) = server::caller(crate::model::Role::Admin).await?;
+    Ok(crate::orders::dashboard(&state, 14).await?)
+}
+
 /// Every account, for the console's user list.
 #[server]
 pub async fn users() -> Result<Vec<UserRow>, AppError> {

@@ -100,6 +100,11 @@ pub fn App() -> impl IntoView {
                         ssr=SsrMode::Async
                     />
                     <Route
+                        path=path!("/admin")
+                        view=pages::dashboard::DashboardPage
+                        ssr=SsrMode::Async
+                    />
+                    <Route
                         path=path!("/admin/users")
                         view=pages::users::Users
                         ssr=SsrMode::Async
@@ -137,6 +142,7 @@ fn Header() -> impl IntoView {
                                 view! {
                                     <A href="/inbox">"Inbox"</A>
                                     <Show when=move || user.role.is_admin()>
+                                        <A href="/admin">"Dashboard"</A>
                                         <A href="/admin/orders">"Orders"</A>
                                         <A href="/admin/executions">"Executions"</A>
                                         <A href="/admin/users">"Users"</A>

@@ -6,8 +6,8 @@ mod store;
 
 use crate::db;
 use crate::model::{
-    Cents, CurrentUser, CustomerOrder, InboxCounts, InboxSort, InboxView, OrderLine, OrderPage,
-    OrderStatus, OrderSummary, Product, Stage, TrailEntry,
+    Cents, CurrentUser, CustomerOrder, Dashboard, DayStats, InboxCounts, InboxSort, InboxView,
+    OrderLine, OrderPage, OrderStatus, OrderSummary, Product, Stage, TrailEntry,
 };
 use crate::runtime::{CallbackError, RuntimeError};
 use crate::state::AppState;
@@ -744,4 +744,43 @@ pub async fn execution_stopped(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The dashboard: orders by status, the last `days` days of decisions (approval rate and
+/// time from order to decision), and what is due within four hours.
+pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderError> {
+    let now = time::OffsetDateTime::now_utc();
+    let first = now.date() - time::Duration::days(days - 1);
+    let mut conn = state.db().reader.acquire().await?;
+    let by_status = store::count_by_status(&mut conn).await?;
+    let decisions = store::decisions_since(&mut conn, &first.to_string()).await?;
+    let soon = db::format_time(now + time::Duration::hours(4));
+    let due_soon = store::due_before(&mut conn, &soon, 20).await?;
+    let mut stats = Vec::new();
+    for offset in 0..days {
+        let day = (first + time::Duration::days(offset)).to_string();
+        let of_day: Vec<_> = decisions.iter().filter(|d| d.0 == day).collect();
+        let mut minutes: Vec<i64> = of_day
+            .iter()
+            .filter_map(|(_, _, created, decided)| {
+                Some((db::parse_time(decided)? - db::parse_time(created)?).whole_minutes())
+            })
+            .collect();
+        minutes.sort_unstable();
+        let percentile = |p: usize| {
+            (!minutes.is_empty()).then(|| minutes[((minutes.len() - 1) * p).div_ceil(100)])
+        };
+        stats.push(DayStats {
+            day,
+            approved: of_day.iter().filter(|d| d.1).count() as i64,
+            rejected: of_day.iter().filter(|d| !d.1).count() as i64,
+            median_minutes: percentile(50),
+            p90_minutes: percentile(90),
+        });
+    }
+    Ok(Dashboard {
+        by_status,
+        days: stats,
+        due_soon: due_soon.iter().map(store::OrderRow::summary).collect(),
+    })
 }

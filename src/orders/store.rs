@@ -588,3 +588,35 @@ pub async fn count_by_status(
         })
         .collect())
 }
+
+/// `(day, approved, minutes from order to decision)` of every decision since `since`.
+pub async fn decisions_since(
+    conn: &mut SqliteConnection,
+    since: &str,
+) -> Result<Vec<(String, bool, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT substr(decided_at, 1, 10), status <> 'rejected', created_at, decided_at
+         FROM orders WHERE decided_at >= ? AND decided_by IS NOT NULL",
+    )
+    .bind(since)
+    .fetch_all(conn)
+    .await
+}
+
+/// Orders awaiting approval due before `before`, soonest first.
+pub async fn due_before(
+    conn: &mut SqliteConnection,
+    before: &str,
+    limit: u32,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM orders
+         WHERE status = 'awaiting_approval' AND due_at IS NOT NULL AND due_at < ?
+         ORDER BY due_at LIMIT ?"
+    ))
+    .bind(before)
+    .bind(limit)
+    .fetch_all(conn)
+    .await?;
+    rows.iter().map(from_row).collect()
+}

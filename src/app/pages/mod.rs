@@ -1,6 +1,7 @@
 //! One module per area of the site.
 
 pub mod admin;
+pub mod dashboard;
 pub mod executions;
 pub mod inbox;
 pub mod keys;
