@@ -9,6 +9,8 @@ ALTER TABLE orders ADD COLUMN first_approver TEXT;
 ALTER TABLE orders ADD COLUMN due_at TEXT;
 ALTER TABLE orders ADD COLUMN claimed_by TEXT;
 ALTER TABLE orders ADD COLUMN claimed_at TEXT;
+-- The inbox's counts, read from the index alone.
+CREATE INDEX orders_awaiting_work ON orders (status, stage, claimed_by, due_at);
 -- The inbox's "largest first" order.
 CREATE INDEX orders_awaiting_by_total ON orders (status, total_cents, id);
 -- The console's filters by amount and by approver.

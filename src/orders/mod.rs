@@ -756,24 +756,29 @@ pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderEr
     let decisions = store::decisions_since(&mut conn, &first.to_string()).await?;
     let soon = db::format_time(now + time::Duration::hours(4));
     let due_soon = store::due_before(&mut conn, &soon, 20).await?;
+    // Per day: approved, rejected, and the minutes each decision took.
+    let mut by_day: HashMap<String, (i64, i64, Vec<i64>)> = HashMap::new();
+    for (day, approved, minutes) in decisions {
+        let entry = by_day.entry(day).or_default();
+        if approved {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+        entry.2.push(minutes);
+    }
     let mut stats = Vec::new();
     for offset in 0..days {
         let day = (first + time::Duration::days(offset)).to_string();
-        let of_day: Vec<_> = decisions.iter().filter(|d| d.0 == day).collect();
-        let mut minutes: Vec<i64> = of_day
-            .iter()
-            .filter_map(|(_, _, created, decided)| {
-                Some((db::parse_time(decided)? - db::parse_time(created)?).whole_minutes())
-            })
-            .collect();
+        let (approved, rejected, mut minutes) = by_day.remove(&day).unwrap_or_default();
         minutes.sort_unstable();
         let percentile = |p: usize| {
             (!minutes.is_empty()).then(|| minutes[((minutes.len() - 1) * p).div_ceil(100)])
         };
         stats.push(DayStats {
             day,
-            approved: of_day.iter().filter(|d| d.1).count() as i64,
-            rejected: of_day.iter().filter(|d| !d.1).count() as i64,
+            approved,
+            rejected,
             median_minutes: percentile(50),
             p90_minutes: percentile(90),
         });

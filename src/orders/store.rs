@@ -406,30 +406,88 @@ fn contains_pattern(text: &str) -> String {
     format!("%{escaped}%")
 }
 
-/// The filters shared by the inbox's page and its counts; binds follow [`bind_filters`].
-const INBOX_FILTERS: &str = "status = 'awaiting_approval'
-    AND (? OR stage <> 'escalated')
-    AND (? IS NULL OR total_cents >= ?)
-    AND (? IS NULL OR total_cents <= ?)
-    AND (? IS NULL OR awaiting_since < ?)
-    AND (? IS NULL OR id = ? OR customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')";
+/// What a search box matches: an order id exactly (looked up first), or else part of a
+/// customer's name or e-mail.
+enum Search {
+    Id(String),
+    Customer(String),
+}
+
+impl Search {
+    async fn resolve(conn: &mut SqliteConnection, text: &str) -> Result<Search, sqlx::Error> {
+        let is_id: Option<i64> = sqlx::query_scalar("SELECT 1 FROM orders WHERE id = ?")
+            .bind(text)
+            .fetch_optional(conn)
+            .await?;
+        Ok(match is_id {
+            Some(_) => Search::Id(text.to_string()),
+            None => Search::Customer(contains_pattern(text)),
+        })
+    }
+
+    fn condition(&self) -> &'static str {
+        match self {
+            Search::Id(_) => "id = ?",
+            Search::Customer(_) => {
+                "(customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')"
+            }
+        }
+    }
+
+    fn bind<'q>(&self, query: Query<'q>) -> Query<'q> {
+        match self {
+            Search::Id(id) => query.bind(id.clone()),
+            Search::Customer(p) => query.bind(p.clone()).bind(p.clone()),
+        }
+    }
+}
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-fn bind_filters<'q>(query: Query<'q>, q: &InboxQuery<'q>) -> Query<'q> {
-    let pattern = q.search.map(contains_pattern);
-    query
-        .bind(q.admin)
-        .bind(q.min_cents)
-        .bind(q.min_cents)
-        .bind(q.max_cents)
-        .bind(q.max_cents)
-        .bind(q.waiting_before)
-        .bind(q.waiting_before)
-        .bind(q.search)
-        .bind(q.search)
-        .bind(pattern.clone())
-        .bind(pattern)
+/// The inbox's filters as SQL conditions with their values, only those given, so SQLite can
+/// use its indexes.
+struct InboxSql {
+    conditions: Vec<&'static str>,
+    search: Option<Search>,
+}
+
+impl InboxSql {
+    async fn new(conn: &mut SqliteConnection, q: &InboxQuery<'_>) -> Result<InboxSql, sqlx::Error> {
+        let mut conditions = vec!["status = 'awaiting_approval'"];
+        if !q.admin {
+            conditions.push("stage <> 'escalated'");
+        }
+        if q.min_cents.is_some() {
+            conditions.push("total_cents >= ?");
+        }
+        if q.max_cents.is_some() {
+            conditions.push("total_cents <= ?");
+        }
+        if q.waiting_before.is_some() {
+            conditions.push("awaiting_since < ?");
+        }
+        let search = match q.search {
+            Some(text) => Some(Search::resolve(conn, text).await?),
+            None => None,
+        };
+        if let Some(s) = &search {
+            conditions.push(s.condition());
+        }
+        Ok(InboxSql { conditions, search })
+    }
+
+    fn bind<'q>(&self, mut query: Query<'q>, q: &InboxQuery<'q>) -> Query<'q> {
+        for cents in [q.min_cents, q.max_cents].into_iter().flatten() {
+            query = query.bind(cents);
+        }
+        if let Some(before) = q.waiting_before {
+            query = query.bind(before);
+        }
+        match &self.search {
+            Some(s) => s.bind(query),
+            None => query,
+        }
+    }
 }
 
 /// One page of the inbox, plus one more row if there is a next page.
@@ -437,12 +495,14 @@ pub async fn inbox_page(
     conn: &mut SqliteConnection,
     q: &InboxQuery<'_>,
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let view = match q.view {
-        InboxView::All => "1",
-        InboxView::Mine => "claimed_by = ?",
-        InboxView::Unclaimed => "claimed_by IS NULL",
-        InboxView::Escalated => "stage = 'escalated'",
-    };
+    let filters = InboxSql::new(&mut *conn, q).await?;
+    let mut conditions = filters.conditions.clone();
+    match q.view {
+        InboxView::All => {}
+        InboxView::Mine => conditions.push("claimed_by = ?"),
+        InboxView::Unclaimed => conditions.push("claimed_by IS NULL"),
+        InboxView::Escalated => conditions.push("stage = 'escalated'"),
+    }
     let (keyset, order) = match q.sort {
         InboxSort::Oldest => ("(awaiting_since, id) > (?, ?)", "awaiting_since, id"),
         InboxSort::Largest => (
@@ -450,12 +510,14 @@ pub async fn inbox_page(
             "total_cents DESC, id DESC",
         ),
     };
-    let keyset = if q.after.is_some() { keyset } else { "1" };
+    if q.after.is_some() {
+        conditions.push(keyset);
+    }
     let sql = format!(
-        "SELECT {COLUMNS} FROM orders WHERE {INBOX_FILTERS} AND {view} AND {keyset}
-         ORDER BY {order} LIMIT ?"
+        "SELECT {COLUMNS} FROM orders WHERE {} ORDER BY {order} LIMIT ?",
+        conditions.join(" AND ")
     );
-    let mut query = bind_filters(sqlx::query(&sql), q);
+    let mut query = filters.bind(sqlx::query(&sql), q);
     if q.view == InboxView::Mine {
         query = query.bind(q.me);
     }
@@ -472,15 +534,17 @@ pub async fn inbox_counts(
     q: &InboxQuery<'_>,
     due_before: &str,
 ) -> Result<InboxCounts, sqlx::Error> {
+    let filters = InboxSql::new(&mut *conn, q).await?;
     let sql = format!(
         "SELECT COUNT(*) AS all_, COALESCE(SUM(claimed_by = ?), 0) AS mine,
              COALESCE(SUM(claimed_by IS NULL), 0) AS unclaimed,
              COALESCE(SUM(stage = 'escalated'), 0) AS escalated,
              COALESCE(SUM(due_at < ?), 0) AS due_soon
-         FROM orders WHERE {INBOX_FILTERS}"
+         FROM orders WHERE {}",
+        filters.conditions.join(" AND ")
     );
     let query = sqlx::query(&sql).bind(q.me).bind(due_before);
-    let row = bind_filters(query, q).fetch_one(conn).await?;
+    let row = filters.bind(query, q).fetch_one(conn).await?;
     Ok(InboxCounts {
         all: row.try_get("all_")?,
         mine: row.try_get("mine")?,
@@ -533,10 +597,12 @@ pub async fn page(
     if filter.approver.is_some() {
         conditions.push("decided_by = ?");
     }
-    if filter.search.is_some() {
-        conditions.push(
-            "(id = ? OR customer_name LIKE ? ESCAPE '\\' OR customer_email LIKE ? ESCAPE '\\')",
-        );
+    let search = match &filter.search {
+        Some(text) => Some(Search::resolve(&mut *conn, text).await?),
+        None => None,
+    };
+    if let Some(s) = &search {
+        conditions.push(s.condition());
     }
     if after.is_some() {
         conditions.push("(created_at, id) < (?, ?)");
@@ -558,9 +624,8 @@ pub async fn page(
     if let Some(approver) = &filter.approver {
         query = query.bind(approver);
     }
-    if let Some(search) = &filter.search {
-        let pattern = contains_pattern(search);
-        query = query.bind(search).bind(pattern.clone()).bind(pattern);
+    if let Some(s) = &search {
+        query = s.bind(query);
     }
     if let Some((created, id)) = after {
         query = query.bind(created).bind(id);
@@ -593,9 +658,10 @@ pub async fn count_by_status(
 pub async fn decisions_since(
     conn: &mut SqliteConnection,
     since: &str,
-) -> Result<Vec<(String, bool, String, String)>, sqlx::Error> {
+) -> Result<Vec<(String, bool, i64)>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT substr(decided_at, 1, 10), status <> 'rejected', created_at, decided_at
+        "SELECT substr(decided_at, 1, 10), status <> 'rejected',
+             CAST((julianday(decided_at) - julianday(created_at)) * 1440 AS INTEGER)
          FROM orders WHERE decided_at >= ? AND decided_by IS NOT NULL",
     )
     .bind(since)
