@@ -102,6 +102,7 @@ test('the queue sorts, searches and filters; bulk approval reports each order', 
   await row(ana, middle.id).getByRole('checkbox').check();
   await row(bo, middle.id).getByRole('button', { name: 'Approve', exact: true }).click();
   await expect(bo.getByRole('status')).toHaveText(`Order ${middle.id} approved.`);
+  await ana.getByLabel('Comment for the selected orders (optional)').fill('Quarter-end batch');
   await ana.getByRole('button', { name: 'Approve selected (2)' }).click();
   const results = ana.getByRole('status', { name: 'Bulk approval' });
   await expect(results).toContainText('1 of 2 approved.');
@@ -110,6 +111,11 @@ test('the queue sorts, searches and filters; bulk approval reports each order', 
     'This order was already decided by e2e-approver-2.',
   );
   await expect(orderStatus(small.customer)).toHaveText('Processed');
+  await ana.goto(`/inbox/${small.id}`);
+  await hydrated(ana);
+  await expect(ana.locator('ol.trail li').last()).toContainText('e2e-approver approved: Quarter-end batch');
+  await ana.goto('/inbox?sort=largest&min=150&max=2500');
+  await hydrated(ana);
 
   // Reject from the list, with its reason.
   await row(ana, large.id).getByText('Reject…').click();

@@ -174,6 +174,7 @@ fn Queue(
         admin,
     } = page;
     let selected = RwSignal::new(Vec::<String>::new());
+    let comment = RwSignal::new(String::new());
     let ids: Vec<String> = items.iter().map(|w| w.order.id.clone()).collect();
     let next = next.map(|next| {
         view! { <A href=filters.href(None, &next)>"Next page"</A> }
@@ -211,10 +212,17 @@ fn Queue(
                 selected.set(Vec::new());
                 bulk.dispatch(BulkApprove {
                     order_ids,
-                    comment: String::new(),
+                    comment: comment.get_untracked(),
                 });
             }
         >
+            <input
+                name="comment"
+                aria-label="Comment for the selected orders (optional)"
+                placeholder="Comment (optional)"
+                maxlength="1000"
+                bind:value=comment
+            />
             <button type="submit" disabled=move || selected.with(Vec::is_empty) || bulk.pending().get()>
                 {move || format!("Approve selected ({})", selected.with(Vec::len))}
             </button>
