@@ -198,6 +198,10 @@ async fn a_claimed_order_is_decided_by_its_holder_or_after_a_take_over() {
     orders::change_claim(&app.state, &id, ClaimChange::TakeOver, &bo)
         .await
         .unwrap();
+    // Taking over one's own claim changes nothing (and adds nothing to the trail).
+    orders::change_claim(&app.state, &id, ClaimChange::TakeOver, &bo)
+        .await
+        .unwrap();
     let err = orders::decide(&app.state, &id, &approve(), &ana)
         .await
         .unwrap_err();

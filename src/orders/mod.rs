@@ -662,8 +662,9 @@ pub async fn change_claim(
             Some(h) => return Err(OrderError::Claimed(h.to_string())),
         },
         ClaimChange::TakeOver => match holder {
-            Some(h) if h != me => (Some(me), "took_over", Some(format!("from {h}"))),
-            _ => (Some(me), "claimed", None),
+            Some(h) if h == me => return Ok(order.summary()),
+            Some(h) => (Some(me), "took_over", Some(format!("from {h}"))),
+            None => (Some(me), "claimed", None),
         },
         ClaimChange::Reassign(_) => {
             let to = assignee.as_ref().map(|u| u.username.as_str());
