@@ -129,6 +129,7 @@ mod server {
                 ),
                 AuthError::WrongCredentials => invalid(None, error.to_string()),
                 AuthError::NoSuchUser(_) => invalid(Some("username"), error.to_string()),
+                AuthError::InvalidEmail(_) => invalid(Some("email"), error.to_string()),
                 other => internal(other),
             }
         }
@@ -758,6 +759,7 @@ pub async fn add_user(
     let role = form_role(&role)?;
     let limit = form_limit(&approval_limit)?;
     let username = username.trim();
+    crate::auth::checked_email(Some(&email))?;
     let password = new_password();
     let db = state.db();
     crate::auth::create_user(db, username, role, &password)
@@ -768,14 +770,7 @@ pub async fn add_user(
             }
             other => other.into(),
         })?;
-    if let Err(e) = crate::auth::set_profile(db, username, Some(&email), limit).await {
-        // The account is there but incomplete: take it out again so nothing half-made stays.
-        let _ = sqlx::query("DELETE FROM users WHERE username = ?")
-            .bind(username)
-            .execute(&db.writer)
-            .await;
-        return Err(server::invalid(Some("email"), e.to_string()));
-    }
+    crate::auth::set_profile(db, username, Some(&email), limit).await?;
     let detail = format!("role {}", role.as_str());
     crate::console::audit(db, &admin.username, "add user", username, Some(&detail))
         .await
@@ -801,14 +796,7 @@ pub async fn update_user(
         ));
     }
     let db = state.db();
-    crate::auth::set_profile(db, &username, Some(&email), limit)
-        .await
-        .map_err(|e| match e {
-            crate::auth::AuthError::InvalidEmail(_) => {
-                server::invalid(Some("email"), e.to_string())
-            }
-            other => other.into(),
-        })?;
+    crate::auth::set_profile(db, &username, Some(&email), limit).await?;
     crate::auth::set_role(db, &username, role).await?;
     let detail = format!(
         "role {}, e-mail {}, limit {}",

@@ -71,6 +71,17 @@ pub async fn create_user(
     })
 }
 
+/// An e-mail address as stored (trimmed, lower case; `None` if blank), or why it is refused.
+pub fn checked_email(email: Option<&str>) -> Result<Option<String>, AuthError> {
+    let email = email.map(str::trim).filter(|e| !e.is_empty());
+    match email {
+        Some(e) if e.len() > 254 || !e.contains('@') || e.chars().any(char::is_whitespace) => {
+            Err(AuthError::InvalidEmail(e.to_string()))
+        }
+        e => Ok(e.map(str::to_lowercase)),
+    }
+}
+
 /// Sets a user's e-mail (never theirs to decide: orders placed with it) and approval limit
 /// (`None`: no limit).
 pub async fn set_profile(
@@ -79,18 +90,13 @@ pub async fn set_profile(
     email: Option<&str>,
     approval_limit: Option<Cents>,
 ) -> Result<(), AuthError> {
-    let email = email.map(str::trim).filter(|e| !e.is_empty());
-    if let Some(e) = email {
-        if e.len() > 254 || !e.contains('@') || e.chars().any(char::is_whitespace) {
-            return Err(AuthError::InvalidEmail(e.to_string()));
-        }
-    }
+    let email = checked_email(email)?;
     if approval_limit.is_some_and(|l| l.0 < 0) {
         return Err(AuthError::InvalidLimit);
     }
     let done =
         sqlx::query("UPDATE users SET email = ?, approval_limit_cents = ? WHERE username = ?")
-            .bind(email.map(str::to_lowercase))
+            .bind(email)
             .bind(approval_limit.map(|l| l.0))
             .bind(username)
             .execute(&db.writer)
