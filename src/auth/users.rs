@@ -14,6 +14,14 @@ fn valid_username(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
 }
 
+/// An update of the user named `username` that found no such user is `NoSuchUser`.
+fn one_user(done: sqlx::sqlite::SqliteQueryResult, username: &str) -> Result<(), AuthError> {
+    match done.rows_affected() {
+        0 => Err(AuthError::NoSuchUser(username.to_string())),
+        _ => Ok(()),
+    }
+}
+
 /// The columns `user_from_row` reads.
 const USER_COLUMNS: &str = "id, username, role, email, approval_limit_cents";
 
@@ -101,10 +109,7 @@ pub async fn set_profile(
             .bind(username)
             .execute(&db.writer)
             .await?;
-    if done.rows_affected() == 0 {
-        return Err(AuthError::NoSuchUser(username.to_string()));
-    }
-    Ok(())
+    one_user(done, username)
 }
 
 /// Replaces a user's password.
@@ -115,10 +120,7 @@ pub async fn set_password(db: &Db, username: &str, password: &str) -> Result<(),
         .bind(username)
         .execute(&db.writer)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(AuthError::NoSuchUser(username.to_string()));
-    }
-    Ok(())
+    one_user(done, username)
 }
 
 /// The user named `username` if they exist and are not disabled.
@@ -320,10 +322,7 @@ pub async fn set_role(db: &Db, username: &str, role: Role) -> Result<(), AuthErr
         .bind(username)
         .execute(&db.writer)
         .await?;
-    if done.rows_affected() == 0 {
-        return Err(AuthError::NoSuchUser(username.to_string()));
-    }
-    Ok(())
+    one_user(done, username)
 }
 
 /// Disables a user (they are signed out, their tokens and keys stop working) or enables
@@ -338,10 +337,7 @@ pub async fn set_disabled(db: &Db, username: &str, disabled: bool) -> Result<(),
     .bind(username)
     .execute(&db.writer)
     .await?;
-    if done.rows_affected() == 0 {
-        return Err(AuthError::NoSuchUser(username.to_string()));
-    }
-    Ok(())
+    one_user(done, username)
 }
 
 /// Every user's name, alphabetically.

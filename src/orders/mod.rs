@@ -361,6 +361,16 @@ pub async fn customer_view(
         }))
 }
 
+/// The `(sort key, id)` a page cursor (`key~id`) points after.
+fn page_after(cursor: Option<&str>) -> Result<Option<(&str, &str)>, OrderError> {
+    cursor
+        .map(|c| {
+            c.split_once('~')
+                .ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))
+        })
+        .transpose()
+}
+
 /// What an inbox page asks for.
 #[derive(Debug, Clone, Default)]
 pub struct InboxRequest<'a> {
@@ -393,13 +403,7 @@ pub async fn inbox(
     req: &InboxRequest<'_>,
 ) -> Result<InboxResult, OrderError> {
     let limit = req.limit.clamp(1, 200);
-    let after = match req.cursor {
-        Some(c) => Some(
-            c.split_once('~')
-                .ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?,
-        ),
-        None => None,
-    };
+    let after = page_after(req.cursor)?;
     let now = time::OffsetDateTime::now_utc();
     let waiting_before = req
         .waited_minutes
@@ -704,13 +708,7 @@ pub async fn list(
     limit: u32,
 ) -> Result<OrderPage, OrderError> {
     let limit = limit.clamp(1, 1000);
-    let after = match cursor {
-        Some(c) => Some(
-            c.split_once('~')
-                .ok_or_else(|| OrderError::invalid("cursor", "The page cursor is malformed."))?,
-        ),
-        None => None,
-    };
+    let after = page_after(cursor)?;
     let mut conn = state.db().reader.acquire().await?;
     let mut rows = store::page(&mut conn, filter, after, limit + 1).await?;
     let more = rows.len() > limit as usize;
