@@ -166,11 +166,14 @@ async fn main() -> anyhow::Result<()> {
                 UserCommand::Add { name, role, .. } => {
                     let password = read_password()?;
                     let user = auth::create_user(&db, &name, role, &password).await?;
+                    let detail = format!("role {}", role.as_str());
+                    cli_audit(&db, "add user", &name, Some(&detail)).await?;
                     println!("added {} ({})", user.username, user.role.as_str());
                 }
                 UserCommand::Passwd { name, .. } => {
                     let password = read_password()?;
                     auth::set_password(&db, &name, &password).await?;
+                    cli_audit(&db, "reset password", &name, None).await?;
                     println!("password changed for {name}");
                 }
                 UserCommand::Profile {
@@ -186,6 +189,14 @@ async fn main() -> anyhow::Result<()> {
                         ),
                     };
                     auth::set_profile(&db, &name, Some(&email), limit).await?;
+                    let detail = format!(
+                        "e-mail {}, limit {}",
+                        Some(email.trim())
+                            .filter(|e| !e.is_empty())
+                            .unwrap_or("none"),
+                        limit.map_or_else(|| "none".to_string(), |l| l.to_string())
+                    );
+                    cli_audit(&db, "update user", &name, Some(&detail)).await?;
                     println!("profile changed for {name}");
                 }
             }
@@ -195,7 +206,9 @@ async fn main() -> anyhow::Result<()> {
             command: TokenCommand::Create { name },
         } => {
             let db = Db::open(&cli.database_url).await?;
-            println!("{}", auth::create_api_token(&db, &name).await?);
+            let token = auth::create_api_token(&db, &name).await?;
+            cli_audit(&db, "create API token", &name, None).await?;
+            println!("{token}");
             Ok(())
         }
         Command::AccessKey {
@@ -203,11 +216,25 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let db = Db::open(&cli.database_url).await?;
             let (id, secret) = auth::create_access_key(&db, &name).await?;
+            cli_audit(&db, "create access key", &id, Some(&name)).await?;
             println!("AWS_ACCESS_KEY_ID={id}");
             println!("AWS_SECRET_ACCESS_KEY={secret}");
             Ok(())
         }
     }
+}
+
+/// Who the audit log names for changes made with these commands on the host. Usernames cannot
+/// contain spaces or parentheses, so it is never mistaken for an account.
+const CLI_ACTOR: &str = "(command line)";
+
+async fn cli_audit(
+    db: &Db,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> anyhow::Result<()> {
+    Ok(orderflow::console::audit(db, CLI_ACTOR, action, target, detail).await?)
 }
 
 async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
@@ -251,14 +278,17 @@ async fn demo_accounts(state: &orderflow::state::AppState) -> anyhow::Result<()>
         ("demo-admin", Role::Admin),
     ] {
         let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 20);
-        match auth::create_user(state.db(), name, role, &password).await {
+        let action = match auth::create_user(state.db(), name, role, &password).await {
             Err(auth::AuthError::UserExists(_)) => {
-                auth::set_password(state.db(), name, &password).await?
+                auth::set_password(state.db(), name, &password).await?;
+                "reset password"
             }
             other => {
                 other?;
+                "add user"
             }
-        }
+        };
+        cli_audit(state.db(), action, name, Some("--demo")).await?;
         println!(
             "demo account: {name} ({}) password: {password}",
             role.as_str()
