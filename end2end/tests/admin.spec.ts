@@ -91,7 +91,7 @@ test('an order page draws the execution, shows a state on click, and stops it wi
   await signIn(admin, 'e2e-admin', `/admin/orders/${id}`);
   await hydrated(admin);
   const graph = admin.locator('figure.graph');
-  await expect(graph.locator('g.node.current > text')).toHaveText('WaitForApproval');
+  await expect(graph.locator('g.node.current text')).toHaveText('WaitForApproval');
   await expect(graph.locator('g.node.visited').filter({ hasText: 'Validate Cost' })).toHaveCount(1);
   await expect(graph.locator('g.node.not-visited').filter({ hasText: 'Process the Order' })).toHaveCount(1);
 
@@ -100,6 +100,10 @@ test('an order page draws the execution, shows a state on click, and stops it wi
   await expect(panel).toContainText(`"OrderID": "${id}"`);
   await expect(panel).toContainText('"requiresApproval": true');
   await expect(admin.locator('table.events tbody tr').filter({ hasText: 'TaskStateEntered' }).first()).toContainText('Validate Order');
+  // The states are links: reachable with Tab, opened with Enter.
+  await graph.getByRole('link', { name: 'Validate Order', exact: true }).focus();
+  await admin.keyboard.press('Enter');
+  await expect(admin.getByRole('region', { name: 'State Validate Order' })).toContainText(`"OrderID": "${id}"`);
 
   // CSV export of exactly this order.
   const csv = await admin.request.get(`/admin/orders.csv?q=${id}`);
@@ -116,7 +120,7 @@ test('an order page draws the execution, shows a state on click, and stops it wi
   await expect(admin.getByRole('status')).toHaveText(`Execution ${id} stopped.`);
   await expect(admin.locator('dl.facts').first()).toContainText('Rejected');
   await expect(admin.locator('ol.trail li').last()).toContainText('e2e-admin stopped: Stopped by e2e-admin: Customer called to cancel');
-  await expect(graph.locator('g.node.failed > text')).toHaveText('WaitForApproval');
+  await expect(graph.locator('g.node.failed text')).toHaveText('WaitForApproval');
   await expect(orderStatus(customer)).toHaveText('Rejected');
 
   await admin.goto('/admin/executions?machine=order-approval&status=ABORTED');

@@ -3,22 +3,26 @@ import { readFileSync } from 'node:fs';
 import {
   SFNClient,
   CreateActivityCommand,
+  CreateStateMachineCommand,
+  DeleteActivityCommand,
   DeleteStateMachineCommand,
   DescribeActivityCommand,
+  DescribeExecutionCommand,
+  DescribeStateMachineCommand,
+  DescribeStateMachineForExecutionCommand,
+  GetActivityTaskCommand,
+  GetExecutionHistoryCommand,
+  ListActivitiesCommand,
   ListExecutionsCommand,
+  ListStateMachinesCommand,
+  SendTaskFailureCommand,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+  StartExecutionCommand,
   StopExecutionCommand,
   TestStateCommand,
   UpdateStateMachineCommand,
   ValidateStateMachineDefinitionCommand,
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  DescribeStateMachineCommand,
-  GetActivityTaskCommand,
-  GetExecutionHistoryCommand,
-  ListStateMachinesCommand,
-  SendTaskFailureCommand,
-  SendTaskSuccessCommand,
-  StartExecutionCommand,
 } from '@aws-sdk/client-sfn';
 
 // The AWS SDK for JavaScript against /sfn, with the access key scripts/e2e-server made.
@@ -65,6 +69,12 @@ test('the JavaScript SDK runs an activity-backed workflow', async () => {
   );
   const task = await sfn.send(new GetActivityTaskCommand({ activityArn, workerName: 'js-worker' }));
   expect(JSON.parse(task.input ?? 'null')).toEqual({ order: 'JS-1' });
+  const activities = (await sfn.send(new ListActivitiesCommand({}))).activities?.map((a) => a.name);
+  expect(activities).toContain('js-review');
+  const running = await sfn.send(new DescribeStateMachineForExecutionCommand({ executionArn }));
+  expect(running.stateMachineArn).toBe(stateMachineArn);
+  expect(JSON.parse(running.definition ?? 'null')).toEqual(definition);
+  await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
   await sfn.send(new SendTaskSuccessCommand({ taskToken: task.taskToken, output: '{"ok": true}' }));
   const done = await waitDone(sfn, executionArn!);
   expect(done.status).toBe('SUCCEEDED');
@@ -136,6 +146,10 @@ test('the JavaScript SDK updates, tests, stops and deletes', async () => {
   await sfn.send(new DeleteStateMachineCommand({ stateMachineArn }));
   await expect(sfn.send(new StartExecutionCommand({ stateMachineArn }))).rejects.toMatchObject({
     name: 'StateMachineDoesNotExist',
+  });
+  await sfn.send(new DeleteActivityCommand({ activityArn }));
+  await expect(sfn.send(new DescribeActivityCommand({ activityArn }))).rejects.toMatchObject({
+    name: 'ActivityDoesNotExist',
   });
 });
 

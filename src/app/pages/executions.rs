@@ -311,7 +311,13 @@ fn GraphView(graph: Graph) -> impl IntoView {
         .map(|e| {
             let label = e.label.clone().map(|l| {
                 view! {
-                    <text x=e.label_x y=e.label_y class="edge-label" text-anchor="middle">
+                    <text
+                        x=e.label_x
+                        y=e.label_y
+                        class="edge-label"
+                        text-anchor="middle"
+                        aria-hidden="true"
+                    >
                         {l}
                     </text>
                 }
@@ -330,17 +336,27 @@ fn GraphView(graph: Graph) -> impl IntoView {
             let href = format!("?state={}", encode(&n.name));
             let class = format!("node {}", visit_class(n.visit));
             view! {
-                <g class=class on:click=move |_| navigate(&href, Default::default())>
-                    <title>{format!("{} ({})", n.name, n.kind)}</title>
-                    <rect x=n.x y=n.y width=NODE_WIDTH height=NODE_HEIGHT rx="6"></rect>
-                    <text
-                        x=n.x + NODE_WIDTH / 2
-                        y=n.y + NODE_HEIGHT / 2
-                        text-anchor="middle"
-                        dominant-baseline="central"
+                // An SVG link, so Tab reaches it and Enter opens it; the router only follows
+                // HTML links, so the click navigates here without reloading the page.
+                <g class=class>
+                    <a
+                        href=href.clone()
+                        on:click=move |ev| {
+                            ev.prevent_default();
+                            navigate(&href, Default::default());
+                        }
                     >
-                        {n.name}
-                    </text>
+                        <title>{format!("{} ({})", n.name, n.kind)}</title>
+                        <rect x=n.x y=n.y width=NODE_WIDTH height=NODE_HEIGHT rx="6"></rect>
+                        <text
+                            x=n.x + NODE_WIDTH / 2
+                            y=n.y + NODE_HEIGHT / 2
+                            text-anchor="middle"
+                            dominant-baseline="central"
+                        >
+                            {n.name}
+                        </text>
+                    </a>
                 </g>
             }
         })
@@ -351,7 +367,7 @@ fn GraphView(graph: Graph) -> impl IntoView {
                 viewBox=format!("0 0 {width} {height}")
                 width=width
                 height=height
-                role="img"
+                role="group"
                 aria-label="The state machine, with the path this execution took"
             >
                 <defs>
