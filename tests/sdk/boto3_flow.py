@@ -1,6 +1,6 @@
 """Drives orderflow's AWS Step Functions API with boto3, as a user of AWS would.
 
-Run by tests/sfn.rs with ENDPOINT (http://host:port/sfn) and an access key in the
+Run by tests/integration/sfn.rs with ENDPOINT (http://host:port/sfn) and an access key in the
 environment; exits non-zero with a message on the first thing that does not hold.
 """
 

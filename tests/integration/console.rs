@@ -1,9 +1,9 @@
 //! The admin console's data over a real server: an execution's graph and history, stopping
 //! an order's workflow, and the audit log nobody can change.
 
-mod common;
+use crate::common;
 
-use common::{spawn_app, TestApp};
+use crate::common::{spawn_app, TestApp};
 use leptos::server_fn::ServerFn;
 use orderflow::app::calls::StopExecution;
 use orderflow::graph::Visit;

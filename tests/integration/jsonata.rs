@@ -1,9 +1,7 @@
 //! `QueryLanguage: JSONata` on the durable runtime. The definitions, inputs and expected
 //! results follow executions recorded on AWS (outputs, error causes, event details).
 
-mod common;
-
-use common::flow::{assignments, run};
+use crate::common::flow::{assignments, run};
 use serde_json::{json, Value};
 
 /// The events of one type, in order.

@@ -1,9 +1,7 @@
 //! The server-rendered pages over real HTTP, the way a browser without JavaScript uses them:
 //! forms post to their server functions and follow redirects; sessions ride on cookies.
 
-mod common;
-
-use common::{spawn_app, TestApp};
+use crate::common::{spawn_app, TestApp};
 use reqwest::header::{ACCEPT, LOCATION, ORIGIN, REFERER};
 use reqwest::redirect::Policy;
 use reqwest::{Client, Response};

@@ -1,9 +1,7 @@
 //! Workflow variables (`Assign`, `$name`) in JSONPath states, on the durable runtime. The
 //! cases and their expected results follow executions recorded on AWS.
 
-mod common;
-
-use common::flow::{assignments, run};
+use crate::common::flow::{assignments, run};
 use serde_json::{json, Value};
 
 #[tokio::test]

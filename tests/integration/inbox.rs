@@ -2,9 +2,7 @@
 //! limits, two approvers, claims, escalation), the queue's filters and pages, bulk approval
 //! and the live change feed.
 
-mod common;
-
-use common::{spawn_app, spawn_app_with, TestApp};
+use crate::common::{spawn_app, spawn_app_with, TestApp};
 use orderflow::config::ApprovalPolicy;
 use orderflow::model::{Cents, CurrentUser, InboxSort, InboxView, Role, Stage};
 use orderflow::orders::{self, ClaimChange, InboxRequest, OrderError, Verdict};

@@ -1,9 +1,9 @@
 //! The AWS Step Functions API at `/sfn`: SigV4 authentication over real HTTP, and the actions
 //! driven by the real boto3 client and AWS CLI (installed by `scripts/setup test` into `.venv`).
 
-mod common;
+use crate::common;
 
-use common::spawn_app;
+use crate::common::spawn_app;
 use orderflow::sfn::sigv4::{signature, Authorization, Signed};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

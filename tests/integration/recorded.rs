@@ -1,9 +1,7 @@
 //! Behaviours of JSONPath states pinned to executions recorded on AWS: distributed Map runs,
 //! the wording of runtime errors, intrinsic functions in Fail states, lenient number reading.
 
-mod common;
-
-use common::flow::run;
+use crate::common::flow::run;
 use serde_json::{json, Value};
 
 fn types(events: &[Value]) -> Vec<&str> {

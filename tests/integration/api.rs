@@ -1,8 +1,6 @@
 //! The REST API over real HTTP on a loopback port.
 
-mod common;
-
-use common::spawn_app;
+use crate::common::spawn_app;
 use serde_json::json;
 
 #[tokio::test]
