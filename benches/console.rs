@@ -167,14 +167,20 @@ async fn main() {
         })
     })
     .await;
-    time("inbox, search a customer", runs, || {
-        page(InboxRequest {
-            search: Some("Customer 4242"),
-            limit: 50,
-            ..Default::default()
+    for (label, text) in [
+        ("inbox, search a customer (none waiting)", "Customer 4242"),
+        ("inbox, search a customer (200 waiting)", "Customer 4240"),
+        ("inbox, search every customer (example.com)", "example.com"),
+    ] {
+        time(label, runs, || {
+            page(InboxRequest {
+                search: Some(text),
+                limit: 50,
+                ..Default::default()
+            })
         })
-    })
-    .await;
+        .await;
+    }
 
     let list = |filter: OrderFilter, cursor: Option<&'static str>| {
         let state = state.clone();
@@ -230,20 +236,29 @@ async fn main() {
         )
     })
     .await;
-    time(
-        "order list, search a customer (substring: scans)",
-        5,
-        || {
+    for (label, text) in [
+        (
+            "order list, search a customer (200 orders)",
+            "Customer 4242",
+        ),
+        ("order list, search an e-mail (200 orders)", "c4242@"),
+        (
+            "order list, search every customer (example.com)",
+            "example.com",
+        ),
+        ("order list, search 'Customer 1' (1 in 5)", "Customer 1"),
+    ] {
+        time(label, runs, || {
             list(
                 OrderFilter {
-                    search: Some("Customer 4242".into()),
+                    search: Some(text.into()),
                     ..Default::default()
                 },
                 None,
             )
-        },
-    )
-    .await;
+        })
+        .await;
+    }
     time("dashboard (14 days of decisions)", 5, || {
         let state = state.clone();
         async move { orders::dashboard(&state, 14).await.unwrap() }

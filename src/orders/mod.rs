@@ -745,6 +745,24 @@ pub async fn execution_stopped(
     Ok(())
 }
 
+/// Values as ascending `(value, how many times)` pairs.
+type Histogram = Vec<(i64, i64)>;
+
+/// The `p`th percentile (nearest rank, rounding up) of a [`Histogram`]'s values; `None` if
+/// there are none.
+fn percentile(histogram: &[(i64, i64)], p: i64) -> Option<i64> {
+    let total: i64 = histogram.iter().map(|(_, n)| n).sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total - 1) * p + 99) / 100;
+    let mut seen = 0;
+    histogram.iter().find_map(|&(value, n)| {
+        seen += n;
+        (seen > rank).then_some(value)
+    })
+}
+
 /// The dashboard: orders by status, the last `days` days of decisions (approval rate and
 /// time from order to decision), and what is due within four hours.
 pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderError> {
@@ -755,31 +773,25 @@ pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderEr
     let decisions = store::decisions_since(&mut conn, &first.to_string()).await?;
     let soon = db::format_time(now + time::Duration::hours(4));
     let due_soon = store::due_before(&mut conn, &soon, 20).await?;
-    // Per day: approved, rejected, and the minutes each decision took.
-    let mut by_day: HashMap<String, (i64, i64, Vec<i64>)> = HashMap::new();
-    for (day, approved, minutes) in decisions {
+    // Per day: approved, rejected, and how many decisions took each number of minutes
+    // (ascending, as the query orders them).
+    let mut by_day: HashMap<String, (i64, i64, Histogram)> = HashMap::new();
+    for (day, minutes, approved, decided) in decisions {
         let entry = by_day.entry(day).or_default();
-        if approved {
-            entry.0 += 1;
-        } else {
-            entry.1 += 1;
-        }
-        entry.2.push(minutes);
+        entry.0 += approved;
+        entry.1 += decided - approved;
+        entry.2.push((minutes, decided));
     }
     let mut stats = Vec::new();
     for offset in 0..days {
         let day = (first + time::Duration::days(offset)).to_string();
-        let (approved, rejected, mut minutes) = by_day.remove(&day).unwrap_or_default();
-        minutes.sort_unstable();
-        let percentile = |p: usize| {
-            (!minutes.is_empty()).then(|| minutes[((minutes.len() - 1) * p).div_ceil(100)])
-        };
+        let (approved, rejected, histogram) = by_day.remove(&day).unwrap_or_default();
         stats.push(DayStats {
             day,
             approved,
             rejected,
-            median_minutes: percentile(50),
-            p90_minutes: percentile(90),
+            median_minutes: percentile(&histogram, 50),
+            p90_minutes: percentile(&histogram, 90),
         });
     }
     Ok(Dashboard {
@@ -787,4 +799,23 @@ pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderEr
         days: stats,
         due_soon: due_soon.iter().map(store::OrderRow::summary).collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percentile;
+
+    #[test]
+    fn percentiles_of_a_histogram_match_those_of_its_values() {
+        // 1, 2, 2, 3, 3, 3, 10 as (value, count).
+        let histogram = [(1, 1), (2, 2), (3, 3), (10, 1)];
+        let values = [1, 2, 2, 3, 3, 3, 10];
+        for p in [0, 10, 50, 75, 90, 100] {
+            let rank = ((values.len() - 1) * p as usize).div_ceil(100);
+            assert_eq!(percentile(&histogram, p), Some(values[rank]), "p{p}");
+        }
+        assert_eq!(percentile(&histogram, 50), Some(3));
+        assert_eq!(percentile(&histogram, 90), Some(10));
+        assert_eq!(percentile(&[], 50), None);
+    }
 }

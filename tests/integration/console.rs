@@ -296,6 +296,79 @@ async fn the_order_list_filters_and_exports_csv_to_admins_only() {
     assert!(lines[3].starts_with("f-1,") && lines[3].contains(",50.00,"));
 }
 
+/// Places an order for a named customer through the REST API.
+async fn place_for(app: &TestApp, id: &str, name: &str, email: &str) {
+    let body = json!({"OrderID": id, "OrderItems": ["x"], "Cost": 20,
+        "CustomerName": name, "CustomerEmail": email});
+    let (status, order) = app
+        .post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+        .await;
+    assert_eq!(status, 201, "{order}");
+}
+
+#[tokio::test]
+async fn the_order_search_finds_customers_whether_few_or_many_orders_match() {
+    let app = spawn_app().await;
+    place_for(&app, "s-1", "Zoë Müller", "zoe@muller.example").await;
+    place_for(&app, "s-2", "Al Smith", "al@smith.example").await;
+    place_for(&app, "s-3", "100% Real_Name", "real@name.example").await;
+    let search = |text: &str, cursor: Option<String>| {
+        let app = &app;
+        let filter = orderflow::orders::OrderFilter {
+            search: Some(text.to_string()),
+            ..Default::default()
+        };
+        async move {
+            let page = orderflow::orders::list(&app.state, &filter, cursor.as_deref(), 50)
+                .await
+                .unwrap();
+            let ids = page.orders.into_iter().map(|o| o.id).collect::<Vec<_>>();
+            (ids, page.next)
+        }
+    };
+    // Few matches: the trigram index answers, in any case and across name and e-mail.
+    assert_eq!(search("MÜLLER", None).await.0, ["s-1"]);
+    assert_eq!(search("al@smith", None).await.0, ["s-2"]);
+    assert_eq!(search(".example", None).await.0, ["s-3", "s-2", "s-1"]);
+    // Wildcards and quotes are only characters.
+    assert_eq!(search("0% R", None).await.0, ["s-3"]);
+    assert_eq!(search("l_N", None).await.0, ["s-3"]);
+    assert!(search("l%N", None).await.0.is_empty());
+    assert!(search("\"al", None).await.0.is_empty());
+    // Too short for trigrams: every order is read, with the same meaning.
+    assert_eq!(search("Al", None).await.0, ["s-3", "s-2"]);
+    assert_eq!(search("s-2", None).await.0, ["s-2"], "an order id");
+
+    // Many matches (more than the index hands out): the list reads orders newest first and
+    // pages through them all. These rows share s-1's execution, which the list does not read.
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 2100)
+         INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents,
+             currency, status, execution_id, created_at, updated_at)
+         SELECT printf('bulk-%04d', i), printf('bulk-key-%d', i), printf('Bulk Buyer %d', i),
+             'bulk@buyer.example', '[]', 100, 'USD', 'processed', o.execution_id,
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('+%d seconds', i)), o.updated_at
+         FROM n, orders o WHERE o.id = 's-1'",
+    )
+    .execute(&app.state.db().writer)
+    .await
+    .unwrap();
+    let (first, next) = search("bulk buyer", None).await;
+    assert_eq!(first.len(), 50);
+    assert_eq!(
+        (first[0].as_str(), first[49].as_str()),
+        ("bulk-2100", "bulk-2051")
+    );
+    let (mut seen, mut cursor) = (first.len(), next);
+    while let Some(c) = cursor {
+        let (page, next) = search("bulk buyer", Some(c)).await;
+        seen += page.len();
+        cursor = next;
+    }
+    assert_eq!(seen, 2100);
+    assert_eq!(search("Bulk Buyer 1234", None).await.0, ["bulk-1234"]);
+}
+
 /// Posts a server function's form as a page script would; returns the status and body.
 async fn call(app: &TestApp, client: &Client, path: &str, form: &[(&str, &str)]) -> (u16, String) {
     let res = client
