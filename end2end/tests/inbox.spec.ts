@@ -169,3 +169,73 @@ test('an approval past its deadline is escalated to the admins', async ({ browse
   await expect(orderStatus(customer)).toHaveText('Processed');
   for (const p of [ana, admin, customer]) await p.context().close();
 });
+
+test('admins set limits, reassign, reset passwords and change roles; the approver unclaims', async ({ browser }) => {
+  const admin = await approverPage(browser, 'e2e-admin', '/admin/users');
+  const name = `e2e-limited-${Date.now() % 100000}`;
+  await admin.getByLabel('Username').fill(name);
+  await admin.getByRole('button', { name: 'Add user' }).click();
+  const result = admin.getByRole('status', { name: 'Result' });
+  await expect(result).toContainText(`Account ${name} created.`);
+  const first = (await result.locator('code').textContent())!.trim();
+
+  // An approval limit of 150.00: a 189.00 chair is above it.
+  const user = admin.getByRole('row').filter({ hasText: name });
+  await user.getByText('Edit', { exact: true }).click();
+  await user.getByLabel('Approval limit').fill('150.00');
+  await user.getByRole('button', { name: `Save ${name}` }).click();
+  await expect(result).toContainText(`${name} updated.`);
+  await expect(user.getByRole('cell').nth(3)).toHaveText('$150.00');
+
+  const newcomer = await (await browser.newContext()).newPage();
+  const login = async (password: string) => {
+    await newcomer.goto('/login?next=/inbox');
+    await hydrated(newcomer);
+    await newcomer.getByLabel('Username').fill(name);
+    await newcomer.getByLabel('Password').fill(password);
+    await newcomer.getByRole('button', { name: 'Sign in' }).click();
+  };
+  await login(first);
+  await expect(newcomer.locator('header .who')).toHaveText(name);
+  const { id, customer } = await placeOrder(browser, { 'Office chair': 1 });
+  await openFromInbox(newcomer, id);
+  await newcomer.getByRole('button', { name: 'Approve', exact: true }).click();
+  await expect(newcomer.getByRole('alert')).toContainText('is above your approval limit of $150.00.');
+  await expect(orderStatus(customer)).toHaveText('Awaiting approval');
+
+  // The admin hands the order to the newcomer, who sees it as theirs and gives it back.
+  await openFromInbox(admin, id);
+  await admin.getByLabel('Reassign to').fill(name);
+  await admin.getByRole('button', { name: 'Reassign', exact: true }).click();
+  await expect(admin.getByRole('status')).toHaveText(`Order ${id} is now with ${name}.`);
+  await expect(newcomer.locator('dl.facts')).toContainText(name);
+  await newcomer.getByRole('button', { name: 'Unclaim' }).click();
+  await expect(newcomer.getByRole('status')).toHaveText(`Order ${id} is unclaimed.`);
+  await expect(admin.locator('dl.facts')).toContainText('nobody');
+  await expect(newcomer.locator('ol.trail li')).toContainText([
+    new RegExp(`e2e-admin reassigned it: to ${name}`),
+    new RegExp(`${name} unclaimed it`),
+  ]);
+
+  // A reset password replaces the old one; a new role opens the console.
+  await admin.goto('/admin/users');
+  await hydrated(admin);
+  await user.getByText('Reset password', { exact: true }).click();
+  await user.getByRole('button', { name: `Reset password of ${name}` }).click();
+  await expect(result).toContainText('Password reset.');
+  const second = (await result.locator('code').textContent())!.trim();
+  expect(second).not.toEqual(first);
+  await user.getByText('Edit', { exact: true }).click();
+  await user.getByLabel('Role').selectOption('admin');
+  await user.getByRole('button', { name: `Save ${name}` }).click();
+  await expect(user.getByRole('cell').nth(1)).toHaveText('admin');
+
+  await newcomer.context().clearCookies();
+  await login(first);
+  await expect(newcomer.getByRole('alert')).toHaveText('Wrong username or password.');
+  await login(second);
+  await expect(newcomer.locator('header .who')).toHaveText(name);
+  await newcomer.goto('/admin');
+  await expect(newcomer.getByRole('heading', { name: 'Dashboard' })).toBeVisible();
+  for (const p of [admin, newcomer, customer]) await p.context().close();
+});
