@@ -11,11 +11,9 @@ use reqwest::Client;
 use serde_json::json;
 
 async fn place(app: &TestApp, id: &str, cost: f64) -> String {
-    let body = json!({"OrderID": id, "OrderItems": ["thing"], "Cost": cost});
-    let (status, order) = app
-        .post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+    let order = app
+        .place_order(json!({"OrderID": id, "OrderItems": ["thing"], "Cost": cost}))
         .await;
-    assert_eq!(status, 201, "{order}");
     order["execution_arn"].as_str().unwrap().to_string()
 }
 
@@ -298,12 +296,9 @@ async fn the_order_list_filters_and_exports_csv_to_admins_only() {
 
 /// Places an order for a named customer through the REST API.
 async fn place_for(app: &TestApp, id: &str, name: &str, email: &str) {
-    let body = json!({"OrderID": id, "OrderItems": ["x"], "Cost": 20,
-        "CustomerName": name, "CustomerEmail": email});
-    let (status, order) = app
-        .post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+    app.place_order(json!({"OrderID": id, "OrderItems": ["x"], "Cost": 20,
+        "CustomerName": name, "CustomerEmail": email}))
         .await;
-    assert_eq!(status, 201, "{order}");
 }
 
 #[tokio::test]

@@ -10,12 +10,11 @@ use serde_json::{json, Value};
 
 /// Places an order through the REST API; returns its id.
 async fn place(app: &TestApp, id: &str, cost: &str, email: &str) -> String {
-    let body = json!({"OrderID": id, "OrderItems": ["thing"], "Cost": cost.parse::<f64>().unwrap(),
-        "CustomerName": "Cy Customer", "CustomerEmail": email});
-    let (status, order) = app
-        .post_json("/api/orders", Some(&app.admin_token), &body.to_string())
+    let order = app
+        .place_order(json!({"OrderID": id, "OrderItems": ["thing"],
+            "Cost": cost.parse::<f64>().unwrap(), "CustomerName": "Cy Customer",
+            "CustomerEmail": email}))
         .await;
-    assert_eq!(status, 201, "{order}");
     order["order_id"].as_str().unwrap().to_string()
 }
 

@@ -98,6 +98,15 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Places an order through the REST API as the admin; returns the order (201 asserted).
+    pub async fn place_order(&self, body: serde_json::Value) -> serde_json::Value {
+        let (status, order) = self
+            .post_json("/api/orders", Some(&self.admin_token), &body.to_string())
+            .await;
+        assert_eq!(status, 201, "{order}");
+        order
+    }
+
     pub async fn order_count(&self) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM orders")
             .fetch_one(&self.state.db().reader)
