@@ -15,7 +15,9 @@ pub enum Ending {
 }
 
 /// Runs `machine` on `input` for at most `budget` steps in all (branches included). Tasks
-/// succeed with their parameters, except every third, which fails with `Fuzz.Error`.
+/// succeed with their parameters, except every third, which fails with `Fuzz.Error`. As in
+/// the runtime, a state output over the payload limit fails with `States.DataLimitExceeded`,
+/// so a loop that doubles its data ends instead of filling memory.
 pub fn drive(machine: &StateMachine, input: Value, budget: &mut u32) -> Ending {
     let ctx = Context {
         execution_id: "arn:aws:states:us-east-1:000000000000:execution:drive:1".into(),
@@ -70,6 +72,9 @@ pub fn drive(machine: &StateMachine, input: Value, budget: &mut u32) -> Ending {
                     };
                 }
                 Action::Transition { output, next } | Action::Wait { output, next, .. } => {
+                    if let Some(failure) = Failure::over_payload_limit(&output) {
+                        return Ending::Failed(failure);
+                    }
                     match next {
                         Next::State(n) => {
                             state = n;
@@ -232,6 +237,30 @@ mod tests {
                 let _ = drive(&machine, input, &mut budget);
             }
         }
+    }
+
+    #[test]
+    fn a_loop_that_doubles_its_data_fails_at_the_payload_limit() {
+        let leaf = json!({"StartAt": "X", "States": {"X": {"Type": "Pass", "End": true}}});
+        let machine = parse(
+            &json!({"StartAt": "A", "States": {
+                "A": {"Type": "Parallel", "Branches": [leaf, leaf], "ResultPath": "$.r", "Next": "B"},
+                "B": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "C"}], "Default": "A"},
+                "C": {"Type": "Succeed"}
+            }})
+            .to_string(),
+        )
+        .expect("valid");
+        let mut budget = 400;
+        match drive(&machine, json!({"a": "0123456789"}), &mut budget) {
+            Ending::Failed(failure) => {
+                assert_eq!(failure.error, "States.DataLimitExceeded");
+                assert!(failure.cause.contains("262144"), "{}", failure.cause);
+            }
+            other => panic!("expected the payload limit, got {other:?}"),
+        }
+        // Each lap (four steps) doubles the data, so the limit comes after about 15 laps.
+        assert!(budget > 300, "{budget} steps left");
     }
 
     #[test]

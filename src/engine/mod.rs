@@ -29,4 +29,6 @@ mod step;
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
 pub use events::{activity_name, is_activity, EventType, HistoryEvent};
 pub use retry::{decide_retry, RetryDecision};
-pub use step::{Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil};
+pub use step::{
+    Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil, MAX_PAYLOAD_BYTES,
+};

@@ -200,7 +200,22 @@ pub struct Failure {
     pub cause: String,
 }
 
+/// AWS's limit on an execution's input and any state's output (256 KiB).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
 impl Failure {
+    /// `States.DataLimitExceeded` when `output` is over the payload limit, as AWS fails a
+    /// state whose result is too large.
+    pub fn over_payload_limit(output: &Value) -> Option<Failure> {
+        let size = output.to_string().len();
+        (size > MAX_PAYLOAD_BYTES).then(|| {
+            Failure::new(
+                "States.DataLimitExceeded",
+                format!("The state/task returned a result of {size} bytes, over the maximum of {MAX_PAYLOAD_BYTES}"),
+            )
+        })
+    }
+
     fn new(error: &str, cause: impl Into<String>) -> Failure {
         Failure {
             error: error.to_string(),

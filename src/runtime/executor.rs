@@ -908,14 +908,7 @@ async fn transition(
     next: Next,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    let size = output.to_string().len();
-    if size > MAX_PAYLOAD_BYTES {
-        let failure = Failure {
-            error: "States.DataLimitExceeded".into(),
-            cause: format!(
-                "The state/task returned a result of {size} bytes, over the maximum of {MAX_PAYLOAD_BYTES}"
-            ),
-        };
+    if let Some(failure) = Failure::over_payload_limit(&output) {
         return fail(conn, ex, failure, now).await;
     }
     match next {

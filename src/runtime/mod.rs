@@ -30,8 +30,7 @@ pub const ACCOUNT: &str = "000000000000";
 /// AWS's limit on events in one execution's history; past it the execution fails.
 pub const MAX_HISTORY_EVENTS: i64 = 25_000;
 
-/// AWS's limit on an execution's input and any state's output: 256 KiB.
-pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+pub use crate::engine::MAX_PAYLOAD_BYTES;
 
 /// Steps one request may run inline before leaving the rest to the background worker.
 pub const INLINE_STEPS: usize = 200;
