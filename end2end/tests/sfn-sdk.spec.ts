@@ -15,12 +15,15 @@ import {
   ListActivitiesCommand,
   ListExecutionsCommand,
   ListStateMachinesCommand,
+  ListTagsForResourceCommand,
   SendTaskFailureCommand,
   SendTaskHeartbeatCommand,
   SendTaskSuccessCommand,
   StartExecutionCommand,
   StopExecutionCommand,
+  TagResourceCommand,
   TestStateCommand,
+  UntagResourceCommand,
   UpdateStateMachineCommand,
   ValidateStateMachineDefinitionCommand,
 } from '@aws-sdk/client-sfn';
@@ -83,6 +86,30 @@ test('the JavaScript SDK runs an activity-backed workflow', async () => {
   expect(history.events?.map((e) => e.type)).toContain('ActivityStarted');
   const started = history.events?.find((e) => e.type === 'ActivityStarted');
   expect(started?.activityStartedEventDetails?.workerName).toBe('js-worker');
+});
+
+test('the JavaScript SDK tags a state machine as infrastructure tools do', async () => {
+  const sfn = client();
+  const { stateMachineArn } = await sfn.send(
+    new CreateStateMachineCommand({
+      name: 'js-tagged',
+      definition: JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Succeed' } } }),
+      roleArn: 'arn:aws:iam::000000000000:role/tests',
+      tags: [{ key: 'stack', value: 'orders' }],
+    }),
+  );
+  const resourceArn = stateMachineArn!;
+  await sfn.send(new TagResourceCommand({ resourceArn, tags: [{ key: 'owner', value: 'ops@example.com' }] }));
+  await sfn.send(new UntagResourceCommand({ resourceArn, tagKeys: ['stack'] }));
+  const { tags } = await sfn.send(new ListTagsForResourceCommand({ resourceArn }));
+  expect(tags).toEqual([{ key: 'owner', value: 'ops@example.com' }]);
+  await expect(
+    sfn.send(new TagResourceCommand({ resourceArn, tags: [{ key: 'aws:cloudformation', value: 'x' }] })),
+  ).rejects.toMatchObject({ name: 'ValidationException' });
+  await sfn.send(new DeleteStateMachineCommand({ stateMachineArn }));
+  await expect(sfn.send(new ListTagsForResourceCommand({ resourceArn }))).rejects.toMatchObject({
+    name: 'ResourceNotFound',
+  });
 });
 
 test('the JavaScript SDK sees AWS error names', async () => {

@@ -59,6 +59,17 @@ fn activity_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActivityInfo, sqlx
     })
 }
 
+/// AWS's limit on the tags of one resource.
+pub const MAX_TAGS: usize = 50;
+
+async fn delete_tags(conn: &mut sqlx::SqliteConnection, arn: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM resource_tags WHERE resource_arn = ?")
+        .bind(arn)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
 impl Runtime {
     /// Creates activity `name`, or returns it if it exists.
     pub async fn create_activity(&self, name: &str) -> Result<ActivityInfo, RuntimeError> {
@@ -101,12 +112,66 @@ impl Runtime {
             .collect::<Result<_, _>>()?)
     }
 
-    /// Deletes activity `name` (its pending tasks stay with their executions).
+    /// Deletes activity `name` and its tags (its pending tasks stay with their executions).
     pub async fn delete_activity(&self, name: &str) -> Result<(), RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
         sqlx::query("DELETE FROM activities WHERE name = ?")
             .bind(name)
-            .execute(&self.db().writer)
+            .execute(&mut *tx)
             .await?;
+        delete_tags(&mut tx, &super::activity_arn(name)).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tags of resource `arn`, by key.
+    pub async fn tags(&self, arn: &str) -> Result<Vec<(String, String)>, RuntimeError> {
+        Ok(sqlx::query_as(
+            "SELECT tag_key, tag_value FROM resource_tags WHERE resource_arn = ? ORDER BY tag_key",
+        )
+        .bind(arn)
+        .fetch_all(&self.db().reader)
+        .await?)
+    }
+
+    /// Sets `tags` on resource `arn`, replacing the values of keys it has. Changes nothing and
+    /// returns false when the resource would have more than [`MAX_TAGS`].
+    pub async fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<bool, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        for (key, value) in tags {
+            sqlx::query(
+                "INSERT INTO resource_tags (resource_arn, tag_key, tag_value) VALUES (?, ?, ?)
+                 ON CONFLICT (resource_arn, tag_key) DO UPDATE SET tag_value = excluded.tag_value",
+            )
+            .bind(arn)
+            .bind(key)
+            .bind(value)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let count: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM resource_tags WHERE resource_arn = ?")
+                .bind(arn)
+                .fetch_one(&mut *tx)
+                .await?;
+        if count > MAX_TAGS as i64 {
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Removes the tags with `keys` from resource `arn`; keys it does not have are ignored.
+    pub async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
+        for key in keys {
+            sqlx::query("DELETE FROM resource_tags WHERE resource_arn = ? AND tag_key = ?")
+                .bind(arn)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -185,16 +250,19 @@ impl Runtime {
         Ok(now)
     }
 
-    /// Deletes state machine `name` (DeleteStateMachine): it is no longer listed and starts no
-    /// executions; those running go on to their end. True if it existed.
+    /// Deletes state machine `name` (DeleteStateMachine) and its tags: it is no longer listed
+    /// and starts no executions; those running go on to their end. True if it existed.
     pub async fn delete_state_machine(&self, name: &str) -> Result<bool, RuntimeError> {
+        let mut tx = self.db().writer.begin().await?;
         let done = sqlx::query(
             "UPDATE state_machines SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL",
         )
         .bind(db::now())
         .bind(name)
-        .execute(&self.db().writer)
+        .execute(&mut *tx)
         .await?;
+        delete_tags(&mut tx, &super::state_machine_arn(name)).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

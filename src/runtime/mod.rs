@@ -8,7 +8,7 @@ mod executor;
 pub mod handlers;
 mod store;
 
-pub use catalog::{ActivityInfo, MachineInfo};
+pub use catalog::{ActivityInfo, MachineInfo, MAX_TAGS};
 
 pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
 pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
@@ -528,6 +528,16 @@ impl Runtime {
         let mut conn = self.db().reader.acquire().await?;
         Ok(store::history(&mut conn, id).await?)
     }
+}
+
+/// The ARN of state machine `name`.
+pub fn state_machine_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
+}
+
+/// The ARN of activity `name`.
+pub fn activity_arn(name: &str) -> String {
+    format!("arn:aws:states:{REGION}:{ACCOUNT}:activity:{name}")
 }
 
 /// The ARN of execution `name` of `state_machine`.

@@ -2,8 +2,8 @@
 
 use super::SfnError;
 use crate::runtime::{
-    execution_arn, ActivityInfo, CallbackError, ExecutionInfo, MachineInfo, RuntimeError, ACCOUNT,
-    REGION,
+    activity_arn, execution_arn, state_machine_arn, ActivityInfo, CallbackError, ExecutionInfo,
+    MachineInfo, RuntimeError, ACCOUNT, REGION,
 };
 use crate::state::AppState;
 use serde_json::{json, Map, Value};
@@ -80,6 +80,9 @@ pub(super) async fn dispatch(
             Ok(json!({}))
         }
         "GetActivityTask" => get_activity_task(state, r).await,
+        "TagResource" => super::tags::tag_resource(state, r).await,
+        "UntagResource" => super::tags::untag_resource(state, r).await,
+        "ListTagsForResource" => super::tags::list_tags(state, r).await,
         "SendTaskHeartbeat" => {
             let token = r.string("taskToken")?;
             state
@@ -98,9 +101,32 @@ pub(super) async fn dispatch(
 
 /// A request's fields, read with AWS's validation errors.
 #[derive(Clone, Copy)]
-struct Request<'a>(&'a Value);
+pub(super) struct Request<'a>(pub(super) &'a Value);
 
 impl<'a> Request<'a> {
+    /// Fails like AWS when `field` is absent or null.
+    pub(super) fn required(&self, field: &str) -> Result<(), SfnError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Err(SfnError::new(
+                "ValidationException",
+                format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
+            )),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// The list `field`; absent or null is empty.
+    pub(super) fn list(&self, field: &str) -> Result<&'a [Value], SfnError> {
+        match self.0.get(field) {
+            None | Some(Value::Null) => Ok(&[]),
+            Some(Value::Array(items)) => Ok(items),
+            Some(_) => Err(SfnError::new(
+                "SerializationException",
+                format!("'{field}' must be a list"),
+            )),
+        }
+    }
+
     fn optional_string(&self, field: &str) -> Result<Option<&'a str>, SfnError> {
         match self.0.get(field) {
             None | Some(Value::Null) => Ok(None),
@@ -112,13 +138,10 @@ impl<'a> Request<'a> {
         }
     }
 
-    fn string(&self, field: &str) -> Result<&'a str, SfnError> {
-        self.optional_string(field)?.ok_or_else(|| {
-            SfnError::new(
-                "ValidationException",
-                format!("1 validation error detected: Value null at '{field}' failed to satisfy constraint: Member must not be null"),
-            )
-        })
+    pub(super) fn string(&self, field: &str) -> Result<&'a str, SfnError> {
+        let value = self.optional_string(field)?;
+        self.required(field)?;
+        Ok(value.unwrap_or_default())
     }
 
     fn boolean(&self, field: &str) -> Result<bool, SfnError> {
@@ -168,12 +191,8 @@ fn page<T>(
     Value::Object(out)
 }
 
-fn state_machine_arn(name: &str) -> String {
-    format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{name}")
-}
-
 /// The name in a state machine ARN of this account and region.
-fn machine_name(arn: &str) -> Result<&str, SfnError> {
+pub(super) fn machine_name(arn: &str) -> Result<&str, SfnError> {
     let prefix = format!("arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:");
     arn.strip_prefix(&prefix)
         .filter(|name| !name.is_empty() && !name.contains(':'))
@@ -201,7 +220,7 @@ fn epoch(text: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-fn internal(e: RuntimeError) -> SfnError {
+pub(super) fn internal(e: RuntimeError) -> SfnError {
     SfnError::internal(e)
 }
 
@@ -239,9 +258,12 @@ async fn create_state_machine(state: &AppState, r: Request<'_>) -> Result<Value,
             ))
         }
     }
+    let tags = super::tags::tags(r, "tags")?;
     let arn = state_machine_arn(name);
     if let Some(existing) = state.runtime.state_machine(name).await.map_err(internal)? {
-        if existing.definition == definition && existing.role_arn.as_deref() == Some(role_arn) {
+        // As on AWS, a repeat with the same definition is the same request: a different role
+        // or different tags are ignored, not applied.
+        if existing.definition == definition {
             return Ok(
                 json!({ "stateMachineArn": arn, "creationDate": epoch(&existing.created_at) }),
             );
@@ -268,6 +290,7 @@ async fn create_state_machine(state: &AppState, r: Request<'_>) -> Result<Value,
             ),
             other => internal(other),
         })?;
+    super::tags::tag_new(state, &arn, &tags).await?;
     Ok(json!({ "stateMachineArn": arn, "creationDate": epoch(&machine.created_at) }))
 }
 
@@ -678,12 +701,8 @@ async fn machine_for_execution(state: &AppState, r: Request<'_>) -> Result<Value
     Ok(out)
 }
 
-fn activity_arn(name: &str) -> String {
-    format!("arn:aws:states:{REGION}:{ACCOUNT}:activity:{name}")
-}
-
 /// The name in an activity ARN of this account and region.
-fn activity_name(arn: &str) -> Result<&str, SfnError> {
+pub(super) fn activity_name(arn: &str) -> Result<&str, SfnError> {
     let prefix = format!("arn:aws:states:{REGION}:{ACCOUNT}:activity:");
     arn.strip_prefix(&prefix)
         .filter(|name| !name.is_empty() && !name.contains(':'))
@@ -700,6 +719,9 @@ fn describe_activity_info(activity: &ActivityInfo) -> Value {
 
 async fn create_activity(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
     let name = r.string("name")?;
+    let tags = super::tags::tags(r, "tags")?;
+    // As on AWS, creating one that exists returns it; the tags given are not applied to it.
+    let exists = state.runtime.activity(name).await.map_err(internal)?;
     let activity = state
         .runtime
         .create_activity(name)
@@ -710,6 +732,9 @@ async fn create_activity(state: &AppState, r: Request<'_>) -> Result<Value, SfnE
             }
             other => internal(other),
         })?;
+    if exists.is_none() {
+        super::tags::tag_new(state, &activity_arn(name), &tags).await?;
+    }
     Ok(json!({
         "activityArn": activity_arn(&activity.name),
         "creationDate": epoch(&activity.created_at),

@@ -5,6 +5,7 @@
 
 mod actions;
 pub mod sigv4;
+mod tags;
 mod test_state;
 
 use crate::state::AppState;
@@ -32,6 +33,8 @@ pub struct SfnError {
     pub status: StatusCode,
     pub kind: &'static str,
     pub message: String,
+    /// The ARN AWS names in `resourceName` for `ResourceNotFound` and `TooManyTags`.
+    pub resource_name: Option<String>,
 }
 
 impl SfnError {
@@ -41,6 +44,15 @@ impl SfnError {
             status: StatusCode::BAD_REQUEST,
             kind,
             message: message.into(),
+            resource_name: None,
+        }
+    }
+
+    /// This error, naming resource `arn`.
+    pub fn about(self, arn: &str) -> SfnError {
+        SfnError {
+            resource_name: Some(arn.to_string()),
+            ..self
         }
     }
 
@@ -50,13 +62,17 @@ impl SfnError {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             kind: "InternalFailure",
             message: "The request processing has failed because of an unknown error.".into(),
+            resource_name: None,
         }
     }
 }
 
 impl IntoResponse for SfnError {
     fn into_response(self) -> Response {
-        let body = json!({ "__type": self.kind, "message": self.message });
+        let mut body = json!({ "__type": self.kind, "message": self.message });
+        if let Some(arn) = self.resource_name {
+            body["resourceName"] = json!(arn);
+        }
         let mut res = (self.status, body.to_string()).into_response();
         let headers = res.headers_mut();
         headers.insert("content-type", HeaderValue::from_static(CONTENT_TYPE));
@@ -135,6 +151,7 @@ async fn authenticate(
             status: StatusCode::FORBIDDEN,
             kind: "MissingAuthenticationTokenException",
             message: "Missing Authentication Token".into(),
+            resource_name: None,
         })?;
     let auth = sigv4::Authorization::parse(header).ok_or_else(|| {
         SfnError::new(

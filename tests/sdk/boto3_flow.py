@@ -303,6 +303,47 @@ assert recreated["stateMachineArn"] == reviewed
 sfn.delete_activity(activityArn=activity_arn)
 expect_error("ActivityDoesNotExist", sfn.describe_activity, activityArn=activity_arn)
 
+# Tags: given at creation, added, replaced, listed and removed; they go with their resource.
+def tags_of(resource):
+    return {t["key"]: t["value"] for t in sfn.list_tags_for_resource(resourceArn=resource)["tags"]}
+
+
+tagged = sfn.create_state_machine(name="tagged", definition=json.dumps(definition), roleArn=ROLE, tags=[{"key": "team", "value": "billing"}, {"key": "env", "value": ""}])["stateMachineArn"]
+assert sfn.list_tags_for_resource(resourceArn=tagged)["tags"] == [{"key": "env", "value": ""}, {"key": "team", "value": "billing"}]
+# The same definition again is the same request, as on AWS: other tags and roles are not applied.
+sfn.create_state_machine(name="tagged", definition=json.dumps(definition), roleArn=ROLE + "-other", tags=[{"key": "extra", "value": "x"}])
+assert tags_of(tagged) == {"env": "", "team": "billing"}
+assert sfn.describe_state_machine(stateMachineArn=tagged)["roleArn"] == ROLE
+sfn.tag_resource(resourceArn=tagged, tags=[{"key": "team", "value": "payments"}, {"key": "cost centre", "value": "42/EU @ café"}])
+assert tags_of(tagged) == {"env": "", "team": "payments", "cost centre": "42/EU @ café"}
+sfn.untag_resource(resourceArn=tagged, tagKeys=["env", "never-set"])
+assert tags_of(tagged) == {"team": "payments", "cost centre": "42/EU @ café"}
+e = expect_error("TooManyTags", sfn.tag_resource, resourceArn=tagged, tags=[{"key": f"k{i}", "value": "v"} for i in range(49)])
+assert e.response.get("resourceName") == tagged, e.response
+sfn.tag_resource(resourceArn=tagged, tags=[{"key": f"k{i}", "value": "v"} for i in range(48)])
+assert len(tags_of(tagged)) == 50
+sfn.untag_resource(resourceArn=tagged, tagKeys=[f"k{i}" for i in range(48)])
+for bad in [{"key": "aws:owner", "value": "v"}, {"key": "k" * 129, "value": "v"}, {"key": "k", "value": "v" * 257}, {"key": "a<b", "value": "v"}, {"key": "k", "value": "semi;colon"}]:
+    expect_error("ValidationException", sfn.tag_resource, resourceArn=tagged, tags=[{"key": "fine", "value": "v"}, bad])
+expect_error("TooManyTags", sfn.create_state_machine, name="over-tagged", definition=json.dumps(definition), roleArn=ROLE, tags=[{"key": f"k{i}", "value": "v"} for i in range(51)])
+expect_error("ValidationException", sfn.create_state_machine, name="badly-tagged", definition=json.dumps(definition), roleArn=ROLE, tags=[{"key": "aws:x", "value": "v"}])
+assert not {"over-tagged", "badly-tagged"} & {m["name"] for m in sfn.list_state_machines()["stateMachines"]}
+assert tags_of(tagged) == {"team": "payments", "cost centre": "42/EU @ café"}
+e = expect_error("ResourceNotFound", sfn.list_tags_for_resource, resourceArn=tagged + "-missing")
+assert e.response.get("resourceName") == tagged + "-missing", e.response
+expect_error("ResourceNotFound", sfn.tag_resource, resourceArn=tagged + "-missing", tags=[{"key": "k", "value": "v"}])
+expect_error("InvalidArn", sfn.list_tags_for_resource, resourceArn="arn:aws:s3:::a-bucket")
+sfn.delete_state_machine(stateMachineArn=tagged)
+expect_error("ResourceNotFound", sfn.list_tags_for_resource, resourceArn=tagged)
+sfn.create_state_machine(name="tagged", definition=json.dumps(definition), roleArn=ROLE)
+assert tags_of(tagged) == {}
+worker = sfn.create_activity(name="tagged-worker", tags=[{"key": "queue", "value": "night"}])["activityArn"]
+assert tags_of(worker) == {"queue": "night"}
+sfn.untag_resource(resourceArn=worker, tagKeys=["queue"])
+assert tags_of(worker) == {}
+sfn.delete_activity(activityArn=worker)
+expect_error("ResourceNotFound", sfn.tag_resource, resourceArn=worker, tags=[{"key": "k", "value": "v"}])
+
 # TestState: one state, on a given input, stored nowhere.
 t = sfn.test_state(definition=json.dumps({"Type": "Pass", "Parameters": {"x.$": "$.a"}, "Next": "After"}), roleArn=ROLE, input='{"a": 1}')
 assert t["status"] == "SUCCEEDED" and json.loads(t["output"]) == {"x": 1} and t["nextState"] == "After", t
