@@ -160,13 +160,26 @@ pub async fn audit(
     target: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
+    let mut conn = db.writer.acquire().await?;
+    audit_in(&mut conn, actor, action, target, detail).await
+}
+
+/// Writes an audit row on the caller's connection, so it commits (or rolls back) with the
+/// change it records.
+pub async fn audit_in(
+    conn: &mut sqlx::SqliteConnection,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)")
         .bind(db::now())
         .bind(actor)
         .bind(action)
         .bind(target)
         .bind(detail)
-        .execute(&db.writer)
+        .execute(conn)
         .await?;
     Ok(())
 }
