@@ -79,6 +79,41 @@ impl OrderStatus {
     }
 }
 
+/// An execution's status, spelled as AWS spells it (`RUNNING`, `ABORTED`, …).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl ExecutionStatus {
+    pub const ALL: [ExecutionStatus; 5] = [
+        ExecutionStatus::Running,
+        ExecutionStatus::Succeeded,
+        ExecutionStatus::Failed,
+        ExecutionStatus::TimedOut,
+        ExecutionStatus::Aborted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecutionStatus::Running => "RUNNING",
+            ExecutionStatus::Succeeded => "SUCCEEDED",
+            ExecutionStatus::Failed => "FAILED",
+            ExecutionStatus::TimedOut => "TIMED_OUT",
+            ExecutionStatus::Aborted => "ABORTED",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ExecutionStatus> {
+        ExecutionStatus::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
 /// Which approval an order awaits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -176,6 +211,8 @@ pub struct OrderSummary {
     pub claimed_at: Option<String>,
     pub decision: Option<Decision>,
     pub execution_id: String,
+    /// The user who placed it through the API (`None`: the storefront).
+    pub placed_by: Option<String>,
 }
 
 /// One step of an order's approval: who did what, when (`actor` is `None` for the workflow).
@@ -449,6 +486,30 @@ pub struct NewAccessKey {
     pub id: String,
     pub secret: String,
     pub username: String,
+}
+
+/// An API token as admins see it: never the token itself (only its SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiToken {
+    pub id: i64,
+    pub username: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    /// `None`: it never expires.
+    pub expires_at: Option<String>,
+    /// Past `expires_at` when listed.
+    pub expired: bool,
+    /// Its user is disabled, so it is refused.
+    pub owner_disabled: bool,
+}
+
+/// A token just created: the one time it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    pub id: i64,
+    pub token: String,
+    pub username: String,
+    pub expires_at: Option<String>,
 }
 
 #[cfg(test)]

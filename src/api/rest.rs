@@ -162,6 +162,7 @@ fn order_json(order: &OrderSummary) -> Value {
         "awaiting_since": order.awaiting_since,
         "decision": order.decision,
         "execution_arn": order.execution_id,
+        "placed_by": order.placed_by,
     })
 }
 
@@ -202,6 +203,7 @@ pub async fn create_order(
             customer_name,
             customer_email,
         },
+        &user,
     )
     .await?;
     Ok((StatusCode::CREATED, Json(order_json(&order))))

@@ -445,17 +445,6 @@ pub async fn claim(
         _ => return Err(server::invalid(None, "Unknown claim action.")),
     };
     let order = crate::orders::change_claim(&state, &order_id, change, &user).await?;
-    if let ClaimChange::Reassign(to) = change {
-        crate::console::audit(
-            state.db(),
-            &user.username,
-            "reassign order",
-            &order_id,
-            Some(to),
-        )
-        .await
-        .map_err(server::internal)?;
-    }
     Ok(match &order.claimed_by {
         Some(by) if *by == user.username => format!("You are working on order {}.", order.id),
         Some(by) => format!("Order {} is now with {by}.", order.id),
@@ -628,22 +617,7 @@ pub async fn stop_execution(id: String, cause: String) -> Result<String, AppErro
         ));
     }
     let full_cause = format!("Stopped by {}: {cause}", user.username);
-    state
-        .runtime
-        .stop_execution(&id, "Admin.Stopped", &full_cause)
-        .await
-        .map_err(server::internal)?;
-    crate::orders::execution_stopped(&state, &id, &user.username, &full_cause).await?;
-    crate::console::audit(
-        state.db(),
-        &user.username,
-        "stop execution",
-        &id,
-        Some(cause),
-    )
-    .await
-    .map_err(server::internal)?;
-    state.runtime.changed();
+    crate::orders::stop_execution(&state, &id, &full_cause, &user, cause).await?;
     Ok(format!("Execution {} stopped.", info.name))
 }
 

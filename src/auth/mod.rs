@@ -6,9 +6,9 @@ pub mod password;
 mod users;
 
 pub use users::{
-    access_key_secret, access_key_used, access_keys, active_user, all_users, checked_email,
-    create_access_key, create_api_token, create_user, delete_access_key, set_disabled,
-    set_password, set_profile, set_role, user_for_token, usernames,
+    access_key_owner, access_key_secret, access_key_used, access_keys, active_user, all_users,
+    checked_email, create_access_key, create_api_token, create_user, delete_access_key,
+    set_disabled, set_password, set_profile, set_role, user_for_token, usernames,
 };
 
 use crate::model::{CurrentUser, Role};

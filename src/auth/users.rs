@@ -239,6 +239,19 @@ pub async fn access_key_secret(db: &Db, id: &str) -> Result<Option<String>, Auth
     .await?)
 }
 
+/// The active user who owns access key `id`: what that key may do is what their role allows.
+pub async fn access_key_owner(db: &Db, id: &str) -> Result<Option<CurrentUser>, AuthError> {
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.role, u.email, u.approval_limit_cents
+         FROM access_keys k JOIN users u ON u.id = k.user_id
+         WHERE k.id = ? AND u.disabled_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(&db.reader)
+    .await?;
+    Ok(row.as_ref().map(user_from_row).transpose()?)
+}
+
 /// Every access key with its owner, newest first (secrets left out).
 pub async fn access_keys(db: &Db) -> Result<Vec<AccessKey>, AuthError> {
     let rows = sqlx::query(

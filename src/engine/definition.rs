@@ -40,7 +40,7 @@ impl fmt::Display for Problem {
 }
 
 impl Problem {
-    fn new(code: &str, location: impl Into<String>, message: impl Into<String>) -> Problem {
+    pub fn new(code: &str, location: impl Into<String>, message: impl Into<String>) -> Problem {
         Problem {
             code: code.to_string(),
             message: message.into(),
@@ -100,6 +100,36 @@ impl StateMachine {
             Body::Parallel(f) | Body::Map(f) => f.branches.get(*index)?.sub(rest),
             _ => None,
         }
+    }
+
+    /// Every Task state's `Resource` (as written) with where it is written, e.g.
+    /// `/States/Fan out/Branches[0]/States/A/Resource`, this machine's and its branches'.
+    pub fn task_resources(&self) -> Vec<(String, &str)> {
+        let mut out = Vec::new();
+        let mut machines = vec![(String::new(), self)];
+        while let Some((prefix, machine)) = machines.pop() {
+            for state in &machine.states {
+                let at = format!("{prefix}/States/{}", state.name);
+                match &state.body {
+                    Body::Task(task) => {
+                        out.push((format!("{at}/Resource"), task.resource.as_str()))
+                    }
+                    Body::Parallel(fork) => machines.extend(
+                        fork.branches
+                            .iter()
+                            .enumerate()
+                            .map(|(i, b)| (format!("{at}/Branches[{i}]"), b)),
+                    ),
+                    Body::Map(fork) => machines.extend(
+                        fork.branches
+                            .iter()
+                            .map(|b| (format!("{at}/ItemProcessor"), b)),
+                    ),
+                    _ => {}
+                }
+            }
+        }
+        out
     }
 }
 

@@ -1,11 +1,17 @@
-//! The local task handlers the order workflow calls (`orderflow:*` resources). Each runs in the
-//! step's transaction, so the order's status changes exactly when the workflow moves.
+//! The local task handlers the order workflow calls (`orderflow:*` resources), and its end
+//! hook. Each runs in the step's transaction, so the order's status changes exactly when the
+//! workflow moves. Only `order-approval` executions may call them (the runtime refuses other
+//! machines naming them), and each acts only on the order its own execution runs, in the
+//! status the step expects.
 
 use super::store;
 use crate::config::ApprovalPolicy;
 use crate::db;
 use crate::model::{OrderStatus, Stage};
-use crate::runtime::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
+use crate::runtime::{
+    Ended, ExecutionStatus, HandlerError, HandlerFuture, HookFuture, Registry, TaskCall,
+    TaskHandler,
+};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
@@ -16,10 +22,12 @@ pub const PROCESS_ORDER: &str = "orderflow:process-order";
 
 /// Registers the order workflow's handlers, which apply `policy`.
 pub fn register(registry: &mut Registry, policy: ApprovalPolicy) {
-    registry.register(VALIDATE_ORDER, validate_order);
-    registry.register(VALIDATE_COST, ValidateCost { policy });
-    registry.register(REQUEST_APPROVAL, request_approval);
-    registry.register(PROCESS_ORDER, process_order);
+    let workflow = super::WORKFLOW;
+    registry.register_owned(VALIDATE_ORDER, workflow, validate_order);
+    registry.register_owned(VALIDATE_COST, workflow, ValidateCost { policy });
+    registry.register_owned(REQUEST_APPROVAL, workflow, request_approval);
+    registry.register_owned(PROCESS_ORDER, workflow, process_order);
+    registry.on_end(workflow, workflow_ended);
 }
 
 /// The `OrderID` the task was given.
@@ -36,18 +44,62 @@ fn order_id(call: &TaskCall) -> Result<String, HandlerError> {
         })
 }
 
-async fn load(conn: &mut SqliteConnection, id: &str) -> Result<store::OrderRow, HandlerError> {
-    store::by_id(conn, id)
+/// The order the task is about, which must be the one its execution runs and in one of the
+/// statuses `expected`.
+async fn load(
+    conn: &mut SqliteConnection,
+    call: &TaskCall,
+    expected: &[OrderStatus],
+) -> Result<store::OrderRow, HandlerError> {
+    let id = order_id(call)?;
+    let order = store::by_id(conn, &id)
         .await?
-        .ok_or_else(|| HandlerError::task("OrderNotFound", format!("No order with id '{id}'")))
+        .filter(|o| o.execution_id == call.execution_id)
+        .ok_or_else(|| {
+            HandlerError::task(
+                "OrderNotFound",
+                format!("This execution runs no order with id '{id}'"),
+            )
+        })?;
+    if !expected.contains(&order.status) {
+        return Err(unexpected(&order, expected));
+    }
+    Ok(order)
+}
+
+fn unexpected(order: &store::OrderRow, expected: &[OrderStatus]) -> HandlerError {
+    let expected: Vec<_> = expected.iter().map(|s| s.as_str()).collect();
+    HandlerError::task(
+        "OrderStateMismatch",
+        format!(
+            "Order '{}' is {}, not {}",
+            order.id,
+            order.status.as_str(),
+            expected.join(" or ")
+        ),
+    )
+}
+
+/// Moves the order from `from` to `to` by compare-and-set.
+async fn move_order(
+    conn: &mut SqliteConnection,
+    order: &store::OrderRow,
+    from: OrderStatus,
+    to: OrderStatus,
+    now: &str,
+) -> Result<(), HandlerError> {
+    if store::set_status(conn, &order.id, &order.execution_id, from, to, now).await? {
+        Ok(())
+    } else {
+        Err(unexpected(order, &[from]))
+    }
 }
 
 /// Valid iff the order has at least one item and a cost above zero. An invalid order is
 /// marked so here; the workflow then fails it.
 fn validate_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
-        let id = order_id(&call)?;
-        let order = load(conn, &id).await?;
+        let order = load(conn, &call, &[OrderStatus::Pending]).await?;
         let problem = if order.items.is_empty() {
             Some("The order has no items.")
         } else if order.total.0 <= 0 {
@@ -56,7 +108,8 @@ fn validate_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handler
             None
         };
         if problem.is_some() {
-            store::set_status(conn, &id, OrderStatus::Invalid, &db::now()).await?;
+            let (from, to) = (OrderStatus::Pending, OrderStatus::Invalid);
+            move_order(conn, &order, from, to, &db::now()).await?;
         }
         Ok(json!({ "isValid": problem.is_none(), "reason": problem }))
     })
@@ -71,7 +124,7 @@ struct ValidateCost {
 impl TaskHandler for ValidateCost {
     fn call<'a>(&'a self, conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
         Box::pin(async move {
-            let order = load(conn, &order_id(&call)?).await?;
+            let order = load(conn, &call, &[OrderStatus::Pending]).await?;
             let policy = &self.policy;
             Ok(json!({
                 "requiresApproval": order.total > policy.threshold,
@@ -89,7 +142,6 @@ impl TaskHandler for ValidateCost {
 /// admins); `DeadlineSeconds` when it is due.
 fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
-        let id = order_id(&call)?;
         let token = call.task_token.as_deref().ok_or_else(|| {
             HandlerError::task(
                 "States.Runtime",
@@ -112,7 +164,14 @@ fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handl
             .get("DeadlineSeconds")
             .and_then(Value::as_i64)
             .map(|s| db::format_time(now + time::Duration::seconds(s)));
-        load(conn, &id).await?;
+        // A first or second approval follows validation or the previous approval (the order
+        // is pending); an escalation follows a deadline that passed while it was awaited.
+        let expected = match stage {
+            Stage::Escalated => OrderStatus::AwaitingApproval,
+            _ => OrderStatus::Pending,
+        };
+        let order = load(conn, &call, &[expected]).await?;
+        let id = order.id;
         let waiting = store::Waiting {
             token,
             stage,
@@ -126,10 +185,42 @@ fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handl
 
 fn process_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
-        let id = order_id(&call)?;
-        load(conn, &id).await?;
+        let order = load(conn, &call, &[OrderStatus::Pending]).await?;
         let now = db::now();
-        store::set_status(conn, &id, OrderStatus::Processed, &now).await?;
+        move_order(
+            conn,
+            &order,
+            OrderStatus::Pending,
+            OrderStatus::Processed,
+            &now,
+        )
+        .await?;
         Ok(json!({ "processedAt": now }))
+    })
+}
+
+/// However an order's workflow ends — stopped, timed out, failed, over the history limit —
+/// an order it left unfinished is rejected with the reason, in the same transaction, so it
+/// never waits in an inbox for a workflow that is gone.
+fn workflow_ended<'a>(conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a> {
+    Box::pin(async move {
+        let (action, reason) = match ended.status {
+            ExecutionStatus::Running | ExecutionStatus::Succeeded => return Ok(()),
+            ExecutionStatus::Aborted => ("stopped", "The order's workflow was stopped"),
+            ExecutionStatus::TimedOut => ("failed", "The order's workflow timed out"),
+            ExecutionStatus::Failed => ("failed", "The order's workflow failed"),
+        };
+        let why: Vec<&str> = [ended.error, ended.cause].into_iter().flatten().collect();
+        let reason = match why.is_empty() {
+            true => format!("{reason}."),
+            false => format!("{reason}: {}", why.join(": ")),
+        };
+        let by = ended.by.unwrap_or("(workflow)");
+        let now = db::now();
+        if let Some(id) = store::reject_stopped(conn, ended.execution_id, by, &reason, &now).await?
+        {
+            store::trail(conn, &id, &now, ended.by, action, Some(&reason)).await?;
+        }
+        Ok(())
     })
 }

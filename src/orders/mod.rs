@@ -207,7 +207,7 @@ pub async fn place_from_storefront(
             "Choose at least one product.",
         ));
     }
-    let order = place(state, None, name, email, lines, Cents(total)).await?;
+    let order = place(state, None, None, name, email, lines, Cents(total)).await?;
     Ok((order.view_key.clone(), order.summary()))
 }
 
@@ -223,7 +223,12 @@ pub struct ApiOrder {
 
 /// Places an order sent by an integrating system. Orders with no items or no cost are
 /// accepted and then found invalid by the workflow, as in the seed.
-pub async fn place_from_api(state: &AppState, order: ApiOrder) -> Result<OrderSummary, OrderError> {
+/// The order records `by` as its placer, who may then never decide it.
+pub async fn place_from_api(
+    state: &AppState,
+    order: ApiOrder,
+    by: &CurrentUser,
+) -> Result<OrderSummary, OrderError> {
     if order.items.len() > MAX_ITEMS {
         return Err(OrderError::invalid(
             "OrderItems",
@@ -243,6 +248,7 @@ pub async fn place_from_api(state: &AppState, order: ApiOrder) -> Result<OrderSu
     let placed = place(
         state,
         order.order_id,
+        Some(by.username.clone()),
         order.customer_name,
         order.customer_email,
         lines,
@@ -258,6 +264,7 @@ pub async fn place_from_api(state: &AppState, order: ApiOrder) -> Result<OrderSu
 async fn place(
     state: &AppState,
     id: Option<String>,
+    placed_by: Option<String>,
     customer_name: String,
     customer_email: String,
     items: Vec<OrderLine>,
@@ -303,6 +310,7 @@ async fn place(
         due_at: None,
         claimed_by: None,
         claimed_at: None,
+        placed_by,
     };
     store::insert(&mut tx, &row).await?;
     let outcome = runtime
@@ -496,6 +504,9 @@ pub fn may_not_decide(
         });
     }
     let refused = |why: String| Some(OrderError::NotAllowed(why));
+    if order.placed_by.as_deref() == Some(user.username.as_str()) {
+        return refused("You placed this order: another approver must decide it.".into());
+    }
     if order.stage == Stage::Escalated && !user.role.is_admin() {
         return refused(
             "This order passed its deadline and was escalated: an admin decides it.".into(),
@@ -690,6 +701,10 @@ pub async fn change_claim(
         return Err(OrderError::ClaimChanged);
     }
     store::trail(&mut tx, order_id, &now, Some(me), action, detail.as_deref()).await?;
+    if let Some(to) = assignee.as_ref() {
+        crate::console::audit_in(&mut tx, me, "reassign order", order_id, Some(&to.username))
+            .await?;
+    }
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
@@ -728,20 +743,28 @@ pub async fn count_by_status(state: &AppState) -> Result<Vec<(OrderStatus, i64)>
     Ok(store::count_by_status(&mut conn).await?)
 }
 
-/// The order whose workflow `execution_id` was stopped by `by` is rejected with `cause`, unless
-/// it had already ended; recorded in its trail.
-pub async fn execution_stopped(
+/// An admin stops execution `id` (with `cause`, and the reason they gave as `detail` for the
+/// audit log). The stop, the order it runs being rejected (by the workflow's end hook) and
+/// the audit row commit together.
+pub async fn stop_execution(
     state: &AppState,
-    execution_id: &str,
-    by: &str,
+    id: &str,
     cause: &str,
+    by: &CurrentUser,
+    detail: &str,
 ) -> Result<(), OrderError> {
     let mut tx = state.db().writer.begin().await?;
-    let now = db::now();
-    if let Some(id) = store::reject_stopped(&mut tx, execution_id, by, cause, &now).await? {
-        store::trail(&mut tx, &id, &now, Some(by), "stopped", Some(cause)).await?;
-    }
+    state
+        .runtime
+        .stop_execution_in(&mut tx, id, "Admin.Stopped", cause, &by.username)
+        .await
+        .map_err(|e| match e {
+            crate::runtime::RuntimeError::ExecutionDoesNotExist(id) => OrderError::NotFound(id),
+            other => OrderError::from(other),
+        })?;
+    crate::console::audit_in(&mut tx, &by.username, "stop execution", id, Some(detail)).await?;
     tx.commit().await?;
+    state.runtime.changed();
     Ok(())
 }
 

@@ -29,6 +29,8 @@ pub struct OrderRow {
     pub due_at: Option<String>,
     pub claimed_by: Option<String>,
     pub claimed_at: Option<String>,
+    /// The user who placed it through the API (`None`: the storefront).
+    pub placed_by: Option<String>,
 }
 
 impl OrderRow {
@@ -58,13 +60,14 @@ impl OrderRow {
             claimed_at: self.claimed_at.clone(),
             decision,
             execution_id: self.execution_id.clone(),
+            placed_by: self.placed_by.clone(),
         }
     }
 }
 
 const COLUMNS: &str = "id, view_key, customer_name, customer_email, items, total_cents, status,
     execution_id, task_token, awaiting_since, decided_by, decided_at, decision_reason, created_at,
-    stage, first_approver, due_at, claimed_by, claimed_at";
+    stage, first_approver, due_at, claimed_by, claimed_at, placed_by";
 
 fn decode<T>(e: impl std::fmt::Display) -> Result<T, sqlx::Error> {
     Err(sqlx::Error::Decode(e.to_string().into()))
@@ -104,6 +107,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OrderRow, sqlx::Error> {
         due_at: row.try_get("due_at")?,
         claimed_by: row.try_get("claimed_by")?,
         claimed_at: row.try_get("claimed_at")?,
+        placed_by: row.try_get("placed_by")?,
     })
 }
 
@@ -128,8 +132,8 @@ pub async fn insert(conn: &mut SqliteConnection, order: &OrderRow) -> Result<(),
         serde_json::to_string(&order.items).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
     sqlx::query(
         "INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents, currency,
-             status, execution_id, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, 'USD', ?, ?, ?, ?)",
+             status, execution_id, created_at, updated_at, placed_by)
+         VALUES (?, ?, ?, ?, ?, ?, 'USD', ?, ?, ?, ?, ?)",
     )
     .bind(&order.id)
     .bind(&order.view_key)
@@ -141,6 +145,7 @@ pub async fn insert(conn: &mut SqliteConnection, order: &OrderRow) -> Result<(),
     .bind(&order.execution_id)
     .bind(&order.created_at)
     .bind(&order.created_at)
+    .bind(&order.placed_by)
     .execute(conn)
     .await?;
     Ok(())
@@ -173,19 +178,28 @@ pub async fn by_view_key(
     row.as_ref().map(from_row).transpose()
 }
 
+/// Moves the order run by `execution_id` from status `from` to `to`: the compare-and-set
+/// behind each workflow step. False if the order is not in `from`.
 pub async fn set_status(
     conn: &mut SqliteConnection,
     id: &str,
-    status: OrderStatus,
+    execution_id: &str,
+    from: OrderStatus,
+    to: OrderStatus,
     now: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE orders SET status = ?, updated_at = ? WHERE id = ?")
-        .bind(status.as_str())
-        .bind(now)
-        .bind(id)
-        .execute(conn)
-        .await?;
-    Ok(())
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE orders SET status = ?, updated_at = ?
+         WHERE id = ? AND execution_id = ? AND status = ?",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(id)
+    .bind(execution_id)
+    .bind(from.as_str())
+    .execute(conn)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// What an order waits for: the token that resumes its workflow, which approval, and when it

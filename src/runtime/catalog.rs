@@ -1,10 +1,11 @@
 //! Reading what the runtime holds, page by page (state machines, top-level executions), and
 //! activities with the tasks their workers take.
 
-use super::{store, ExecutionInfo, Runtime, RuntimeError};
+use super::{store, ExecutionInfo, ExecutionStatus, Runtime, RuntimeError};
 use crate::db;
 use serde_json::Value;
 use sqlx::Row;
+use sqlx::SqliteConnection;
 
 /// A stored state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -209,17 +210,37 @@ impl Runtime {
         Ok(Some((token, input)))
     }
 
-    /// Stops a running execution (StopExecution): its branches are aborted, its task tokens
-    /// stop working, and `ExecutionAborted` (with `error` and `cause` when given) ends its
-    /// history. Returns when it stopped; an execution already ended is left as it is.
+    /// Stops a running execution (StopExecution) for `by`, in its own transaction; see
+    /// [`Runtime::stop_execution_in`].
     pub async fn stop_execution(
         &self,
         id: &str,
         error: &str,
         cause: &str,
+        by: &str,
     ) -> Result<String, RuntimeError> {
         let mut tx = self.db().writer.begin().await?;
-        let mut ex = store::load_execution(&mut tx, id)
+        let stopped = self
+            .stop_execution_in(&mut tx, id, error, cause, by)
+            .await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(stopped)
+    }
+
+    /// Stops a running execution on the caller's transaction: its branches are aborted, its
+    /// task tokens stop working, `ExecutionAborted` (with `error` and `cause` when given) ends
+    /// its history, and its owner (the order domain) is told in the same transaction. Returns
+    /// when it stopped; an execution already ended is left as it is.
+    pub async fn stop_execution_in(
+        &self,
+        conn: &mut SqliteConnection,
+        id: &str,
+        error: &str,
+        cause: &str,
+        by: &str,
+    ) -> Result<String, RuntimeError> {
+        let mut ex = store::load_execution(conn, id)
             .await?
             .filter(|ex| ex.parent_id.is_none())
             .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(id.to_string()))?;
@@ -227,8 +248,8 @@ impl Runtime {
             return Ok(ex.stopped_at.unwrap_or_default());
         }
         let now = db::now();
-        store::cancel_tokens(&mut tx, &ex.id, &now).await?;
-        store::abort_below(&mut tx, &ex.id, None, &now).await?;
+        store::cancel_tokens(conn, &ex.id, &now).await?;
+        store::abort_below(conn, &ex.id, None, &now).await?;
         let mut details = serde_json::json!({});
         for (key, text) in [("error", error), ("cause", cause)] {
             if !text.is_empty() {
@@ -236,8 +257,8 @@ impl Runtime {
             }
         }
         let aborted = crate::engine::EventType::ExecutionAborted;
-        store::append_event(&mut tx, &mut ex, aborted, &details, &now).await?;
-        ex.status = "ABORTED".to_string();
+        store::append_event(conn, &mut ex, aborted, &details, &now).await?;
+        ex.status = ExecutionStatus::Aborted.as_str().to_string();
         ex.phase = store::Phase::Done;
         ex.fork = None;
         ex.timer_kind = None;
@@ -245,8 +266,8 @@ impl Runtime {
         ex.error = Some(error.to_string()).filter(|e| !e.is_empty());
         ex.cause = Some(cause.to_string()).filter(|c| !c.is_empty());
         ex.stopped_at = Some(now.clone());
-        store::save_execution(&mut tx, &ex).await?;
-        tx.commit().await?;
+        store::save_execution(conn, &ex).await?;
+        self.ended_in(conn, &ex, Some(by)).await?;
         Ok(now)
     }
 

@@ -42,11 +42,13 @@ impl Runtime {
             fail(conn, &mut ex, failure, &now).await?;
             store::save_execution(conn, &ex).await?;
             self.settle(conn, &ex, &now).await?;
+            self.ended_in(conn, &ex, None).await?;
             return Ok(StepOutcome::Finished);
         };
         if ex.deadline_at.as_deref().is_some_and(|d| d <= now.as_str()) {
             time_out_execution(conn, &mut ex, &now).await?;
             store::save_execution(conn, &ex).await?;
+            self.ended_in(conn, &ex, None).await?;
             return Ok(StepOutcome::Finished);
         }
         match ex.phase {
@@ -86,6 +88,7 @@ impl Runtime {
         }
         store::save_execution(conn, &ex).await?;
         self.settle(conn, &ex, &now).await?;
+        self.ended_in(conn, &ex, None).await?;
         self.inner
             .metrics
             .steps
@@ -558,6 +561,7 @@ impl Runtime {
                     store::append_event(conn, ex, started.kind, &started.details, now).await?;
                     let call = TaskCall {
                         execution_id: ex.id.clone(),
+                        state_machine: ex.state_machine.clone(),
                         state_name: ctx.state_name.clone(),
                         resource: handler_name(&resource).to_string(),
                         parameters,
@@ -605,6 +609,7 @@ impl Runtime {
         let mut tx = self.db().writer.begin().await?;
         let call = TaskCall {
             execution_id: String::new(),
+            state_machine: String::new(),
             state_name: state_name.to_string(),
             resource: resource.to_string(),
             parameters,
@@ -622,6 +627,17 @@ impl Runtime {
         conn: &mut SqliteConnection,
         call: TaskCall,
     ) -> Result<Result<Value, Failure>, RuntimeError> {
+        if let Some(owner) = self.inner.handlers.owner(&call.resource) {
+            if owner != call.state_machine {
+                return Ok(Err(Failure {
+                    error: "States.TaskFailed".into(),
+                    cause: format!(
+                        "The resource '{}' belongs to the '{owner}' state machine; other state machines cannot call it",
+                        call.resource
+                    ),
+                }));
+            }
+        }
         let Some(handler) = self.inner.handlers.get(&call.resource) else {
             return Ok(Err(Failure {
                 error: "States.TaskFailed".into(),
@@ -861,7 +877,7 @@ fn context(ex: &Execution, state_name: &str, now: &str) -> Context {
 }
 
 /// The handler a Task's `Resource` names: the resource without its `.waitForTaskToken` suffix.
-fn handler_name(resource: &str) -> &str {
+pub(super) fn handler_name(resource: &str) -> &str {
     resource
         .strip_suffix(".waitForTaskToken")
         .unwrap_or(resource)

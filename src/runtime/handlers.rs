@@ -1,6 +1,7 @@
 //! Task handlers: the local code a Task state's `Resource` names, run inside the transition's
 //! database transaction so that what a handler writes commits together with the step.
 
+use super::ExecutionStatus;
 use crate::engine::Failure;
 use serde_json::Value;
 use sqlx::SqliteConnection;
@@ -13,6 +14,8 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct TaskCall {
     pub execution_id: String,
+    /// The state machine the execution runs (its top-level machine's name).
+    pub state_machine: String,
     pub state_name: String,
     pub resource: String,
     /// The state's effective input after InputPath and Parameters.
@@ -78,10 +81,48 @@ fn callback<'a>(_: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a
     })
 }
 
-/// Resources by name (without the `.waitForTaskToken` suffix).
+/// How an execution ended, as its owner's [`EndHook`] is told.
+#[derive(Debug, Clone, Copy)]
+pub struct Ended<'a> {
+    pub execution_id: &'a str,
+    pub status: ExecutionStatus,
+    pub error: Option<&'a str>,
+    pub cause: Option<&'a str>,
+    /// Who ended it, for a StopExecution.
+    pub by: Option<&'a str>,
+}
+
+/// The future an end hook returns.
+pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> + Send + 'a>>;
+
+/// Code that runs, in the same transaction, whenever a top-level execution of the state
+/// machine it is registered for ends — succeeded, failed, timed out or stopped — so that what
+/// the execution was doing (an order) never outlives it.
+pub trait EndHook: Send + Sync + 'static {
+    fn ended<'a>(&'a self, conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a>;
+}
+
+impl<F> EndHook for F
+where
+    F: for<'a> Fn(&'a mut SqliteConnection, Ended<'a>) -> HookFuture<'a> + Send + Sync + 'static,
+{
+    fn ended<'a>(&'a self, conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a> {
+        self(conn, ended)
+    }
+}
+
+/// A handler and, for a domain's own resources, the one state machine allowed to call it.
+#[derive(Clone)]
+struct Entry {
+    handler: Arc<dyn TaskHandler>,
+    owner: Option<String>,
+}
+
+/// Resources by name (without the `.waitForTaskToken` suffix), and end hooks by state machine.
 #[derive(Clone, Default)]
 pub struct Registry {
-    handlers: HashMap<String, Arc<dyn TaskHandler>>,
+    handlers: HashMap<String, Entry>,
+    end_hooks: HashMap<String, Arc<dyn EndHook>>,
 }
 
 impl Registry {
@@ -92,12 +133,48 @@ impl Registry {
         registry
     }
 
-    /// Makes `resource` run `handler`, replacing any earlier one.
+    /// Makes `resource` run `handler` for any state machine, replacing any earlier one.
     pub fn register(&mut self, resource: impl Into<String>, handler: impl TaskHandler) {
-        self.handlers.insert(resource.into(), Arc::new(handler));
+        let handler = Arc::new(handler);
+        self.handlers.insert(
+            resource.into(),
+            Entry {
+                handler,
+                owner: None,
+            },
+        );
+    }
+
+    /// Makes `resource` run `handler` for executions of state machine `owner` only: other
+    /// machines naming it are refused when they are stored, and fail if they call it.
+    pub fn register_owned(
+        &mut self,
+        resource: impl Into<String>,
+        owner: &str,
+        handler: impl TaskHandler,
+    ) {
+        let entry = Entry {
+            handler: Arc::new(handler),
+            owner: Some(owner.to_string()),
+        };
+        self.handlers.insert(resource.into(), entry);
+    }
+
+    /// Runs `hook` in the transaction that ends any top-level execution of `machine`.
+    pub fn on_end(&mut self, machine: &str, hook: impl EndHook) {
+        self.end_hooks.insert(machine.to_string(), Arc::new(hook));
     }
 
     pub fn get(&self, resource: &str) -> Option<Arc<dyn TaskHandler>> {
-        self.handlers.get(resource).cloned()
+        self.handlers.get(resource).map(|e| e.handler.clone())
+    }
+
+    /// The state machine that alone may call `resource`, if it is one domain's own.
+    pub fn owner(&self, resource: &str) -> Option<&str> {
+        self.handlers.get(resource)?.owner.as_deref()
+    }
+
+    pub(super) fn end_hook(&self, machine: &str) -> Option<Arc<dyn EndHook>> {
+        self.end_hooks.get(machine).cloned()
     }
 }

@@ -10,7 +10,10 @@ mod store;
 
 pub use catalog::{ActivityInfo, MachineInfo, MAX_TAGS};
 
-pub use handlers::{HandlerError, HandlerFuture, Registry, TaskCall, TaskHandler};
+pub use crate::model::ExecutionStatus;
+pub use handlers::{
+    EndHook, Ended, HandlerError, HandlerFuture, HookFuture, Registry, TaskCall, TaskHandler,
+};
 pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
 
 use crate::db::{self, Db};
@@ -54,6 +57,9 @@ pub enum RuntimeError {
     CorruptDefinition(i64, String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A step panicked and what it had written could not be undone on its own.
+    #[error("a step of the execution panicked: {0}")]
+    Panicked(String),
 }
 
 impl RuntimeError {
@@ -64,6 +70,7 @@ impl RuntimeError {
             self,
             RuntimeError::CorruptDefinition(..)
                 | RuntimeError::StateMachineDoesNotExist(_)
+                | RuntimeError::Panicked(_)
                 | RuntimeError::Database(
                     sqlx::Error::Decode(_)
                         | sqlx::Error::ColumnDecode { .. }
@@ -137,6 +144,10 @@ pub struct Metrics {
     pub steps: std::sync::atomic::AtomicU64,
     /// Worker steps that failed with an error (and were retried).
     pub worker_errors: std::sync::atomic::AtomicU64,
+    /// Steps that panicked: each failed its execution with `States.Runtime`.
+    pub step_panics: std::sync::atomic::AtomicU64,
+    /// Times the background worker died and was started again.
+    pub worker_restarts: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -194,7 +205,7 @@ impl Runtime {
         definition: &str,
     ) -> Result<(), RuntimeError> {
         validate_name(name)?;
-        let machine = engine::parse(definition)?;
+        let machine = self.parse_definition(Some(name), definition)?;
         let now = db::now();
         let mut tx = self.db().writer.begin().await?;
         let id = store::intern_definition(&mut tx, definition, &now).await?;
@@ -202,6 +213,70 @@ impl Runtime {
         tx.commit().await?;
         self.cache(id, Arc::new(machine));
         Ok(())
+    }
+
+    /// Parses and validates a definition for state machine `name` (`None`: any user's
+    /// machine, as ValidateStateMachineDefinition checks it). Besides the engine's checks, a
+    /// Task may not name a resource that another state machine owns (the order workflow's
+    /// `orderflow:*` handlers).
+    pub fn parse_definition(
+        &self,
+        name: Option<&str>,
+        definition: &str,
+    ) -> Result<StateMachine, engine::DefinitionError> {
+        let machine = engine::parse(definition)?;
+        let problems: Vec<_> = machine
+            .task_resources()
+            .into_iter()
+            .filter_map(|(location, resource)| {
+                let owner = self
+                    .inner
+                    .handlers
+                    .owner(executor::handler_name(resource))?;
+                (Some(owner) != name).then(|| {
+                    engine::Problem::new(
+                        "SCHEMA_VALIDATION_FAILED",
+                        location,
+                        format!(
+                            "The resource '{resource}' belongs to the '{owner}' state machine; \
+                             other state machines cannot call it"
+                        ),
+                    )
+                })
+            })
+            .collect();
+        if problems.is_empty() {
+            Ok(machine)
+        } else {
+            Err(engine::DefinitionError { problems })
+        }
+    }
+
+    /// Runs the end hook of the state machine of `ex`, if `ex` is a top-level execution that
+    /// has ended, on the caller's transaction.
+    async fn ended_in(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &store::Execution,
+        by: Option<&str>,
+    ) -> Result<(), RuntimeError> {
+        let Some(status) = ExecutionStatus::parse(&ex.status) else {
+            return Ok(());
+        };
+        if ex.parent_id.is_some() || status == ExecutionStatus::Running {
+            return Ok(());
+        }
+        let Some(hook) = self.inner.handlers.end_hook(&ex.state_machine) else {
+            return Ok(());
+        };
+        let ended = Ended {
+            execution_id: &ex.id,
+            status,
+            error: ex.error.as_deref(),
+            cause: ex.cause.as_deref(),
+            by,
+        };
+        Ok(hook.ended(conn, ended).await?)
     }
 
     fn cache(&self, id: i64, machine: Arc<StateMachine>) {
@@ -311,21 +386,76 @@ impl Runtime {
         Ok(id)
     }
 
-    /// Runs up to `max_steps` steps of the execution in the caller's transaction.
+    /// Runs up to `max_steps` steps of the execution in the caller's transaction. A step that
+    /// panics is undone and fails its execution with `States.Runtime`; nothing else is harmed.
     pub async fn advance_in(
         &self,
         conn: &mut SqliteConnection,
         execution_id: &str,
         max_steps: usize,
     ) -> Result<StepOutcome, RuntimeError> {
+        use futures_util::FutureExt;
+        use sqlx::Connection;
         let mut outcome = StepOutcome::Ready;
         for _ in 0..max_steps {
-            outcome = self.step_in(conn, execution_id).await?;
+            let mut savepoint = conn.begin().await?;
+            let step = std::panic::AssertUnwindSafe(self.step_in(&mut savepoint, execution_id))
+                .catch_unwind()
+                .await;
+            outcome = match step {
+                Ok(result) => {
+                    let outcome = result?;
+                    savepoint.commit().await?;
+                    outcome
+                }
+                Err(panic) => {
+                    let message = panic_message(&panic);
+                    self.inner
+                        .metrics
+                        .step_panics
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(execution = %execution_id, panic = %message, "a step panicked; failing its execution");
+                    savepoint
+                        .rollback()
+                        .await
+                        .map_err(|_| RuntimeError::Panicked(message.clone()))?;
+                    let cause = format!("orderflow failed while running this execution: {message}");
+                    self.fail_unrunnable_in(conn, execution_id, &cause).await?;
+                    StepOutcome::Finished
+                }
+            };
             if outcome != StepOutcome::Ready {
                 break;
             }
         }
         Ok(outcome)
+    }
+
+    /// Fails the top-level execution that `id` belongs to with `States.Runtime` and `cause`,
+    /// without reading its state, and tells its owner.
+    async fn fail_unrunnable_in(
+        &self,
+        conn: &mut SqliteConnection,
+        id: &str,
+        cause: &str,
+    ) -> Result<(), RuntimeError> {
+        let root = store::fail_unrunnable(conn, id, cause, &db::now()).await?;
+        if let Some(ex) = store::load_execution(conn, &root).await.ok().flatten() {
+            self.ended_in(conn, &ex, None).await?;
+        } else if let Some(machine) = store::execution_machine(conn, &root).await? {
+            // The stored state no longer loads: tell the owner from the columns alone.
+            if let Some(hook) = self.inner.handlers.end_hook(&machine) {
+                let ended = Ended {
+                    execution_id: &root,
+                    status: ExecutionStatus::Failed,
+                    error: Some("States.Runtime"),
+                    cause: Some(cause),
+                    by: None,
+                };
+                hook.ended(conn, ended).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Tells the worker to look for work once the caller's transaction has committed, if the
@@ -434,7 +564,7 @@ impl Runtime {
                 tracing::error!(execution = %id, error = %e, "execution cannot go on; failing it");
                 let mut tx = self.db().writer.begin().await?;
                 let cause = format!("orderflow could not run this execution: {e}");
-                store::fail_unrunnable(&mut tx, &id, &cause, &db::now()).await?;
+                self.fail_unrunnable_in(&mut tx, &id, &cause).await?;
                 tx.commit().await?;
             }
             Err(e) => return Err(e),
@@ -452,31 +582,51 @@ impl Runtime {
     }
 
     /// Starts the background worker: it resumes whatever was running before a restart, fires
-    /// timers when due, and picks up work that requests left for it.
+    /// timers when due, and picks up work that requests left for it. The worker is
+    /// supervised: should it ever die, it is started again.
     pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
         let rt = self.clone();
         tokio::spawn(async move {
             loop {
-                match rt.try_execute_task().await {
-                    Ok(Outcome::Done) => rt.changed(),
-                    Ok(Outcome::Empty) => {
-                        let pause = rt.pause_until_next_timer().await;
-                        tokio::select! {
-                            _ = rt.inner.wake.notified() => {}
-                            _ = tokio::time::sleep(pause) => {}
-                        }
+                let worker = tokio::spawn(rt.clone().work());
+                if let Err(e) = worker.await {
+                    if e.is_cancelled() {
+                        return;
                     }
-                    Err(e) => {
-                        rt.inner
-                            .metrics
-                            .worker_errors
-                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::error!(error = %e, "workflow step failed; retrying shortly");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
+                    rt.inner
+                        .metrics
+                        .worker_restarts
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(error = %e, "the workflow worker died; starting it again");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }
         })
+    }
+
+    /// The worker's loop; it only ends by panicking.
+    async fn work(self) {
+        let rt = self;
+        loop {
+            match rt.try_execute_task().await {
+                Ok(Outcome::Done) => rt.changed(),
+                Ok(Outcome::Empty) => {
+                    let pause = rt.pause_until_next_timer().await;
+                    tokio::select! {
+                        _ = rt.inner.wake.notified() => {}
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+                Err(e) => {
+                    rt.inner
+                        .metrics
+                        .worker_errors
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(error = %e, "workflow step failed; retrying shortly");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
     }
 
     async fn pause_until_next_timer(&self) -> Duration {
@@ -561,6 +711,15 @@ pub(crate) fn validate_name(name: &str) -> Result<(), RuntimeError> {
     } else {
         Err(RuntimeError::InvalidName(name.to_string()))
     }
+}
+
+/// The text a panic was raised with.
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic with no message".into())
 }
 
 /// A fresh task token: 256 random bits, hex-encoded.

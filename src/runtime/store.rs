@@ -281,6 +281,17 @@ pub async fn insert_execution(
 }
 
 /// Loads an execution by id.
+/// The state machine execution `id` runs, read from its column alone.
+pub async fn execution_machine(
+    conn: &mut SqliteConnection,
+    id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT state_machine FROM executions WHERE id = ?")
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+}
+
 pub async fn load_execution(
     conn: &mut SqliteConnection,
     id: &str,
@@ -494,12 +505,13 @@ pub async fn fork_branch(
 
 /// Fails the top-level execution that `id` belongs to, without reading its (unusable) state:
 /// its branch runs are aborted, its tokens cancelled, and `ExecutionFailed` ends its history.
+/// Returns the top-level execution's id.
 pub async fn fail_unrunnable(
     conn: &mut SqliteConnection,
     id: &str,
     cause: &str,
     now: &str,
-) -> Result<(), sqlx::Error> {
+) -> Result<String, sqlx::Error> {
     // The top-level ancestor (a distributed Map's iterations have no root_id).
     let root: String = sqlx::query_scalar(
         "WITH RECURSIVE up(id, parent_id) AS (
@@ -537,7 +549,7 @@ pub async fn fail_unrunnable(
     .bind(details.to_string())
     .execute(conn)
     .await?;
-    Ok(())
+    Ok(root)
 }
 
 /// Aborts every unfinished run below `parent_id` (or, with `fork_key`, below and including

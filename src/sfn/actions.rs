@@ -1,6 +1,7 @@
 //! The Step Functions actions: request fields in, AWS's response shapes and errors out.
 
 use super::SfnError;
+use crate::model::CurrentUser;
 use crate::runtime::{
     activity_arn, execution_arn, state_machine_arn, ActivityInfo, CallbackError, ExecutionInfo,
     MachineInfo, RuntimeError, ACCOUNT, REGION,
@@ -11,6 +12,7 @@ use serde_json::{json, Map, Value};
 /// Runs `action` with the request's fields.
 pub(super) async fn dispatch(
     state: &AppState,
+    caller: &CurrentUser,
     action: &str,
     request: &Value,
 ) -> Result<Value, SfnError> {
@@ -19,7 +21,7 @@ pub(super) async fn dispatch(
         "CreateStateMachine" => create_state_machine(state, r).await,
         "DescribeStateMachine" => describe_state_machine(state, r).await,
         "ListStateMachines" => list_state_machines(state, r).await,
-        "ValidateStateMachineDefinition" => validate_definition(r),
+        "ValidateStateMachineDefinition" => validate_definition(state, r),
         "StartExecution" => start_execution(state, r).await,
         "DescribeExecution" => describe_execution(state, r).await,
         "ListExecutions" => list_executions(state, r).await,
@@ -64,7 +66,7 @@ pub(super) async fn dispatch(
             super::test_state::test_state(state, definition, input, variables, level != "INFO")
                 .await
         }
-        "StopExecution" => stop_execution(state, r).await,
+        "StopExecution" => stop_execution(state, r, caller).await,
         "DescribeStateMachineForExecution" => machine_for_execution(state, r).await,
         "CreateActivity" => create_activity(state, r).await,
         "DescribeActivity" => describe_activity(state, r).await,
@@ -382,9 +384,9 @@ async fn list_state_machines(state: &AppState, r: Request<'_>) -> Result<Value, 
     }))
 }
 
-fn validate_definition(r: Request<'_>) -> Result<Value, SfnError> {
+fn validate_definition(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
     let definition = r.string("definition")?;
-    Ok(match crate::engine::parse(definition) {
+    Ok(match state.runtime.parse_definition(None, definition) {
         Ok(_) => json!({ "result": "OK", "diagnostics": [], "truncated": false }),
         Err(e) => json!({
             "result": "FAIL",
@@ -407,6 +409,14 @@ fn json_field(text: &str, error: &'static str, label: &str) -> Result<Value, Sfn
 async fn start_execution(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
     let arn = r.string("stateMachineArn")?;
     let machine = machine_name(arn)?;
+    if machine == crate::orders::WORKFLOW {
+        // An order-approval execution without its order would be a workflow deciding
+        // nothing, or one reaching for an order someone else placed.
+        return Err(SfnError::new(
+            "AccessDeniedException",
+            "Executions of 'order-approval' start when an order is placed: use the storefront or POST /api/orders, which create the order and its workflow together",
+        ));
+    }
     let text = r.optional_string("input")?.unwrap_or("{}");
     let input = json_field(
         text,
@@ -653,14 +663,18 @@ fn execution_does_not_exist(arn: &str) -> SfnError {
     )
 }
 
-async fn stop_execution(state: &AppState, r: Request<'_>) -> Result<Value, SfnError> {
+async fn stop_execution(
+    state: &AppState,
+    r: Request<'_>,
+    caller: &CurrentUser,
+) -> Result<Value, SfnError> {
     let arn = r.string("executionArn")?;
     check_execution_arn(arn)?;
     let error = r.optional_string("error")?.unwrap_or_default();
     let cause = r.optional_string("cause")?.unwrap_or_default();
     let stopped = state
         .runtime
-        .stop_execution(arn, error, cause)
+        .stop_execution(arn, error, cause, &caller.username)
         .await
         .map_err(|e| match e {
             RuntimeError::ExecutionDoesNotExist(_) => execution_does_not_exist(arn),

@@ -8,6 +8,7 @@ pub mod sigv4;
 mod tags;
 mod test_state;
 
+use crate::model::CurrentUser;
 use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -106,7 +107,7 @@ async fn serve(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Value, SfnError> {
-    authenticate(state, method, uri, headers, body).await?;
+    let caller = authenticate(state, method, uri, headers, body).await?;
     let target = headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
@@ -133,17 +134,51 @@ async fn serve(
             "The request body must be a JSON object",
         ));
     }
-    actions::dispatch(state, action, &request).await
+    allowed(&caller, action)?;
+    actions::dispatch(state, &caller, action, &request).await
 }
 
-/// Checks the request's SigV4 signature against the access key it names.
+/// The actions that only read. An approver's access key may call these and nothing else; an
+/// admin's key may call every action.
+const READ_ONLY_ACTIONS: [&str; 10] = [
+    "DescribeStateMachine",
+    "ListStateMachines",
+    "ValidateStateMachineDefinition",
+    "DescribeExecution",
+    "ListExecutions",
+    "GetExecutionHistory",
+    "DescribeStateMachineForExecution",
+    "DescribeActivity",
+    "ListActivities",
+    "ListTagsForResource",
+];
+
+/// Refuses, as AWS's IAM does, an action the caller's role does not allow.
+fn allowed(caller: &CurrentUser, action: &str) -> Result<(), SfnError> {
+    if caller.role.is_admin() || READ_ONLY_ACTIONS.contains(&action) {
+        return Ok(());
+    }
+    Err(SfnError::new(
+        "AccessDeniedException",
+        format!(
+            "User: arn:aws:iam::{}:user/{} is not authorized to perform: states:{action} \
+             (an {} access key may only describe, list and read; admins' keys may do everything)",
+            crate::runtime::ACCOUNT,
+            caller.username,
+            caller.role.as_str(),
+        ),
+    ))
+}
+
+/// Checks the request's SigV4 signature against the access key it names; returns the key's
+/// owner.
 async fn authenticate(
     state: &AppState,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), SfnError> {
+) -> Result<CurrentUser, SfnError> {
     let header = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -225,8 +260,17 @@ async fn authenticate(
         };
         return Err(SfnError::new("InvalidSignatureException", message));
     }
+    let owner = crate::auth::access_key_owner(state.db(), &auth.access_key_id)
+        .await
+        .map_err(SfnError::internal)?
+        .ok_or_else(|| {
+            SfnError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            )
+        })?;
     crate::auth::access_key_used(state.db(), &auth.access_key_id)
         .await
         .map_err(SfnError::internal)?;
-    Ok(())
+    Ok(owner)
 }
