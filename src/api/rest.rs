@@ -57,6 +57,16 @@ pub async fn metrics(
             "Worker steps that failed and were retried.",
             rt.metrics().worker_errors.load(Ordering::Relaxed),
         ),
+        (
+            "orderflow_step_panics_total",
+            "Steps that panicked; each failed its execution with States.Runtime.",
+            rt.metrics().step_panics.load(Ordering::Relaxed),
+        ),
+        (
+            "orderflow_worker_restarts_total",
+            "Times the background worker died and was started again.",
+            rt.metrics().worker_restarts.load(Ordering::Relaxed),
+        ),
     ];
     for (name, help, value) in counters {
         let _ = writeln!(

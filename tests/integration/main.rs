@@ -14,5 +14,7 @@ mod jsonata;
 mod pages;
 mod recorded;
 mod runtime;
+mod security_approval;
+mod security_worker;
 mod sfn;
 mod variables;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod flow;
+pub mod sfn;
 
 use orderflow::config::{ApprovalPolicy, Config};
 use orderflow::model::Role;
