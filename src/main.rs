@@ -60,6 +60,10 @@ enum AccessKeyCommand {
     /// Create an access key for a user; prints `AWS_ACCESS_KEY_ID=…` and
     /// `AWS_SECRET_ACCESS_KEY=…` lines a shell can `eval`.
     Create { name: String },
+    /// List access keys: id, user, created, last used (never the secret).
+    List,
+    /// Revoke an access key at once.
+    Revoke { id: String },
 }
 
 #[derive(clap::Args)]
@@ -128,12 +132,31 @@ enum UserCommand {
         #[arg(long, default_value = "")]
         approval_limit: String,
     },
+    /// Change a user's role; their sessions end.
+    Role {
+        name: String,
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+    },
+    /// Disable a user: their sessions end, their API tokens and access keys are refused.
+    Disable { name: String },
+    /// Enable a disabled user again (they sign in afresh; their tokens and keys work again).
+    Enable { name: String },
 }
 
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create an API token for a user and print it (use as `Authorization: Bearer <token>`).
-    Create { name: String },
+    Create {
+        name: String,
+        /// Refuse the token after this many days (default: it never expires).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=i64::from(orderflow::model::MAX_TOKEN_DAYS)))]
+        expires_in_days: Option<u32>,
+    },
+    /// List API tokens: id, user, created, last used, expiry (never the token itself).
+    List,
+    /// Revoke an API token at once.
+    Revoke { id: i64 },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -162,79 +185,131 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve => serve(cli.database_url, cli.serve).await,
         Command::User { command } => {
             let db = Db::open(&cli.database_url).await?;
-            match command {
-                UserCommand::Add { name, role, .. } => {
-                    let password = read_password()?;
-                    let user = auth::create_user(&db, &name, role, &password).await?;
-                    let detail = format!("role {}", role.as_str());
-                    cli_audit(&db, "add user", &name, Some(&detail)).await?;
-                    println!("added {} ({})", user.username, user.role.as_str());
-                }
-                UserCommand::Passwd { name, .. } => {
-                    let password = read_password()?;
-                    auth::set_password(&db, &name, &password).await?;
-                    cli_audit(&db, "reset password", &name, None).await?;
-                    println!("password changed for {name}");
-                }
-                UserCommand::Profile {
-                    name,
-                    email,
-                    approval_limit,
-                } => {
-                    let limit = match approval_limit.trim() {
-                        "" => None,
-                        text => Some(
-                            parse_amount(text)
-                                .map_err(|e| anyhow::anyhow!("--approval-limit: {e}"))?,
-                        ),
-                    };
-                    auth::set_profile(&db, &name, Some(&email), limit).await?;
-                    let detail = format!(
-                        "e-mail {}, limit {}",
-                        Some(email.trim())
-                            .filter(|e| !e.is_empty())
-                            .unwrap_or("none"),
-                        limit.map_or_else(|| "none".to_string(), |l| l.to_string())
-                    );
-                    cli_audit(&db, "update user", &name, Some(&detail)).await?;
-                    println!("profile changed for {name}");
-                }
-            }
-            Ok(())
+            user_command(&db, command).await
         }
-        Command::Token {
-            command: TokenCommand::Create { name },
-        } => {
+        Command::Token { command } => {
             let db = Db::open(&cli.database_url).await?;
-            let token = auth::create_api_token(&db, &name).await?;
-            cli_audit(&db, "create API token", &name, None).await?;
-            println!("{token}");
-            Ok(())
+            token_command(&db, command).await
         }
-        Command::AccessKey {
-            command: AccessKeyCommand::Create { name },
-        } => {
+        Command::AccessKey { command } => {
             let db = Db::open(&cli.database_url).await?;
-            let (id, secret) = auth::create_access_key(&db, &name).await?;
-            cli_audit(&db, "create access key", &id, Some(&name)).await?;
-            println!("AWS_ACCESS_KEY_ID={id}");
-            println!("AWS_SECRET_ACCESS_KEY={secret}");
-            Ok(())
+            access_key_command(&db, command).await
         }
     }
 }
 
-/// Who the audit log names for changes made with these commands on the host. Usernames cannot
-/// contain spaces or parentheses, so it is never mistaken for an account.
-const CLI_ACTOR: &str = "(command line)";
+/// The audit log names changes made with these commands "(command line)".
+const CLI: auth::Actor<'static> = auth::Actor::CommandLine;
 
-async fn cli_audit(
-    db: &Db,
-    action: &str,
-    target: &str,
-    detail: Option<&str>,
-) -> anyhow::Result<()> {
-    Ok(orderflow::console::audit(db, CLI_ACTOR, action, target, detail).await?)
+async fn user_command(db: &Db, command: UserCommand) -> anyhow::Result<()> {
+    match command {
+        UserCommand::Add { name, role, .. } => {
+            let password = read_password()?;
+            let none = auth::Profile::new(None, None)?;
+            let user = auth::add_user(db, CLI, &name, role, &password, &none).await?;
+            println!("added {} ({})", user.username, user.role.as_str());
+        }
+        UserCommand::Passwd { name, .. } => {
+            let password = read_password()?;
+            auth::reset_password(db, CLI, &name, &password).await?;
+            println!("password changed for {name}; their sessions are ended");
+        }
+        UserCommand::Profile {
+            name,
+            email,
+            approval_limit,
+        } => {
+            let limit = match approval_limit.trim() {
+                "" => None,
+                text => {
+                    Some(parse_amount(text).map_err(|e| anyhow::anyhow!("--approval-limit: {e}"))?)
+                }
+            };
+            let profile = auth::Profile::new(Some(&email), limit)?;
+            auth::update_user(db, CLI, &name, None, &profile).await?;
+            println!("profile changed for {name}");
+        }
+        UserCommand::Role { name, role } => {
+            auth::set_role(db, CLI, &name, role).await?;
+            println!("{name} is now {}", role.as_str());
+        }
+        UserCommand::Disable { name } => {
+            auth::set_disabled(db, CLI, &name, true).await?;
+            println!("{name} disabled");
+        }
+        UserCommand::Enable { name } => {
+            auth::set_disabled(db, CLI, &name, false).await?;
+            println!("{name} enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn token_command(db: &Db, command: TokenCommand) -> anyhow::Result<()> {
+    match command {
+        TokenCommand::Create {
+            name,
+            expires_in_days,
+        } => {
+            let token = auth::issue_api_token(db, CLI, &name, expires_in_days).await?;
+            if let Some(at) = &token.expires_at {
+                eprintln!("token {} for {name} expires at {at}", token.id);
+            }
+            println!("{}", token.token);
+        }
+        TokenCommand::List => {
+            println!("ID\tUSER\tCREATED\tLAST USED\tEXPIRES\tSTATUS");
+            for t in auth::api_tokens(db).await? {
+                let status = if t.owner_disabled {
+                    "user disabled"
+                } else if t.expired {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{status}",
+                    t.id,
+                    t.username,
+                    t.created_at,
+                    t.last_used_at.as_deref().unwrap_or("never"),
+                    t.expires_at.as_deref().unwrap_or("never"),
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            auth::revoke_api_token(db, CLI, id).await?;
+            println!("API token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn access_key_command(db: &Db, command: AccessKeyCommand) -> anyhow::Result<()> {
+    match command {
+        AccessKeyCommand::Create { name } => {
+            let (id, secret) = auth::issue_access_key(db, CLI, &name).await?;
+            println!("AWS_ACCESS_KEY_ID={id}");
+            println!("AWS_SECRET_ACCESS_KEY={secret}");
+        }
+        AccessKeyCommand::List => {
+            println!("ID\tUSER\tCREATED\tLAST USED");
+            for k in auth::access_keys(db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    k.username,
+                    k.created_at,
+                    k.last_used_at.as_deref().unwrap_or("never"),
+                );
+            }
+        }
+        AccessKeyCommand::Revoke { id } => {
+            auth::revoke_access_key(db, CLI, &id).await?;
+            println!("access key {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
@@ -278,17 +353,15 @@ async fn demo_accounts(state: &orderflow::state::AppState) -> anyhow::Result<()>
         ("demo-admin", Role::Admin),
     ] {
         let password = Alphanumeric.sample_string(&mut rand::rngs::OsRng, 20);
-        let action = match auth::create_user(state.db(), name, role, &password).await {
+        let none = auth::Profile::new(None, None)?;
+        match auth::add_user(state.db(), CLI, name, role, &password, &none).await {
             Err(auth::AuthError::UserExists(_)) => {
-                auth::set_password(state.db(), name, &password).await?;
-                "reset password"
+                auth::reset_password(state.db(), CLI, name, &password).await?;
             }
             other => {
                 other?;
-                "add user"
             }
-        };
-        cli_audit(state.db(), action, name, Some("--demo")).await?;
+        }
         println!(
             "demo account: {name} ({}) password: {password}",
             role.as_str()

@@ -488,6 +488,9 @@ pub struct NewAccessKey {
     pub username: String,
 }
 
+/// The longest an API token may be given before it expires, in days (ten years).
+pub const MAX_TOKEN_DAYS: u32 = 3650;
+
 /// An API token as admins see it: never the token itself (only its SHA-256 is stored).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiToken {

@@ -110,9 +110,9 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<CurrentUser, Ap
         .ok_or_else(|| {
             ApiError::unauthorized("The Authorization header must be 'Bearer <token>'.")
         })?;
-    auth::user_for_token(state.db(), token)
+    auth::check_api_token(state.db(), token)
         .await?
-        .ok_or_else(|| ApiError::unauthorized("The API token is not valid."))
+        .map_err(|refused| ApiError::unauthorized(refused.to_string()))
 }
 
 /// The body as a JSON object, or a 400 naming the problem.

@@ -128,8 +128,16 @@ mod server {
                     format!("You need the {role} role to see this page."),
                 ),
                 AuthError::WrongCredentials => invalid(None, error.to_string()),
-                AuthError::NoSuchUser(_) => invalid(Some("username"), error.to_string()),
+                AuthError::NoSuchUser(_)
+                | AuthError::InvalidUsername(_)
+                | AuthError::UserExists(_) => invalid(Some("username"), error.to_string()),
                 AuthError::InvalidEmail(_) => invalid(Some("email"), error.to_string()),
+                AuthError::InvalidLimit => invalid(Some("approval_limit"), error.to_string()),
+                AuthError::InvalidExpiry => invalid(Some("expires_in_days"), error.to_string()),
+                AuthError::WeakPassword => invalid(Some("password"), error.to_string()),
+                AuthError::NoSuchToken(_) | AuthError::NoSuchAccessKey(_) => {
+                    fail(ErrorKind::NotFound, None, error.to_string())
+                }
                 other => internal(other),
             }
         }
@@ -621,10 +629,12 @@ pub async fn stop_execution(id: String, cause: String) -> Result<String, AppErro
     Ok(format!("Execution {} stopped.", info.name))
 }
 
-/// The access keys page: every key (secrets left out) and the users a new key can be for.
+/// The access keys page: every key and API token (secrets left out) and the users a new one
+/// can be for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyList {
     pub keys: Vec<AccessKey>,
+    pub tokens: Vec<crate::model::ApiToken>,
     pub usernames: Vec<String>,
 }
 
@@ -633,33 +643,32 @@ pub async fn access_keys() -> Result<KeyList, AppError> {
     let (state, _) = server::caller(crate::model::Role::Admin).await?;
     Ok(KeyList {
         keys: crate::auth::access_keys(state.db()).await?,
+        tokens: crate::auth::api_tokens(state.db()).await?,
         usernames: crate::auth::usernames(state.db()).await?,
     })
+}
+
+/// The user chosen in a form, or the reason it is refused.
+#[cfg(feature = "ssr")]
+fn form_username(username: &str) -> Result<&str, AppError> {
+    match username.trim() {
+        "" => Err(server::invalid(Some("username"), "Choose a user.")),
+        name => Ok(name),
+    }
 }
 
 /// A new access key for `username`; its secret is in the answer and never shown again.
 #[server]
 pub async fn issue_access_key(username: String) -> Result<NewAccessKey, AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
-    let username = username.trim().to_string();
-    if username.is_empty() {
-        return Err(server::invalid(Some("username"), "Choose a user."));
-    }
-    let (id, secret) = crate::auth::create_access_key(state.db(), &username).await?;
+    let username = form_username(&username)?;
+    let by = crate::auth::Actor::User(&admin);
+    let (id, secret) = crate::auth::issue_access_key(state.db(), by, username).await?;
     tracing::info!(key = %id, owner = %username, "access key created");
-    crate::console::audit(
-        state.db(),
-        &admin.username,
-        "create access key",
-        &id,
-        Some(&username),
-    )
-    .await
-    .map_err(server::internal)?;
     Ok(NewAccessKey {
         id,
         secret,
-        username,
+        username: username.to_string(),
     })
 }
 
@@ -667,14 +676,42 @@ pub async fn issue_access_key(username: String) -> Result<NewAccessKey, AppError
 #[server]
 pub async fn revoke_access_key(id: String) -> Result<String, AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
-    if !crate::auth::delete_access_key(state.db(), &id).await? {
-        return Err(server::not_found("Access key"));
-    }
+    crate::auth::revoke_access_key(state.db(), crate::auth::Actor::User(&admin), &id).await?;
     tracing::info!(key = %id, "access key revoked");
-    crate::console::audit(state.db(), &admin.username, "revoke access key", &id, None)
-        .await
-        .map_err(server::internal)?;
     Ok(format!("Access key {id} revoked."))
+}
+
+/// A new API token for `username`, expiring after `expires_in_days` days (empty: never); the
+/// token is in the answer and never shown again.
+#[server]
+pub async fn issue_api_token(
+    username: String,
+    #[server(default)] expires_in_days: String,
+) -> Result<crate::model::NewApiToken, AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    let username = form_username(&username)?;
+    let days = match expires_in_days.trim() {
+        "" => None,
+        text => Some(text.parse::<u32>().map_err(|_| {
+            server::invalid(
+                Some("expires_in_days"),
+                "The expiry is a whole number of days (empty: never).",
+            )
+        })?),
+    };
+    let by = crate::auth::Actor::User(&admin);
+    let token = crate::auth::issue_api_token(state.db(), by, username, days).await?;
+    tracing::info!(token = token.id, owner = %username, "API token created");
+    Ok(token)
+}
+
+/// Revokes an API token: requests carrying it are refused from now on.
+#[server]
+pub async fn revoke_api_token(id: i64) -> Result<String, AppError> {
+    let (state, admin) = server::caller(crate::model::Role::Admin).await?;
+    crate::auth::revoke_api_token(state.db(), crate::auth::Actor::User(&admin), id).await?;
+    tracing::info!(token = id, "API token revoked");
+    Ok(format!("API token {id} revoked."))
 }
 
 /// The dashboard's figures for the last 14 days.
@@ -731,28 +768,15 @@ pub async fn add_user(
 ) -> Result<(String, String), AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     let role = form_role(&role)?;
-    let limit = form_limit(&approval_limit)?;
+    let profile = crate::auth::Profile::new(Some(&email), form_limit(&approval_limit)?)?;
     let username = username.trim();
-    crate::auth::checked_email(Some(&email))?;
     let password = new_password();
-    let db = state.db();
-    crate::auth::create_user(db, username, role, &password)
-        .await
-        .map_err(|e| match e {
-            crate::auth::AuthError::InvalidUsername(_) | crate::auth::AuthError::UserExists(_) => {
-                server::invalid(Some("username"), e.to_string())
-            }
-            other => other.into(),
-        })?;
-    crate::auth::set_profile(db, username, Some(&email), limit).await?;
-    let detail = format!("role {}", role.as_str());
-    crate::console::audit(db, &admin.username, "add user", username, Some(&detail))
-        .await
-        .map_err(server::internal)?;
+    let by = crate::auth::Actor::User(&admin);
+    crate::auth::add_user(state.db(), by, username, role, &password, &profile).await?;
     Ok((username.to_string(), password))
 }
 
-/// Changes a user's role, e-mail and approval limit.
+/// Changes a user's role, e-mail and approval limit. A new role signs them out everywhere.
 #[server]
 pub async fn update_user(
     username: String,
@@ -762,66 +786,39 @@ pub async fn update_user(
 ) -> Result<String, AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     let role = form_role(&role)?;
-    let limit = form_limit(&approval_limit)?;
+    let profile = crate::auth::Profile::new(Some(&email), form_limit(&approval_limit)?)?;
     if username == admin.username && role != crate::model::Role::Admin {
         return Err(server::invalid(
             Some("role"),
             "You cannot take your own admin role away.",
         ));
     }
-    let db = state.db();
-    crate::auth::set_profile(db, &username, Some(&email), limit).await?;
-    crate::auth::set_role(db, &username, role).await?;
-    let detail = format!(
-        "role {}, e-mail {}, limit {}",
-        role.as_str(),
-        Some(email.trim())
-            .filter(|e| !e.is_empty())
-            .unwrap_or("none"),
-        limit
-            .map(|l| l.to_string())
-            .unwrap_or_else(|| "none".into())
-    );
-    crate::console::audit(db, &admin.username, "update user", &username, Some(&detail))
-        .await
-        .map_err(server::internal)?;
+    let by = crate::auth::Actor::User(&admin);
+    crate::auth::update_user(state.db(), by, &username, Some(role), &profile).await?;
     Ok(format!("{username} updated."))
 }
 
-/// Sets a new generated password for a user, returned to be handed over (shown once).
+/// Sets a new generated password for a user, returned to be handed over (shown once); every
+/// session of theirs ends.
 #[server]
 pub async fn reset_password(username: String) -> Result<String, AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     let password = new_password();
-    crate::auth::set_password(state.db(), &username, &password).await?;
-    crate::console::audit(
-        state.db(),
-        &admin.username,
-        "reset password",
-        &username,
-        None,
-    )
-    .await
-    .map_err(server::internal)?;
+    let by = crate::auth::Actor::User(&admin);
+    crate::auth::reset_password(state.db(), by, &username, &password).await?;
     Ok(password)
 }
 
-/// Disables a user (signed out at once; tokens and keys stop working) or enables them.
+/// Disables a user (signed out at once; tokens and keys stop working) or enables them (their
+/// tokens and keys work again; they sign in afresh).
 #[server]
 pub async fn set_user_disabled(username: String, disabled: bool) -> Result<String, AppError> {
     let (state, admin) = server::caller(crate::model::Role::Admin).await?;
     if disabled && username == admin.username {
         return Err(server::invalid(None, "You cannot disable yourself."));
     }
-    crate::auth::set_disabled(state.db(), &username, disabled).await?;
-    let action = if disabled {
-        "disable user"
-    } else {
-        "enable user"
-    };
-    crate::console::audit(state.db(), &admin.username, action, &username, None)
-        .await
-        .map_err(server::internal)?;
+    let by = crate::auth::Actor::User(&admin);
+    crate::auth::set_disabled(state.db(), by, &username, disabled).await?;
     Ok(format!(
         "{username} {}.",
         if disabled { "disabled" } else { "enabled" }

@@ -1,21 +1,69 @@
-//! Accounts: approvers and admins with argon2 passwords, browser sessions (rotated at login),
-//! API bearer tokens, and the CSRF guard for cookie-authenticated requests.
+//! Accounts: approvers and admins with argon2 passwords, browser sessions (rotated at login,
+//! ended when the user's credentials or role change), API bearer tokens, and the CSRF guard
+//! for cookie-authenticated requests. Every change a person makes is audited on its own
+//! transaction.
 
 pub mod csrf;
 pub mod password;
+mod tokens;
 mod users;
 
+pub use tokens::{
+    api_tokens, check_api_token, create_api_token, issue_api_token, revoke_api_token, TokenRefused,
+};
 pub use users::{
-    access_key_owner, access_key_secret, access_key_used, access_keys, active_user, all_users,
-    checked_email, create_access_key, create_api_token, create_user, delete_access_key,
-    set_disabled, set_password, set_profile, set_role, user_for_token, usernames,
+    access_key_owner, access_key_secret, access_key_used, access_keys, active_user, add_user,
+    all_users, checked_email, create_access_key, create_user, issue_access_key, reset_password,
+    revoke_access_key, set_disabled, set_profile, set_role, update_user, usernames, Profile,
 };
 
 use crate::model::{CurrentUser, Role};
 use crate::state::AppState;
+use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
-const SESSION_USER: &str = "user_id";
+/// Where a session keeps who signed in on it.
+const SESSION_USER: &str = "signed_in";
+
+/// Who signed in on a session, and under which of their session epochs: a password reset,
+/// a disable or a role change moves the user to a new epoch, which ends the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct SignedIn {
+    user_id: i64,
+    epoch: i64,
+}
+
+/// Who makes an audited change: the audit log names them.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    /// A signed-in user, at the console.
+    User(&'a CurrentUser),
+    /// Someone on the host, with the `orderflow` command.
+    CommandLine,
+}
+
+impl Actor<'_> {
+    /// The name the audit log records. Usernames cannot hold spaces or parentheses, so the
+    /// command line's is never mistaken for an account.
+    pub fn name(&self) -> &str {
+        match self {
+            Actor::User(user) => &user.username,
+            Actor::CommandLine => "(command line)",
+        }
+    }
+}
+
+/// Writes the audit row of a change on the change's transaction.
+async fn audit(
+    tx: &mut sqlx::SqliteConnection,
+    by: Actor<'_>,
+    action: &str,
+    target: &str,
+    detail: Option<&str>,
+) -> Result<(), AuthError> {
+    crate::console::audit_in(tx, by.name(), action, target, detail).await?;
+    Ok(())
+}
 
 /// What went wrong with an account operation; messages are fit to show.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +89,12 @@ pub enum AuthError {
     InvalidEmail(String),
     #[error("An approval limit cannot be negative.")]
     InvalidLimit,
+    #[error("A token expires after 1 to {} days.", crate::model::MAX_TOKEN_DAYS)]
+    InvalidExpiry,
+    #[error("No API token {0}.")]
+    NoSuchToken(i64),
+    #[error("No access key {0}.")]
+    NoSuchAccessKey(String),
     #[error("The session store failed: {0}")]
     Session(#[from] tower_sessions::session::Error),
     #[error("Password hashing failed.")]
@@ -56,11 +110,15 @@ pub async fn login(
     username: &str,
     password: &str,
 ) -> Result<CurrentUser, AuthError> {
-    let user = users::verify_password(state.db(), username, password)
+    let (user, epoch) = users::verify_password(state.db(), username, password)
         .await?
         .ok_or(AuthError::WrongCredentials)?;
     session.cycle_id().await?;
-    session.insert(SESSION_USER, user.id).await?;
+    let signed_in = SignedIn {
+        user_id: user.id,
+        epoch,
+    };
+    session.insert(SESSION_USER, signed_in).await?;
     tracing::info!(user = %user.username, "signed in");
     Ok(user)
 }
@@ -71,15 +129,26 @@ pub async fn logout(session: &Session) -> Result<(), AuthError> {
     Ok(())
 }
 
-/// The user signed in on this session, if any.
+/// The user signed in on this session, if any. A session whose user has been disabled, or
+/// whose password or role changed since it signed in, is ended here.
 pub async fn current_user(
     state: &AppState,
     session: &Session,
 ) -> Result<Option<CurrentUser>, AuthError> {
-    let Some(id) = session.get::<i64>(SESSION_USER).await? else {
+    let Some(signed_in) = session.get::<SignedIn>(SESSION_USER).await? else {
         return Ok(None);
     };
-    users::by_id(state.db(), id).await
+    match users::by_id(state.db(), signed_in.user_id).await? {
+        Some((user, epoch)) if epoch == signed_in.epoch => Ok(Some(user)),
+        _ => {
+            tracing::info!(
+                user_id = signed_in.user_id,
+                "session ended: credentials changed"
+            );
+            session.flush().await?;
+            Ok(None)
+        }
+    }
 }
 
 /// The signed-in user, who must hold `role` (admins hold every role).

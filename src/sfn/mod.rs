@@ -194,6 +194,12 @@ async fn authenticate(
             "Authorization header requires 'Credential', 'Signature' and 'SignedHeaders' parameters of an AWS4-HMAC-SHA256 signature.",
         )
     })?;
+    if let Some(header) = auth.unsigned_required_header() {
+        return Err(SfnError::new(
+            "InvalidSignatureException",
+            sigv4::unsigned_header_message(header),
+        ));
+    }
     let amz_date = headers
         .get("x-amz-date")
         .and_then(|v| v.to_str().ok())

@@ -7,6 +7,12 @@ use sha2::{Digest, Sha256};
 /// How far a request's `X-Amz-Date` may be from the server's clock, as on AWS.
 pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
 
+/// The headers every signature must cover, as AWS spells them in its error: without `Host` or
+/// `X-Amz-Date` a captured request could be replayed elsewhere or later; without
+/// `X-Amz-Target`, replayed as another action (the body and path alone do not name it). The
+/// AWS CLI, boto3 and the JavaScript SDK sign all three, and `Content-Type` besides.
+pub const REQUIRED_SIGNED_HEADERS: [&str; 3] = ["Host", "X-Amz-Date", "X-Amz-Target"];
+
 /// A request as the signature covers it.
 pub struct Signed<'a> {
     pub method: &'a str,
@@ -60,6 +66,28 @@ impl Authorization {
             signed_headers: signed?.split(';').map(str::to_string).collect(),
             signature: signature?.to_string(),
         })
+    }
+}
+
+impl Authorization {
+    /// The first of [`REQUIRED_SIGNED_HEADERS`] that `SignedHeaders` leaves out.
+    pub fn unsigned_required_header(&self) -> Option<&'static str> {
+        REQUIRED_SIGNED_HEADERS.into_iter().find(|required| {
+            !self
+                .signed_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(required))
+        })
+    }
+}
+
+/// What AWS answers (`InvalidSignatureException`) when a required header is not signed.
+pub fn unsigned_header_message(header: &str) -> String {
+    match header {
+        "Host" => {
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.".to_string()
+        }
+        other => format!("'{other}' must be a 'SignedHeader' in the AWS Authorization."),
     }
 }
 
@@ -228,6 +256,26 @@ mod tests {
         assert_eq!(computed.as_deref(), Some(auth.signature.as_str()));
         let wrong = signature(&request, &auth, "20150830T123600Z", "another secret");
         assert_ne!(wrong.as_deref(), Some(auth.signature.as_str()));
+    }
+
+    #[test]
+    fn signatures_must_cover_host_date_and_target() {
+        let signing = |headers: &str| {
+            Authorization::parse(&format!(
+                "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/states/aws4_request, SignedHeaders={headers}, Signature=00"
+            ))
+            .expect("parses")
+            .unsigned_required_header()
+        };
+        assert_eq!(signing("content-type;host;x-amz-date;x-amz-target"), None);
+        assert_eq!(signing("Host;X-Amz-Date;X-Amz-Target"), None);
+        assert_eq!(signing("host;x-amz-date"), Some("X-Amz-Target"));
+        assert_eq!(signing("x-amz-date;x-amz-target"), Some("Host"));
+        assert_eq!(signing("host;x-amz-target"), Some("X-Amz-Date"));
+        assert_eq!(
+            unsigned_header_message("X-Amz-Target"),
+            "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+        );
     }
 
     #[test]

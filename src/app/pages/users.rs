@@ -1,6 +1,6 @@
 //! The console's accounts: add users (with a generated password, shown once), change their
-//! role, e-mail and approval limit, reset passwords, disable and enable them; and the audit
-//! log of every admin action.
+//! role, e-mail and approval limit, reset passwords, disable and enable them (a new role, a
+//! reset or a disable signs them out everywhere); and the audit log of every admin action.
 
 use crate::app::calls::{self, AddUser, AppError, ResetPassword, SetUserDisabled, UpdateUser};
 use crate::app::{short_time, Alert, Loading, Refused};
@@ -151,10 +151,18 @@ fn UserTable(users: Vec<UserRow>, actions: UserActions) -> impl IntoView {
                 .approval_limit
                 .map(|l| format!("{}.{:02}", l.0 / 100, l.0 % 100))
                 .unwrap_or_default();
-            let (toggle_label, disable) = if u.disabled {
-                (format!("Enable {name}"), "false")
+            let (toggle_label, disable, toggle_note) = if u.disabled {
+                (
+                    format!("Enable {name}"),
+                    "false",
+                    "They sign in afresh; their API tokens and access keys work again.",
+                )
             } else {
-                (format!("Disable {name}"), "true")
+                (
+                    format!("Disable {name}"),
+                    "true",
+                    "They are signed out everywhere; their API tokens and access keys are refused.",
+                )
             };
             view! {
                 <tr class:disabled=u.disabled>
@@ -173,6 +181,7 @@ fn UserTable(users: Vec<UserRow>, actions: UserActions) -> impl IntoView {
                                     <label>
                                         "Role" <RoleSelect role=u.role/>
                                     </label>
+                                    <p class="muted">"A new role signs them out everywhere."</p>
                                     <label>
                                         "E-mail"
                                         <input type="email" name="email" value=u.email.unwrap_or_default()/>
@@ -188,7 +197,7 @@ fn UserTable(users: Vec<UserRow>, actions: UserActions) -> impl IntoView {
                                 <summary>"Reset password"</summary>
                                 <ActionForm action=actions.reset>
                                     <input type="hidden" name="username" value=reset_name/>
-                                    <p>"A new password replaces the old one at once."</p>
+                                    <p>"A new password replaces the old one at once and signs them out everywhere."</p>
                                     <button type="submit" class="danger">
                                         {reset_label}
                                     </button>
@@ -197,6 +206,7 @@ fn UserTable(users: Vec<UserRow>, actions: UserActions) -> impl IntoView {
                             <details class="confirm">
                                 <summary>{if u.disabled { "Enable" } else { "Disable" }}</summary>
                                 <ActionForm action=actions.disable>
+                                    <p>{toggle_note}</p>
                                     <input type="hidden" name="username" value=toggle_name/>
                                     <input type="hidden" name="disabled" value=disable/>
                                     <button type="submit" class="danger">
