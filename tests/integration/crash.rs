@@ -76,6 +76,10 @@ async fn an_order_awaiting_approval_survives_kill_dash_9() {
         "a-long-password\n",
     );
     let token = cli(&db, &["token", "create", "ann"], "").trim().to_string();
+    // Orders come from another account: nobody decides an order they placed.
+    let shop = ["user", "add", "shop", "--role", "approver", "--password-stdin"];
+    cli(&db, &shop, "another-long-password\n");
+    let shop_token = cli(&db, &["token", "create", "shop"], "").trim().to_string();
     let port = free_port();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
@@ -83,7 +87,7 @@ async fn an_order_awaiting_approval_survives_kill_dash_9() {
     let mut server = start(&db, port).await;
     let res = client
         .post(format!("{base}/api/orders"))
-        .bearer_auth(&token)
+        .bearer_auth(&shop_token)
         .body(r#"{"OrderID": "crash-1", "OrderItems": ["server rack"], "Cost": 2500}"#)
         .send()
         .await

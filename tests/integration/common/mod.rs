@@ -16,6 +16,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub approver_token: String,
     pub admin_token: String,
+    /// The token of "shop", the integrating system that places orders in tests (nobody may
+    /// decide an order they placed, so it is neither the approver nor the admin).
+    pub shop_token: String,
     _dir: tempfile::TempDir,
 }
 
@@ -55,12 +58,19 @@ pub async fn spawn_app_with(policy: ApprovalPolicy) -> TestApp {
     let admin_token = orderflow::auth::create_api_token(db, "admin")
         .await
         .unwrap();
+    orderflow::auth::create_user(db, "shop", Role::Approver, "shop-password-1")
+        .await
+        .unwrap();
+    let shop_token = orderflow::auth::create_api_token(db, "shop")
+        .await
+        .unwrap();
     TestApp {
         addr,
         state,
         client: reqwest::Client::new(),
         approver_token,
         admin_token,
+        shop_token,
         _dir: dir,
     }
 }
@@ -99,10 +109,10 @@ impl TestApp {
         (status, res.json().await.unwrap_or(serde_json::Value::Null))
     }
 
-    /// Places an order through the REST API as the admin; returns the order (201 asserted).
+    /// Places an order through the REST API as "shop"; returns the order (201 asserted).
     pub async fn place_order(&self, body: serde_json::Value) -> serde_json::Value {
         let (status, order) = self
-            .post_json("/api/orders", Some(&self.admin_token), &body.to_string())
+            .post_json("/api/orders", Some(&self.shop_token), &body.to_string())
             .await;
         assert_eq!(status, 201, "{order}");
         order
