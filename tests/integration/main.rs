@@ -14,6 +14,7 @@ mod jsonata;
 mod pages;
 mod recorded;
 mod runtime;
+mod security_accounts;
 mod security_approval;
 mod security_worker;
 mod sfn;

@@ -199,16 +199,50 @@ fn IssuedToken(token: NewApiToken) -> impl IntoView {
     }
 }
 
+/// A time as the tables show it; `never` if there is none.
+fn when(at: Option<&str>) -> String {
+    at.map(short_time).unwrap_or_else(|| "never".into())
+}
+
+/// A list of credentials under `headings`, with a last column of actions.
+#[component]
+fn CredentialTable(headings: &'static [&'static str], children: Children) -> impl IntoView {
+    let headings = headings
+        .iter()
+        .map(|h| view! { <th scope="col">{*h}</th> })
+        .collect_view();
+    view! {
+        <table class="list">
+            <thead>
+                <tr>
+                    {headings}
+                    <th scope="col">
+                        <span class="sr-only">"Actions"</span>
+                    </th>
+                </tr>
+            </thead>
+            <tbody>{children()}</tbody>
+        </table>
+    }
+}
+
+/// A revoke form behind a disclosure, which asks for confirmation with or without the wasm
+/// bundle.
+#[component]
+fn Confirm(children: Children) -> impl IntoView {
+    view! {
+        <details class="confirm">
+            <summary>"Revoke"</summary>
+            {children()}
+        </details>
+    }
+}
+
 #[component]
 fn KeyTable(keys: Vec<AccessKey>, revoke: ServerAction<RevokeAccessKey>) -> impl IntoView {
     let rows = keys
         .into_iter()
         .map(|key| {
-            let last_used = key
-                .last_used_at
-                .as_deref()
-                .map(short_time)
-                .unwrap_or_else(|| "never".into());
             view! {
                 <tr>
                     <td>
@@ -216,11 +250,9 @@ fn KeyTable(keys: Vec<AccessKey>, revoke: ServerAction<RevokeAccessKey>) -> impl
                     </td>
                     <td>{key.username}</td>
                     <td>{short_time(&key.created_at)}</td>
-                    <td>{last_used}</td>
+                    <td>{when(key.last_used_at.as_deref())}</td>
                     <td>
-                        // A disclosure asks for confirmation, with or without the wasm bundle.
-                        <details class="confirm">
-                            <summary>"Revoke"</summary>
+                        <Confirm>
                             <ActionForm action=revoke>
                                 <input type="hidden" name="id" value=key.id.clone()/>
                                 <p>"Requests signed with this key will be refused."</p>
@@ -228,28 +260,14 @@ fn KeyTable(keys: Vec<AccessKey>, revoke: ServerAction<RevokeAccessKey>) -> impl
                                     {format!("Revoke {}", key.id)}
                                 </button>
                             </ActionForm>
-                        </details>
+                        </Confirm>
                     </td>
                 </tr>
             }
         })
         .collect_view();
-    view! {
-        <table class="list">
-            <thead>
-                <tr>
-                    <th scope="col">"Access key ID"</th>
-                    <th scope="col">"User"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Last used"</th>
-                    <th scope="col">
-                        <span class="sr-only">"Actions"</span>
-                    </th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
-    }
+    let headings = &["Access key ID", "User", "Created", "Last used"];
+    view! { <CredentialTable headings>{rows}</CredentialTable> }
 }
 
 #[component]
@@ -257,16 +275,6 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeApiToken>) -> im
     let rows = tokens
         .into_iter()
         .map(|token| {
-            let last_used = token
-                .last_used_at
-                .as_deref()
-                .map(short_time)
-                .unwrap_or_else(|| "never".into());
-            let expires = token
-                .expires_at
-                .as_deref()
-                .map(short_time)
-                .unwrap_or_else(|| "never".into());
             let status = if token.owner_disabled {
                 "user disabled"
             } else if token.expired {
@@ -279,12 +287,11 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeApiToken>) -> im
                     <td>{token.id}</td>
                     <td>{token.username}</td>
                     <td>{short_time(&token.created_at)}</td>
-                    <td>{last_used}</td>
-                    <td>{expires}</td>
+                    <td>{when(token.last_used_at.as_deref())}</td>
+                    <td>{when(token.expires_at.as_deref())}</td>
                     <td>{status}</td>
                     <td>
-                        <details class="confirm">
-                            <summary>"Revoke"</summary>
+                        <Confirm>
                             <ActionForm action=revoke>
                                 <input type="hidden" name="id" value=token.id.to_string()/>
                                 <p>"Requests carrying this token will be refused."</p>
@@ -292,28 +299,12 @@ fn TokenTable(tokens: Vec<ApiToken>, revoke: ServerAction<RevokeApiToken>) -> im
                                     {format!("Revoke token {}", token.id)}
                                 </button>
                             </ActionForm>
-                        </details>
+                        </Confirm>
                     </td>
                 </tr>
             }
         })
         .collect_view();
-    view! {
-        <table class="list">
-            <thead>
-                <tr>
-                    <th scope="col">"Token"</th>
-                    <th scope="col">"User"</th>
-                    <th scope="col">"Created"</th>
-                    <th scope="col">"Last used"</th>
-                    <th scope="col">"Expires"</th>
-                    <th scope="col">"Status"</th>
-                    <th scope="col">
-                        <span class="sr-only">"Actions"</span>
-                    </th>
-                </tr>
-            </thead>
-            <tbody>{rows}</tbody>
-        </table>
-    }
+    let headings = &["Token", "User", "Created", "Last used", "Expires", "Status"];
+    view! { <CredentialTable headings>{rows}</CredentialTable> }
 }
