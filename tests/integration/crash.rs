@@ -77,9 +77,18 @@ async fn an_order_awaiting_approval_survives_kill_dash_9() {
     );
     let token = cli(&db, &["token", "create", "ann"], "").trim().to_string();
     // Orders come from another account: nobody decides an order they placed.
-    let shop = ["user", "add", "shop", "--role", "approver", "--password-stdin"];
+    let shop = [
+        "user",
+        "add",
+        "shop",
+        "--role",
+        "approver",
+        "--password-stdin",
+    ];
     cli(&db, &shop, "another-long-password\n");
-    let shop_token = cli(&db, &["token", "create", "shop"], "").trim().to_string();
+    let shop_token = cli(&db, &["token", "create", "shop"], "")
+        .trim()
+        .to_string();
     let port = free_port();
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");

@@ -61,9 +61,7 @@ pub async fn spawn_app_with(policy: ApprovalPolicy) -> TestApp {
     orderflow::auth::create_user(db, "shop", Role::Approver, "shop-password-1")
         .await
         .unwrap();
-    let shop_token = orderflow::auth::create_api_token(db, "shop")
-        .await
-        .unwrap();
+    let shop_token = orderflow::auth::create_api_token(db, "shop").await.unwrap();
     TestApp {
         addr,
         state,
