@@ -1,6 +1,8 @@
 //! Configuration: command-line flags with environment fallbacks, built once at start-up.
 
 use crate::model::Cents;
+use crate::throttle::Rate;
+use std::time::Duration;
 
 /// Settings the server runs with.
 #[derive(Clone, Debug)]
@@ -11,6 +13,58 @@ pub struct Config {
     pub approval: ApprovalPolicy,
     /// Send the session cookie only over HTTPS.
     pub secure_cookies: bool,
+    /// How much of the server one client may hold.
+    pub limits: Limits,
+}
+
+/// What one client may hold of the server: connections, time, streams and attempts. Body
+/// sizes are fixed (`edge::BODY_LIMIT`, `edge::SFN_BODY_LIMIT`). README, "Security model",
+/// says why each default is what it is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once; more wait in the listen queue until one closes.
+    pub max_connections: usize,
+    /// How long a client has to send a request's headers, counted from connecting or from
+    /// the previous response; so also how long an idle keep-alive connection stays open.
+    pub header_read_timeout: Duration,
+    /// `/live` streams one session may have open at once.
+    pub live_streams_per_session: usize,
+    /// Failed sign-ins per username before it is refused for a while (right password or not).
+    pub sign_in_failures_per_account: Rate,
+    /// Failed sign-ins per client address.
+    pub sign_in_failures_per_client: Rate,
+    /// Storefront orders (attempts, placed or refused) per client address.
+    pub storefront_orders_per_client: Rate,
+}
+
+/// The window the sign-in and storefront throttles count over.
+pub const THROTTLE_WINDOW: Duration = Duration::from_secs(15 * 60);
+
+/// At most `max` in [`THROTTLE_WINDOW`].
+pub const fn per_window(max: u32) -> Rate {
+    Rate {
+        max,
+        per: THROTTLE_WINDOW,
+    }
+}
+
+impl Limits {
+    /// 1024 connections, 20 s for headers, 4 streams a session; per 15 minutes 10 failed
+    /// sign-ins per account, 30 per client, 30 storefront orders per client.
+    pub const DEFAULT: Limits = Limits {
+        max_connections: 1024,
+        header_read_timeout: Duration::from_secs(20),
+        live_streams_per_session: 4,
+        sign_in_failures_per_account: per_window(10),
+        sign_in_failures_per_client: per_window(30),
+        storefront_orders_per_client: per_window(30),
+    };
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits::DEFAULT
+    }
 }
 
 /// The rules the order workflow reads (through its Validate Cost step).
@@ -36,12 +90,13 @@ impl Default for ApprovalPolicy {
 }
 
 impl Config {
-    /// Settings for tests: the given database and the default approval policy.
+    /// Settings for tests: the given database, the default approval policy and limits.
     pub fn for_database(database_url: impl Into<String>) -> Config {
         Config {
             database_url: database_url.into(),
             approval: ApprovalPolicy::default(),
             secure_cookies: false,
+            limits: Limits::default(),
         }
     }
 }

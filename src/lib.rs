@@ -15,6 +15,8 @@ pub mod console;
 #[cfg(feature = "ssr")]
 pub mod db;
 #[cfg(feature = "ssr")]
+pub mod edge;
+#[cfg(feature = "ssr")]
 pub mod engine;
 #[cfg(feature = "ssr")]
 pub mod orders;
@@ -26,6 +28,8 @@ pub mod server;
 pub mod sfn;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod throttle;
 
 /// Browser entry point: hydrate the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -2,7 +2,7 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use orderflow::config::{parse_amount, ApprovalPolicy, Config};
+use orderflow::config::{parse_amount, per_window, ApprovalPolicy, Config, Limits};
 use orderflow::db::Db;
 use orderflow::model::Role;
 use orderflow::{auth, server};
@@ -103,6 +103,47 @@ struct ServeArgs {
     /// Mark the session cookie Secure (serve behind HTTPS).
     #[arg(long, env = "ORDERFLOW_SECURE_COOKIES", global = true)]
     secure_cookies: bool,
+    /// Connections served at once; further clients wait until one closes.
+    #[arg(long, env = "ORDERFLOW_MAX_CONNECTIONS", default_value_t = Limits::DEFAULT.max_connections as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1_000_000), global = true)]
+    max_connections: u32,
+    /// Seconds a client has to send a request's headers (also how long an idle keep-alive
+    /// connection stays open).
+    #[arg(long, env = "ORDERFLOW_HEADER_READ_TIMEOUT_SECONDS", default_value_t = Limits::DEFAULT.header_read_timeout.as_secs(),
+        value_parser = clap::value_parser!(u64).range(1..=3600), global = true)]
+    header_read_timeout_seconds: u64,
+    /// `/live` streams one session may have open at once.
+    #[arg(long, env = "ORDERFLOW_LIVE_STREAMS_PER_SESSION", default_value_t = Limits::DEFAULT.live_streams_per_session as u32,
+        value_parser = clap::value_parser!(u32).range(1..=1000), global = true)]
+    live_streams_per_session: u32,
+    /// Failed sign-ins per username in 15 minutes before it is refused.
+    #[arg(long, env = "ORDERFLOW_SIGN_IN_FAILURES_PER_ACCOUNT",
+        default_value_t = Limits::DEFAULT.sign_in_failures_per_account.max,
+        value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    sign_in_failures_per_account: u32,
+    /// Failed sign-ins per client address in 15 minutes before it is refused.
+    #[arg(long, env = "ORDERFLOW_SIGN_IN_FAILURES_PER_CLIENT",
+        default_value_t = Limits::DEFAULT.sign_in_failures_per_client.max,
+        value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    sign_in_failures_per_client: u32,
+    /// Storefront orders per client address in 15 minutes.
+    #[arg(long, env = "ORDERFLOW_STOREFRONT_ORDERS_PER_CLIENT",
+        default_value_t = Limits::DEFAULT.storefront_orders_per_client.max,
+        value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    storefront_orders_per_client: u32,
+}
+
+impl ServeArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            max_connections: self.max_connections as usize,
+            header_read_timeout: std::time::Duration::from_secs(self.header_read_timeout_seconds),
+            live_streams_per_session: self.live_streams_per_session as usize,
+            sign_in_failures_per_account: per_window(self.sign_in_failures_per_account),
+            sign_in_failures_per_client: per_window(self.sign_in_failures_per_client),
+            storefront_orders_per_client: per_window(self.storefront_orders_per_client),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -328,6 +369,7 @@ async fn serve(database_url: String, args: ServeArgs) -> anyhow::Result<()> {
             timeout_seconds: args.approval_timeout_seconds,
         },
         secure_cookies: args.secure_cookies,
+        limits: args.limits(),
     };
     // Run from the repository root, Cargo.toml's [package.metadata.leptos] applies (LEPTOS_*
     // variables still override it); elsewhere the variables alone, as cargo-leptos sets them.

@@ -1,12 +1,16 @@
 //! Start-up in one place: from a `Config` to a listening app — database, workflow runtime and
-//! its worker, sessions, routes. The binary and the tests both build the app here.
+//! its worker, throttles, sessions, routes and the HTTP edge around them. The binary and the
+//! tests both build the app here.
 
 use crate::app::{shell, App as UiApp};
 use crate::config::Config;
 use crate::db::Db;
 use crate::runtime::{Registry, Runtime};
 use crate::state::AppState;
-use crate::{api, auth, orders};
+use crate::throttle::Throttles;
+use crate::{api, auth, edge, orders};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn;
 use axum::Router;
 use leptos::config::LeptosOptions;
 use leptos::prelude::provide_context;
@@ -39,6 +43,7 @@ pub async fn state(config: Config, leptos_options: LeptosOptions) -> anyhow::Res
     Ok(AppState {
         leptos_options,
         runtime,
+        throttles: Arc::new(Throttles::new(&config.limits)),
         config: Arc::new(config),
     })
 }
@@ -73,24 +78,31 @@ impl Server {
             .with_expiry(Expiry::OnInactivity(time::Duration::hours(8)));
 
         let routes = generate_route_list(UiApp);
+        let context = {
+            let state = state.clone();
+            move || {
+                provide_context(state.clone());
+                edge::set_page_policy();
+            }
+        };
+        // Outermost last: every response gets the security headers, and a body is read and
+        // bounded before sessions, the CSRF guard or a handler see the request.
         let router = Router::new()
             .merge(api::router())
             .merge(crate::sfn::router())
-            .leptos_routes_with_context(
-                &state,
-                routes,
-                {
-                    let state = state.clone();
-                    move || provide_context(state.clone())
-                },
-                {
-                    let options = state.leptos_options.clone();
-                    move || shell(options.clone())
-                },
-            )
-            .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-            .layer(axum::middleware::from_fn(auth::csrf::guard))
+            .leptos_routes_with_context(&state, routes, context.clone(), {
+                let options = state.leptos_options.clone();
+                move || shell(options.clone())
+            })
+            .fallback(leptos_axum::file_and_error_handler_with_context::<
+                AppState,
+                _,
+            >(context, shell))
+            .layer(from_fn(auth::csrf::guard))
             .layer(sessions)
+            .layer(from_fn(edge::limit_body))
+            .layer(DefaultBodyLimit::max(edge::SFN_BODY_LIMIT))
+            .layer(from_fn(edge::security_headers))
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
         let listener = TcpListener::bind(addr).await?;
@@ -107,9 +119,8 @@ impl Server {
 
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run(self) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown_signal())
-            .await
+        let limits = self.state.config.limits.clone();
+        edge::serve(self.listener, self.router, &limits, shutdown_signal()).await
     }
 }
 

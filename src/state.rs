@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::db::Db;
 use crate::runtime::Runtime;
+use crate::throttle::Throttles;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub runtime: Runtime,
     pub config: Arc<Config>,
+    /// Sign-in and storefront throttles, `/live` stream slots.
+    pub throttles: Arc<Throttles>,
 }
 
 impl AppState {

@@ -25,6 +25,8 @@ pub enum ErrorKind {
     NotFound,
     /// Someone else got there first.
     Conflict,
+    /// Too many attempts from this client or for this account; try again later.
+    Throttled,
     /// Our fault, or the network's.
     Internal,
 }
@@ -77,6 +79,10 @@ mod server {
     use crate::model::{CurrentUser, Role};
     use crate::orders::OrderError;
     use crate::state::{app_state, AppState};
+    use crate::throttle::retry_after_seconds;
+    use axum::extract::ConnectInfo;
+    use std::net::{IpAddr, SocketAddr};
+    use std::time::Duration;
     use tower_sessions::Session;
 
     /// A failure, with the HTTP status that fits its kind set on the response.
@@ -88,6 +94,7 @@ mod server {
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
             ErrorKind::Conflict => StatusCode::CONFLICT,
+            ErrorKind::Throttled => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
@@ -118,6 +125,26 @@ mod server {
         fail(ErrorKind::NotFound, None, format!("{what} not found"))
     }
 
+    /// A 429 saying, also in `Retry-After`, to come back after `wait`.
+    pub fn throttled(wait: Duration, message: impl Into<String>) -> AppError {
+        if let Some(response) = leptos::prelude::use_context::<leptos_axum::ResponseOptions>() {
+            response.insert_header(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from(retry_after_seconds(wait)),
+            );
+        }
+        fail(ErrorKind::Throttled, None, message)
+    }
+
+    /// The address of the client calling (its TCP peer: a proxy's X-Forwarded-For is not
+    /// trusted).
+    pub async fn client() -> Result<IpAddr, AppError> {
+        let ConnectInfo(peer) = leptos_axum::extract::<ConnectInfo<SocketAddr>>()
+            .await
+            .map_err(internal)?;
+        Ok(peer.ip())
+    }
+
     impl From<AuthError> for AppError {
         fn from(error: AuthError) -> AppError {
             match error {
@@ -128,6 +155,7 @@ mod server {
                     format!("You need the {role} role to see this page."),
                 ),
                 AuthError::WrongCredentials => invalid(None, error.to_string()),
+                AuthError::Throttled(wait) => throttled(wait, error.to_string()),
                 AuthError::NoSuchUser(_)
                 | AuthError::InvalidUsername(_)
                 | AuthError::UserExists(_) => invalid(Some("username"), error.to_string()),
@@ -198,7 +226,8 @@ pub async fn login(
 ) -> Result<(), AppError> {
     let state = server::state()?;
     let session = server::session().await?;
-    crate::auth::login(&state, &session, username.trim(), &password).await?;
+    let client = server::client().await?;
+    crate::auth::login(&state, &session, client, username.trim(), &password).await?;
     leptos_axum::redirect(server::local_path(&next).unwrap_or("/inbox"));
     Ok(())
 }
@@ -216,7 +245,8 @@ pub async fn catalogue() -> Result<Vec<Product>, AppError> {
 }
 
 /// Places a storefront order; `quantities` maps SKU to the quantity typed in (blank means 0).
-/// On success the browser goes to the customer's order page.
+/// On success the browser goes to the customer's order page. Every attempt counts against
+/// the client's storefront throttle.
 #[server]
 pub async fn place_order(
     customer_name: String,
@@ -224,6 +254,17 @@ pub async fn place_order(
     #[server(default)] quantities: HashMap<String, String>,
 ) -> Result<(), AppError> {
     let state = server::state()?;
+    let client = crate::throttle::client_key(server::client().await?);
+    let now = std::time::Instant::now();
+    if let Err(wait) = state.throttles.storefront_by_client.take(&client, now) {
+        let seconds = crate::throttle::retry_after_seconds(wait);
+        return Err(server::throttled(
+            wait,
+            format!(
+                "Too many orders from your address. Please wait {seconds} seconds and try again."
+            ),
+        ));
+    }
     let mut parsed = HashMap::new();
     for (sku, text) in &quantities {
         let text = text.trim();

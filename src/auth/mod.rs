@@ -1,7 +1,7 @@
 //! Accounts: approvers and admins with argon2 passwords, browser sessions (rotated at login,
-//! ended when the user's credentials or role change), API bearer tokens, and the CSRF guard
-//! for cookie-authenticated requests. Every change a person makes is audited on its own
-//! transaction.
+//! ended when the user's credentials or role change; failed sign-ins throttled per account and
+//! per client), API bearer tokens, and the CSRF guard for cookie-authenticated requests.
+//! Every change a person makes is audited on its own transaction.
 
 pub mod csrf;
 pub mod password;
@@ -19,7 +19,10 @@ pub use users::{
 
 use crate::model::{CurrentUser, Role};
 use crate::state::AppState;
+use crate::throttle::retry_after_seconds;
 use serde::{Deserialize, Serialize};
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 use tower_sessions::Session;
 
 /// Where a session keeps who signed in on it.
@@ -70,6 +73,11 @@ async fn audit(
 pub enum AuthError {
     #[error("Wrong username or password.")]
     WrongCredentials,
+    #[error(
+        "Too many failed sign-ins. Please wait {} seconds and try again.",
+        retry_after_seconds(*.0)
+    )]
+    Throttled(Duration),
     #[error("Please sign in.")]
     NotSignedIn,
     #[error("You need the {0} role to do this.")]
@@ -104,15 +112,43 @@ pub enum AuthError {
 }
 
 /// Checks the password and signs the user in on this session, under a new session id.
+/// Failed attempts count against the username and the client (`crate::throttle`); over
+/// either limit the attempt is refused before the password is checked, right or not.
 pub async fn login(
     state: &AppState,
     session: &Session,
+    client: IpAddr,
     username: &str,
     password: &str,
 ) -> Result<CurrentUser, AuthError> {
-    let (user, epoch) = users::verify_password(state.db(), username, password)
-        .await?
-        .ok_or(AuthError::WrongCredentials)?;
+    let (by_account, by_client) = (
+        &state.throttles.sign_in_by_account,
+        &state.throttles.sign_in_by_client,
+    );
+    let account = username.to_string();
+    let client = crate::throttle::client_key(client);
+    // Counted before checking, so parallel guesses cannot all slip under the limit; a
+    // success takes its count back.
+    let now = Instant::now();
+    by_client.take(&client, now).map_err(AuthError::Throttled)?;
+    if let Err(wait) = by_account.take(&account, now) {
+        by_client.refund(&client);
+        return Err(AuthError::Throttled(wait));
+    }
+    let verified = match users::verify_password(state.db(), username, password).await {
+        Ok(verified) => verified,
+        Err(e) => {
+            by_client.refund(&client);
+            by_account.refund(&account);
+            return Err(e);
+        }
+    };
+    let Some((user, epoch)) = verified else {
+        tracing::info!(username, %client, "sign-in failed");
+        return Err(AuthError::WrongCredentials);
+    };
+    by_client.refund(&client);
+    by_account.forget(&account);
     session.cycle_id().await?;
     let signed_in = SignedIn {
         user_id: user.id,

@@ -4,7 +4,7 @@
 pub mod flow;
 pub mod sfn;
 
-use orderflow::config::{ApprovalPolicy, Config};
+use orderflow::config::{ApprovalPolicy, Config, Limits};
 use orderflow::model::Role;
 use orderflow::server::Server;
 use orderflow::state::AppState;
@@ -35,10 +35,19 @@ pub async fn spawn_app() -> TestApp {
 
 /// [`spawn_app`] with another approval policy.
 pub async fn spawn_app_with(policy: ApprovalPolicy) -> TestApp {
+    spawn_app_configured(|config| config.approval = policy).await
+}
+
+/// [`spawn_app`] with other limits (connections, timeouts, throttles).
+pub async fn spawn_app_with_limits(limits: Limits) -> TestApp {
+    spawn_app_configured(|config| config.limits = limits).await
+}
+
+async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
     let mut config = Config::for_database(url);
-    config.approval = policy;
+    configure(&mut config);
     let server = Server::build(config, leptos_options(), "127.0.0.1:0".parse().unwrap())
         .await
         .expect("app builds");
