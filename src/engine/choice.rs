@@ -406,7 +406,7 @@ impl Condition {
                 op,
                 operand,
             } => {
-                let value = variable.select(input, context);
+                let value = variable.select(input, context).map_err(|e| e.to_string())?;
                 if *op == Op::IsPresent {
                     return Ok(
                         value.is_some() == (operand_literal(operand) == Some(&Value::Bool(true)))
@@ -415,7 +415,10 @@ impl Condition {
                 let value = value.ok_or_else(|| missing(variable))?;
                 let other = match operand {
                     Operand::Literal(v) => v.clone(),
-                    Operand::Path(p) => p.select(input, context).ok_or_else(|| missing(p))?,
+                    Operand::Path(p) => p
+                        .select(input, context)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| missing(p))?,
                 };
                 Ok(compare(*op, &value, &other))
             }

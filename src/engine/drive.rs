@@ -264,6 +264,31 @@ mod tests {
     }
 
     #[test]
+    fn a_loop_that_wraps_its_data_fails_at_the_depth_limit() {
+        let machine = parse(
+            &json!({"StartAt": "A", "States": {
+                "A": {"Type": "Pass", "Parameters": {"a.$": "$"}, "Next": "B"},
+                "B": {"Type": "Choice", "Choices": [{"Variable": "$.stop", "IsPresent": true, "Next": "C"}], "Default": "A"},
+                "C": {"Type": "Succeed"}
+            }})
+            .to_string(),
+        )
+        .expect("valid");
+        let mut budget = 1_000;
+        match drive(&machine, json!({}), &mut budget) {
+            Ending::Failed(failure) => {
+                assert_eq!(failure.error, "States.DataLimitExceeded");
+                assert!(
+                    failure.cause.contains("101 levels deep"),
+                    "{}",
+                    failure.cause
+                );
+            }
+            other => panic!("expected the depth limit, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_pass_loop_runs_out_of_steps_instead_of_hanging() {
         let machine = parse(
             &json!({"StartAt": "A", "States": {

@@ -3,8 +3,17 @@
 //! `['name']` or `[n]` steps; numbers, quoted strings, `true`, `false`, `null`; the comparisons
 //! `==`, `!=`, `<`, `<=`, `>`, `>=`; `&&`, `||`, `!` and parentheses. A bare operand tests
 //! that the node exists (and is not `false` or `null`).
+//!
+//! Parsing is bounded: at most `MAX_NESTING` levels of `!` and `(`, and at most `MAX_TERMS`
+//! comparisons and tests in one filter, so neither the parser nor the evaluation can exhaust
+//! the stack.
 
 use serde_json::Value;
+
+/// Deepest nesting of `!` and `(` a filter may have.
+pub(crate) const MAX_NESTING: usize = 32;
+/// Most comparisons and existence tests one filter may hold.
+pub(crate) const MAX_TERMS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Expr {
@@ -43,7 +52,12 @@ pub(crate) enum Step {
 
 /// Parses the text between `[?(` and `)]`.
 pub(crate) fn parse(text: &str) -> Result<Expr, String> {
-    let mut p = Parser { s: text, pos: 0 };
+    let mut p = Parser {
+        s: text,
+        pos: 0,
+        depth: 0,
+        terms: 0,
+    };
     let expr = p.or()?;
     p.ws();
     if p.pos != text.len() {
@@ -58,6 +72,10 @@ pub(crate) fn parse(text: &str) -> Result<Expr, String> {
 struct Parser<'a> {
     s: &'a str,
     pos: usize,
+    /// `!` and `(` open around the current position.
+    depth: usize,
+    /// Comparisons and tests read so far.
+    terms: usize,
 }
 
 impl<'a> Parser<'a> {
@@ -98,14 +116,21 @@ impl<'a> Parser<'a> {
 
     fn unary(&mut self) -> Result<Expr, String> {
         if self.eat("!") {
-            return Ok(Expr::Not(Box::new(self.unary()?)));
+            let inner = self.nested(Self::unary)?;
+            return Ok(Expr::Not(Box::new(inner)));
         }
         if self.eat("(") {
-            let inner = self.or()?;
+            let inner = self.nested(Self::or)?;
             if !self.eat(")") {
                 return Err("a '(' in the filter is not closed".into());
             }
             return Ok(inner);
+        }
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(format!(
+                "a filter may hold at most {MAX_TERMS} comparisons and tests"
+            ));
         }
         let left = self.operand()?;
         let op = [
@@ -122,6 +147,19 @@ impl<'a> Parser<'a> {
             Some((_, op)) => Ok(Expr::Compare(left, op, self.operand()?)),
             None => Ok(Expr::Exists(left)),
         }
+    }
+
+    /// Parses with `parse` one level deeper, refusing past `MAX_NESTING`.
+    fn nested(&mut self, parse: fn(&mut Self) -> Result<Expr, String>) -> Result<Expr, String> {
+        if self.depth >= MAX_NESTING {
+            return Err(format!(
+                "a filter may nest '!' and '(' at most {MAX_NESTING} deep"
+            ));
+        }
+        self.depth += 1;
+        let inner = parse(self);
+        self.depth -= 1;
+        inner
     }
 
     fn operand(&mut self) -> Result<Operand, String> {
@@ -293,6 +331,25 @@ mod tests {
             !passes("@.price == '8.95'", book),
             "no conversion between types"
         );
+    }
+
+    #[test]
+    fn nesting_and_length_are_bounded_one_past_the_limit() {
+        let nested = |n: usize| format!("{}@.a{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse(&nested(MAX_NESTING)).is_ok());
+        let err = parse(&nested(MAX_NESTING + 1)).unwrap_err();
+        assert!(err.contains("at most 32 deep"), "{err}");
+        let nots = |n: usize| format!("{}@.a", "!".repeat(n));
+        assert!(parse(&nots(MAX_NESTING)).is_ok());
+        assert!(parse(&nots(MAX_NESTING + 1)).is_err());
+        // Far past the limit fails the same way instead of overflowing the stack.
+        assert!(parse(&nested(1_000_000)).is_err());
+        assert!(parse(&"!(".repeat(500_000)).is_err());
+
+        let terms = |n: usize| vec!["@.a"; n].join(" && ");
+        assert!(parse(&terms(MAX_TERMS)).is_ok());
+        let err = parse(&terms(MAX_TERMS + 1)).unwrap_err();
+        assert!(err.contains("at most 64 comparisons"), "{err}");
     }
 
     #[test]

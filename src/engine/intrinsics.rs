@@ -7,7 +7,7 @@
 //! Randomness (`States.UUID`, `States.MathRandom` without a seed) comes from a seed the caller
 //! supplies, so the engine stays deterministic.
 
-use super::paths::Path;
+use super::paths::{Path, TooLarge};
 use serde_json::{Map, Number, Value};
 use std::fmt;
 
@@ -42,6 +42,9 @@ macro_rules! functions {
         enum Function { $($variant),* }
 
         impl Function {
+            #[cfg(test)]
+            const ALL: &[Function] = &[$(Function::$variant),*];
+
             fn by_name(name: &str) -> Option<Function> {
                 match name { $($name => Some(Function::$variant),)* _ => None }
             }
@@ -336,6 +339,7 @@ pub(crate) struct Scope<'a> {
 pub(crate) enum EvalError {
     PathNotFound(String),
     Failed(IntrinsicError),
+    TooLarge(TooLarge),
 }
 
 impl From<IntrinsicError> for EvalError {
@@ -383,6 +387,7 @@ fn arg_value(arg: &Arg, scope: &mut Scope<'_>) -> Result<Value, EvalError> {
         Arg::Value(v) => Ok(v.clone()),
         Arg::Path(p) => p
             .select(scope.input, scope.context)
+            .map_err(EvalError::TooLarge)?
             .ok_or_else(|| EvalError::PathNotFound(p.text().to_string())),
         Arg::Call(c) => c.eval(scope),
     }
@@ -607,8 +612,9 @@ fn apply(f: Function, values: Vec<Value>, rng: &mut Random) -> Result<Value, Int
                 )));
             }
             Value::Array(
-                (0..count as i64)
-                    .map(|i| Value::from(start + i * step))
+                // Every item lies between start and end, but `i * step` alone may not fit.
+                (0..i128::from(count))
+                    .map(|i| Value::from((i128::from(start) + i * i128::from(step)) as i64))
                     .collect(),
             )
         }
@@ -1017,5 +1023,73 @@ mod tests {
         fn the_parser_never_panics(s in "States\\.[A-Za-z]{0,12}\\(.{0,40}") {
             let _ = parse(&s);
         }
+
+        /// Every function, with arguments at the extremes of what JSON and i64 can say, fails
+        /// or succeeds without panicking.
+        #[test]
+        fn any_call_with_extreme_arguments_evaluates_without_panicking(
+            function in prop::sample::select(Function::ALL.to_vec()),
+            args in prop::collection::vec(extreme_argument(), 0..4),
+        ) {
+            let text = format!("{function}({})", args.join(", "));
+            if let Ok(call) = parse(&text) {
+                let input = json!({"a": [1, "x", [2], {"k": null}], "s": "a,b", "o": {"k": 1}, "n": -3.5});
+                let mut rng = Random::new(3);
+                let _ = call.eval(&mut Scope { input: &input, context: &json!({}), rng: &mut rng });
+            }
+        }
+    }
+
+    fn extreme_argument() -> impl Strategy<Value = String> {
+        prop::sample::select(vec![
+            "0",
+            "1",
+            "-1",
+            "2147483647",
+            "-2147483648",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "1e308",
+            "-1e308",
+            "0.5",
+            "99999999999999999999",
+            "'x'",
+            "''",
+            "'{}'",
+            "'[1,2]'",
+            "'SHA-256'",
+            "true",
+            "false",
+            "null",
+            "$.a",
+            "$.s",
+            "$.o",
+            "$.n",
+            "$.missing",
+            "$..*",
+            "$.a[1::9223372036854775807]",
+            "States.Array(1, 2)",
+            "States.ArrayRange(-9223372036854775807, 9223372036854775807, 9223372036854775807)",
+        ])
+        .prop_map(str::to_string)
+    }
+
+    #[test]
+    fn array_range_with_extreme_steps_stays_exact() {
+        let max = i64::MAX;
+        assert_eq!(
+            eval(
+                &format!("States.ArrayRange(-{max}, {max}, {max})"),
+                json!({})
+            ),
+            json!([-max, 0, max])
+        );
+        assert_eq!(
+            eval(
+                &format!("States.ArrayRange({max}, -{max}, -{max})"),
+                json!({})
+            ),
+            json!([max, 0, -max])
+        );
     }
 }

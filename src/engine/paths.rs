@@ -24,8 +24,15 @@
 use super::definition::Problem;
 use super::filter::{self, Expr};
 use super::intrinsics::{self, Call, EvalError, IntrinsicError, Random, Scope};
+use super::step::MAX_PAYLOAD_BYTES;
 use serde_json::{Map, Value};
 use std::fmt;
+
+/// Most steps a path may have.
+pub(crate) const MAX_SEGMENTS: usize = 64;
+/// Most nodes a path may have in hand after any of its steps (`$..*..*` on a large input
+/// would otherwise multiply without bound).
+pub(crate) const MAX_SELECTED: usize = 100_000;
 
 /// Where workflow variables travel inside the context object handed to paths; never shown as
 /// part of `$$`.
@@ -82,6 +89,14 @@ pub(crate) struct Path {
 pub(crate) struct PathError {
     path: String,
     reason: String,
+}
+
+/// A path selected more than a state's output may hold: more than `MAX_SELECTED` nodes, or
+/// more than the payload limit in all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("The JSONPath '{path}' selects more than {MAX_SELECTED} nodes or {MAX_PAYLOAD_BYTES} bytes of data")]
+pub(crate) struct TooLarge {
+    path: String,
 }
 
 /// A `ResultPath` could not be applied because a step of it is not an object (or not an array
@@ -142,6 +157,11 @@ impl Path {
                 rest = r;
             } else {
                 return Err(fail("expected '.', '..' or '[' after the root or a step"));
+            }
+            if segments.len() > MAX_SEGMENTS {
+                return Err(fail(&format!(
+                    "a path may have at most {MAX_SEGMENTS} steps"
+                )));
             }
         }
         Ok(Path {
@@ -239,8 +259,9 @@ impl Path {
     /// Reads the path against `input` (for `$`) or `context` (for `$$`).
     ///
     /// A reference path yields the node it names, or `None` when there is none. Any other path
-    /// yields an array of every node it matches.
-    pub(crate) fn select(&self, input: &Value, context: &Value) -> Option<Value> {
+    /// yields an array of every node it matches, or `TooLarge` when that would be more than a
+    /// state's output may hold.
+    pub(crate) fn select(&self, input: &Value, context: &Value) -> Result<Option<Value>, TooLarge> {
         let root = match &self.root {
             Root::Input => input,
             Root::Context if self.segments.is_empty() => {
@@ -248,26 +269,44 @@ impl Path {
                 if let Some(o) = whole.as_object_mut() {
                     o.remove(VARIABLES);
                 }
-                return Some(whole);
+                return Ok(Some(whole));
             }
             Root::Context => context,
-            Root::Variable(name) => context.get(VARIABLES)?.get(name)?,
+            Root::Variable(name) => match context.get(VARIABLES).and_then(|v| v.get(name)) {
+                Some(value) => value,
+                None => return Ok(None),
+            },
         };
         if self.is_definite() {
             let mut node = root;
             for segment in &self.segments {
-                node = step(node, segment, root).into_iter().next()?;
+                match step(node, segment, root).into_iter().next() {
+                    Some(next) => node = next,
+                    None => return Ok(None),
+                }
             }
-            return Some(node.clone());
+            return Ok(Some(node.clone()));
         }
+        let too_large = || TooLarge {
+            path: self.text.clone(),
+        };
         let mut nodes = vec![root];
         for segment in &self.segments {
-            nodes = nodes
-                .into_iter()
-                .flat_map(|node| step(node, segment, root))
-                .collect();
+            let mut next = Vec::new();
+            for node in nodes {
+                next.extend(step(node, segment, root));
+                if next.len() > MAX_SELECTED {
+                    return Err(too_large());
+                }
+            }
+            nodes = next;
         }
-        Some(Value::Array(nodes.into_iter().cloned().collect()))
+        // The copies may repeat large subtrees (`$[0,0,0]`, `$..*`): weigh them first.
+        let mut budget = MAX_PAYLOAD_BYTES;
+        if !nodes.iter().all(|node| weigh(node, &mut budget)) {
+            return Err(too_large());
+        }
+        Ok(Some(Value::Array(nodes.into_iter().cloned().collect())))
     }
 
     /// Returns `target` with `value` written at this (reference) path, creating missing
@@ -484,7 +523,7 @@ fn step<'a>(node: &'a Value, segment: &Segment, root: &'a Value) -> Vec<&'a Valu
 fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: i64) -> Vec<&Value> {
     let len = items.len() as i64;
     let clamp = |i: i64, low: i64, high: i64| {
-        let i = if i < 0 { i + len } else { i };
+        let i = if i < 0 { i.saturating_add(len) } else { i };
         i.clamp(low, high)
     };
     let mut out = Vec::new();
@@ -495,7 +534,10 @@ fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: i64) -> Ve
         );
         while i < stop {
             out.push(&items[i as usize]);
-            i += step;
+            let Some(next) = i.checked_add(step) else {
+                break;
+            };
+            i = next;
         }
     } else {
         let (mut i, stop) = (
@@ -504,10 +546,38 @@ fn slice(items: &[Value], start: Option<i64>, end: Option<i64>, step: i64) -> Ve
         );
         while i > stop {
             out.push(&items[i as usize]);
-            i += step;
+            let Some(next) = i.checked_add(step) else {
+                break;
+            };
+            i = next;
         }
     }
     out
+}
+
+/// Takes at least the size of `node` as JSON text (a byte per scalar, plus the length of
+/// strings and keys) from `budget`; false once the budget is spent. Walks without recursion.
+fn weigh(node: &Value, budget: &mut usize) -> bool {
+    let mut pending = vec![node];
+    while let Some(node) = pending.pop() {
+        let cost = match node {
+            Value::String(s) => s.len() + 2,
+            Value::Object(o) => {
+                pending.extend(o.values());
+                o.keys().map(|k| k.len() + 3).sum::<usize>() + 2
+            }
+            Value::Array(a) => {
+                pending.extend(a.iter());
+                a.len() + 2
+            }
+            _ => 1,
+        };
+        match budget.checked_sub(cost) {
+            Some(left) => *budget = left,
+            None => return false,
+        }
+    }
+    true
 }
 
 fn children(node: &Value) -> Vec<&Value> {
@@ -583,6 +653,9 @@ pub(crate) enum TemplateError {
         field: String,
         input: String,
     },
+    /// A path selected more than a state's output may hold.
+    #[error(transparent)]
+    TooLarge(#[from] TooLarge),
     /// An intrinsic function failed: AWS's `States.IntrinsicFailure`.
     #[error("The intrinsic function in the field '{field}' failed. {error}")]
     Intrinsic {
@@ -648,7 +721,7 @@ impl Template {
                     .collect::<Result<_, _>>()?,
             ),
             Template::Path { field, path } => {
-                path.select(input, context)
+                path.select(input, context)?
                     .ok_or_else(|| TemplateError::PathNotFound {
                         path: path.text().to_string(),
                         field: field.clone(),
@@ -672,6 +745,7 @@ impl Template {
                         field: field.clone(),
                         error,
                     },
+                    EvalError::TooLarge(e) => TemplateError::TooLarge(e),
                 })?
             }
         })
@@ -745,7 +819,7 @@ mod tests {
         ];
         for (text, expected) in cases {
             assert_eq!(
-                path(text).select(&input, &Value::Null),
+                path(text).select(&input, &Value::Null).unwrap(),
                 Some(expected),
                 "{text}"
             );
@@ -756,7 +830,11 @@ mod tests {
     fn reference_path_to_a_missing_node_selects_nothing() {
         let input = json!({"a": [1]});
         for text in ["$.b", "$.a[1]", "$.a.b", "$.a[0].c"] {
-            assert_eq!(path(text).select(&input, &Value::Null), None, "{text}");
+            assert_eq!(
+                path(text).select(&input, &Value::Null).unwrap(),
+                None,
+                "{text}"
+            );
         }
     }
 
@@ -765,22 +843,25 @@ mod tests {
         let context = json!({"Execution": {"Name": "run-1"}});
         let p = path("$$.Execution.Name");
         assert!(p.is_context());
-        assert_eq!(p.select(&json!({}), &context), Some(json!("run-1")));
+        assert_eq!(
+            p.select(&json!({}), &context).unwrap(),
+            Some(json!("run-1"))
+        );
     }
 
     #[test]
     fn wildcards_and_descent_select_arrays_in_document_order() {
         let input = json!({"items": [{"id": 1}, {"id": 2, "sub": {"id": 3}}]});
         assert_eq!(
-            path("$.items[*].id").select(&input, &Value::Null),
+            path("$.items[*].id").select(&input, &Value::Null).unwrap(),
             Some(json!([1, 2]))
         );
         assert_eq!(
-            path("$..id").select(&input, &Value::Null),
+            path("$..id").select(&input, &Value::Null).unwrap(),
             Some(json!([1, 2, 3]))
         );
         assert_eq!(
-            path("$.nothing[*]").select(&input, &Value::Null),
+            path("$.nothing[*]").select(&input, &Value::Null).unwrap(),
             Some(json!([]))
         );
         assert!(!path("$.items[*]").is_reference());
@@ -811,10 +892,13 @@ mod tests {
         let context = json!({VARIABLES: {"order": {"lines": [1, 2]}}, "Execution": {"Id": "e"}});
         let p = path("$order.lines[1]");
         assert!(p.is_variable() && p.is_reference());
-        assert_eq!(p.select(&Value::Null, &context), Some(json!(2)));
-        assert_eq!(path("$missing").select(&Value::Null, &context), None);
+        assert_eq!(p.select(&Value::Null, &context).unwrap(), Some(json!(2)));
         assert_eq!(
-            path("$$").select(&Value::Null, &context),
+            path("$missing").select(&Value::Null, &context).unwrap(),
+            None
+        );
+        assert_eq!(
+            path("$$").select(&Value::Null, &context).unwrap(),
             Some(json!({"Execution": {"Id": "e"}})),
             "variables are not part of $$"
         );
@@ -831,6 +915,7 @@ mod tests {
         let titles = |p: &str| {
             path(p)
                 .select(&store, &Value::Null)
+                .unwrap()
                 .unwrap_or_else(|| panic!("{p} selects something"))
         };
         assert_eq!(
@@ -991,7 +1076,7 @@ mod tests {
     proptest! {
         #[test]
         fn dollar_selects_the_input_unchanged(input in json_value()) {
-            prop_assert_eq!(path("$").select(&input, &Value::Null), Some(input));
+            prop_assert_eq!(path("$").select(&input, &Value::Null).unwrap(), Some(input));
         }
 
         #[test]
@@ -1010,7 +1095,7 @@ mod tests {
             let input = Value::Object(base.into_iter().collect());
             // A put may meet a non-object on the way; when it succeeds the value must be there.
             if let Ok(out) = p.put(input, value.clone()) {
-                prop_assert_eq!(p.select(&out, &Value::Null), Some(value));
+                prop_assert_eq!(p.select(&out, &Value::Null).unwrap(), Some(value));
             }
         }
 
@@ -1022,7 +1107,7 @@ mod tests {
             let p = path(&format!("$.{}", names.join(".")));
             let out = p.put(json!({}), value.clone());
             prop_assert!(out.is_ok());
-            prop_assert_eq!(out.ok().and_then(|o| p.select(&o, &Value::Null)), Some(value));
+            prop_assert_eq!(out.ok().and_then(|o| p.select(&o, &Value::Null).unwrap()), Some(value));
         }
 
         #[test]
@@ -1032,7 +1117,7 @@ mod tests {
         ) {
             let dotted = path(&format!("$.{}", names.join(".")));
             let bracketed = path(&format!("${}", names.iter().map(|n| format!("['{n}']")).collect::<String>()));
-            prop_assert_eq!(dotted.select(&input, &Value::Null), bracketed.select(&input, &Value::Null));
+            prop_assert_eq!(dotted.select(&input, &Value::Null).unwrap(), bracketed.select(&input, &Value::Null).unwrap());
             prop_assert_eq!(dotted.canonical(), bracketed.canonical());
         }
 
@@ -1040,5 +1125,122 @@ mod tests {
         fn parsing_arbitrary_text_never_panics(text in "\\$[ -~]{0,16}") {
             let _ = Path::parse(&text);
         }
+
+        /// Paths built from JSONPath's own pieces, with numbers up to the extremes of i64,
+        /// parse or are refused, and read any input, without panicking.
+        #[test]
+        fn any_path_of_jsonpath_pieces_reads_any_input_without_panicking(
+            pieces in prop::collection::vec(path_piece(), 0..12),
+            input in json_value(),
+            context in json_value(),
+        ) {
+            let text = format!("${}", pieces.concat());
+            if let Ok(p) = Path::parse(&text) {
+                let _ = p.select(&input, &context);
+                let _ = p.put(input.clone(), json!(1));
+                let _ = p.canonical();
+            }
+        }
+    }
+
+    fn extreme_number() -> impl Strategy<Value = String> {
+        prop_oneof![
+            (-5i64..5).prop_map(|n| n.to_string()),
+            prop::sample::select(vec![i64::MIN, i64::MIN + 1, -1, i64::MAX - 1, i64::MAX])
+                .prop_map(|n| n.to_string()),
+            Just("99999999999999999999".to_string()),
+            Just(String::new()),
+        ]
+    }
+
+    fn path_piece() -> impl Strategy<Value = String> {
+        let filter_piece = prop::sample::select(vec![
+            "@.a",
+            "@",
+            "$.b",
+            "!",
+            "(",
+            ")",
+            " && ",
+            " || ",
+            " < ",
+            " == ",
+            "'x'",
+            "1",
+            "@['a']",
+            "@[-1]",
+            "@[9223372036854775807]",
+        ]);
+        prop_oneof![
+            field_name().prop_map(|n| format!(".{n}")),
+            Just(".*".to_string()),
+            Just("..*".to_string()),
+            field_name().prop_map(|n| format!("..{n}")),
+            extreme_number().prop_map(|n| format!("[{n}]")),
+            (extreme_number(), extreme_number(), extreme_number())
+                .prop_map(|(a, b, c)| format!("[{a}:{b}:{c}]")),
+            (extreme_number(), extreme_number()).prop_map(|(a, b)| format!("[{a},{b}]")),
+            prop::collection::vec(filter_piece, 0..8)
+                .prop_map(|parts| format!("[?({})]", parts.concat())),
+            prop::sample::select(vec!["[", "]", "['a", "[*]", "['a','b']", "[?(", "."])
+                .prop_map(str::to_string),
+        ]
+    }
+
+    #[test]
+    fn slices_with_extreme_bounds_and_steps_do_not_overflow() {
+        let input = json!({"a": [0, 1, 2, 3, 4]});
+        let read = |text: &str| path(text).select(&input, &Value::Null).unwrap().unwrap();
+        assert_eq!(read("$.a[1::9223372036854775807]"), json!([1]));
+        assert_eq!(read("$.a[-1::-9223372036854775808]"), json!([4]));
+        assert_eq!(
+            read("$.a[-9223372036854775808:9223372036854775807:2]"),
+            json!([0, 2, 4])
+        );
+        assert_eq!(
+            read("$.a[9223372036854775807:-9223372036854775808:-1]"),
+            json!([4, 3, 2, 1, 0])
+        );
+        assert_eq!(
+            read("$.a[-9223372036854775807,9223372036854775807]"),
+            json!([])
+        );
+    }
+
+    #[test]
+    fn paths_have_at_most_max_segments_steps() {
+        let steps = |n: usize| format!("${}", ".a".repeat(n));
+        assert!(Path::parse(&steps(MAX_SEGMENTS)).is_ok());
+        let err = Path::parse(&steps(MAX_SEGMENTS + 1))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("at most 64 steps"), "{err}");
+        assert!(Path::parse(&format!("${}", "[0]".repeat(500_000))).is_err());
+    }
+
+    #[test]
+    fn selections_that_multiply_past_the_output_limit_are_refused() {
+        // 400 leaves: `..*..*` stays small, but a union repeating a 300 KB subtree does not.
+        let leaves: Vec<Value> = (0..400).map(|i| json!({"v": i})).collect();
+        let input = json!({"items": leaves});
+        let small = path("$..v").select(&input, &Value::Null).unwrap().unwrap();
+        assert_eq!(small.as_array().unwrap().len(), 400);
+        let big = json!({"s": ["x".repeat(100_000)]});
+        assert!(path("$.s[0,0]").select(&big, &Value::Null).is_ok());
+        let err = path("$.s[0,0,0]").select(&big, &Value::Null).unwrap_err();
+        assert!(err.to_string().contains("selects more than"), "{err}");
+        // Each `..*` multiplies the nodes in hand by up to the depth: refused past the cap.
+        let mut deep = json!(0);
+        for _ in 0..99 {
+            let copy = deep.clone();
+            deep = json!([copy, deep]);
+            if deep.to_string().len() > 100_000 {
+                break;
+            }
+        }
+        let err = path("$..*..*..*..*")
+            .select(&deep, &Value::Null)
+            .unwrap_err();
+        assert!(err.to_string().contains("100000 nodes"), "{err}");
     }
 }

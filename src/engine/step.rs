@@ -203,10 +203,38 @@ pub struct Failure {
 /// AWS's limit on an execution's input and any state's output (256 KiB).
 pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
 
+/// Deepest nesting of objects and arrays a state's output or a variable may have. Payloads
+/// are kept as JSON text, and JSON is read back at most 128 levels deep (wrappers included),
+/// so a loop that wraps its data once per lap must stop here rather than become unreadable.
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
+
+/// How deeply objects and arrays nest in `value` (0 for a scalar); walks without recursion.
+pub fn nesting_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0)];
+    while let Some((value, depth)) = pending.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Array(a) => Box::new(a.iter()),
+            Value::Object(o) => Box::new(o.values()),
+            _ => continue,
+        };
+        deepest = deepest.max(depth + 1);
+        pending.extend(children.map(|child| (child, depth + 1)));
+    }
+    deepest
+}
+
 impl Failure {
     /// `States.DataLimitExceeded` when `output` is over the payload limit, as AWS fails a
-    /// state whose result is too large.
+    /// state whose result is too large, or nested deeper than `MAX_PAYLOAD_DEPTH`.
     pub fn over_payload_limit(output: &Value) -> Option<Failure> {
+        let depth = nesting_depth(output);
+        if depth > MAX_PAYLOAD_DEPTH {
+            return Some(Failure::new(
+                "States.DataLimitExceeded",
+                format!("The state/task returned a result nested {depth} levels deep, over the maximum of {MAX_PAYLOAD_DEPTH}"),
+            ));
+        }
         let size = output.to_string().len();
         (size > MAX_PAYLOAD_BYTES).then(|| {
             Failure::new(
@@ -303,6 +331,12 @@ impl<'a> Run<'a> {
             for (name, value) in &assigned {
                 let size = super::events::json_text(value).len();
                 total += size;
+                let depth = nesting_depth(value);
+                if depth > MAX_PAYLOAD_DEPTH {
+                    return Err(self.data_limit(format!(
+                        "The variable '{name}' is nested {depth} levels deep, over the maximum of {MAX_PAYLOAD_DEPTH}"
+                    )));
+                }
                 if size > MAX_VARIABLE_BYTES {
                     return Err(Failure::new(
                         "States.DataLimitExceeded",
@@ -399,7 +433,10 @@ impl<'a> Run<'a> {
         let Some(path) = path else {
             return Ok(Value::Object(Map::new()));
         };
-        path.select(value, self.context()).ok_or_else(|| {
+        let selected = path
+            .select(value, self.context())
+            .map_err(|e| self.data_limit(e))?;
+        selected.ok_or_else(|| {
             self.runtime(format!(
                 "Invalid path '{}' : No results for path: {}",
                 path.text(),
@@ -481,6 +518,14 @@ impl<'a> Run<'a> {
     /// A `States.Runtime` failure of this state, worded like AWS's.
     fn runtime(&self, detail: impl std::fmt::Display) -> Failure {
         Failure::new("States.Runtime", format!("{}{detail}", self.prefix()))
+    }
+
+    /// A `States.DataLimitExceeded` failure of this state.
+    fn data_limit(&self, detail: impl std::fmt::Display) -> Failure {
+        Failure::new(
+            "States.DataLimitExceeded",
+            format!("{}{detail}", self.prefix()),
+        )
     }
 
     /// A `States.QueryEvaluationError` of this state, blamed on `location` (may be empty).
@@ -566,6 +611,7 @@ impl<'a> Run<'a> {
             TemplateError::Intrinsic { .. } => {
                 Failure::new("States.IntrinsicFailure", format!("{}{e}", self.prefix()))
             }
+            TemplateError::TooLarge(e) => self.data_limit(e),
             other => self.runtime(other),
         })
     }
@@ -1070,7 +1116,10 @@ fn catch(
 
 fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUntil, Failure> {
     let read = |path: &Path| {
-        path.select(effective, run.context()).ok_or_else(|| {
+        let selected = path
+            .select(effective, run.context())
+            .map_err(|e| run.data_limit(e))?;
+        selected.ok_or_else(|| {
             run.runtime(format!(
                 "The path '{}' matched nothing in the input",
                 path.text()
@@ -1161,12 +1210,13 @@ fn fail_with(run: &Run<'_>, fail: &FailState, input: &Value) -> Result<Failure, 
                 ))),
             },
             Some(Text::Path(path)) => match path.select(input, run.context()) {
-                Some(Value::String(s)) => Ok(s),
-                None => Err(run.runtime(format!(
+                Err(e) => Err(run.data_limit(e)),
+                Ok(Some(Value::String(s))) => Ok(s),
+                Ok(None) => Err(run.runtime(format!(
                     "The JSONPath '{}' specified for the field '{field}' could not be found in the input '{input}'",
                     path.text()
                 ))),
-                Some(other) => Err(run.runtime(format!(
+                Ok(Some(other)) => Err(run.runtime(format!(
                     "{field} '{}' must point to a string, not {other}",
                     path.text()
                 ))),

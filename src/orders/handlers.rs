@@ -211,9 +211,11 @@ fn workflow_ended<'a>(conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookF
             ExecutionStatus::Failed => ("failed", "The order's workflow failed"),
         };
         let why: Vec<&str> = [ended.error, ended.cause].into_iter().flatten().collect();
-        let reason = match why.is_empty() {
-            true => format!("{reason}."),
-            false => format!("{reason}: {}", why.join(": ")),
+        let reason = match (ended.status, ended.cause) {
+            // Whoever stopped it gave their reason in their own words; the trail says who.
+            (ExecutionStatus::Aborted, Some(cause)) => cause.to_owned(),
+            _ if why.is_empty() => format!("{reason}."),
+            _ => format!("{reason}: {}", why.join(": ")),
         };
         let by = ended.by.unwrap_or("(workflow)");
         let now = db::now();

@@ -16,6 +16,7 @@ mod recorded;
 mod runtime;
 mod security_accounts;
 mod security_approval;
+mod security_engine;
 mod security_http;
 mod security_worker;
 mod sfn;
