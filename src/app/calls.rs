@@ -280,9 +280,16 @@ pub async fn place_order(
         };
         parsed.insert(sku.clone(), quantity);
     }
-    let (key, _) =
-        crate::orders::place_from_storefront(&state, &customer_name, &customer_email, &parsed)
-            .await?;
+    // A signed-in member of staff ordering is recorded, so they cannot approve it.
+    let placed_by = signed_in_user().await?.map(|user| user.username);
+    let (key, _) = crate::orders::place_from_storefront(
+        &state,
+        placed_by,
+        &customer_name,
+        &customer_email,
+        &parsed,
+    )
+    .await?;
     leptos_axum::redirect(&format!("/orders/{key}"));
     Ok(())
 }

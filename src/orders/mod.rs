@@ -161,10 +161,11 @@ pub async fn catalogue(state: &AppState) -> Result<Vec<Product>, OrderError> {
     Ok(store::products(&mut conn).await?)
 }
 
-/// Places an order from the storefront. Prices come from the catalogue, never the browser.
-/// Returns the secret key of the customer's order page and the order as it now stands.
+/// Places an order from the storefront, by `placed_by` when someone is signed in. Prices come
+/// from the catalogue, never the browser. Returns the secret key of the customer's order page and the order as it now stands.
 pub async fn place_from_storefront(
     state: &AppState,
+    placed_by: Option<String>,
     customer_name: &str,
     customer_email: &str,
     quantities: &HashMap<String, u32>,
@@ -207,7 +208,7 @@ pub async fn place_from_storefront(
             "Choose at least one product.",
         ));
     }
-    let order = place(state, None, None, name, email, lines, Cents(total)).await?;
+    let order = place(state, None, placed_by, name, email, lines, Cents(total)).await?;
     Ok((order.view_key.clone(), order.summary()))
 }
 

@@ -281,3 +281,44 @@ async fn an_order_whose_workflow_times_out_is_rejected_with_the_reason() {
     let (status, _) = decide(&app, &app.approver_token, &id, true).await;
     assert_eq!(status, 409);
 }
+
+#[tokio::test]
+async fn a_signed_in_approver_ordering_in_the_storefront_cannot_approve_it() {
+    use leptos::server_fn::ServerFn;
+    use orderflow::app::calls::{Login, PlaceOrder};
+    let app = spawn_app().await;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &'static str, form: Vec<(&'static str, &'static str)>| {
+        browser
+            .post(app.url(path))
+            .header("origin", format!("http://{}", app.addr))
+            .header("accept", "application/json")
+            .form(&form)
+            .send()
+    };
+    let login = vec![("username", "approver"), ("password", "approver-password")];
+    let res = post(<Login as ServerFn>::PATH, login).await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let form = vec![
+        ("customer_name", "Ann Example"),
+        ("customer_email", "ann@example.com"),
+        ("quantities[standing-desk]", "1"),
+    ];
+    let res = post(<PlaceOrder as ServerFn>::PATH, form).await.unwrap();
+    assert!(res.status().as_u16() < 400, "{}", res.status());
+
+    let (id, placed_by): (String, Option<String>) =
+        sqlx::query_as("SELECT id, placed_by FROM orders")
+            .fetch_one(&app.state.db().reader)
+            .await
+            .unwrap();
+    assert_eq!(placed_by.as_deref(), Some("approver"));
+    assert_eq!(order(&app, &id).await["status"], "awaiting_approval");
+    let (status, err) = decide(&app, &app.approver_token, &id, true).await;
+    assert_eq!(status, 403, "{err}");
+    assert_eq!(order(&app, &id).await["status"], "awaiting_approval");
+}
