@@ -160,8 +160,9 @@ pub async fn audit(
     target: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    let mut conn = db.writer.acquire().await?;
-    audit_in(&mut conn, actor, action, target, detail).await
+    let mut tx = db.begin().await?;
+    audit_in(&mut tx, actor, action, target, detail).await?;
+    tx.commit().await
 }
 
 /// Writes an audit row on the caller's connection, so it commits (or rolls back) with the

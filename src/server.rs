@@ -57,7 +57,7 @@ impl Server {
     ) -> anyhow::Result<Server> {
         let secure = config.secure_cookies;
         let state = state(config, leptos_options).await?;
-        let store = SqliteStore::new(state.db().writer.clone());
+        let store = SqliteStore::new(state.db().sessions.clone());
         store.migrate().await?;
         tokio::spawn({
             let store = store.clone();

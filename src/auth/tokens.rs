@@ -78,7 +78,7 @@ pub async fn issue_api_token(
     expires_in_days: Option<u32>,
 ) -> Result<NewApiToken, AuthError> {
     let expires_at = expiry(expires_in_days)?;
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let (id, token) = insert_token(&mut tx, username, expires_at.as_deref()).await?;
     let detail = expires_at.as_ref().map(|at| format!("expires {at}"));
     audit(&mut tx, by, "create API token", username, detail.as_deref()).await?;
@@ -94,13 +94,15 @@ pub async fn issue_api_token(
 /// A new API token that never expires, without an audit row: for set-up code and tests.
 /// Tokens a person asks for come from [`issue_api_token`].
 pub async fn create_api_token(db: &Db, username: &str) -> Result<String, AuthError> {
-    let mut conn = db.writer.acquire().await?;
-    Ok(insert_token(&mut conn, username, None).await?.1)
+    let mut tx = db.begin().await?;
+    let token = insert_token(&mut tx, username, None).await?.1;
+    tx.commit().await?;
+    Ok(token)
 }
 
 /// Revokes token `id` at once, audited as `revoke API token` (target its user).
 pub async fn revoke_api_token(db: &Db, by: Actor<'_>, id: i64) -> Result<(), AuthError> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let owner: String = sqlx::query_scalar(
         "SELECT u.username FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
     )
@@ -147,13 +149,14 @@ pub async fn api_tokens(db: &Db) -> Result<Vec<ApiToken>, AuthError> {
 }
 
 /// The user an API token acts for, or why it is refused. Notes the use, at most once a minute
-/// per token (a write per request would contend with the workflows for the one writer).
+/// per token and in the background: the request never waits for that write.
 pub async fn check_api_token(
     db: &Db,
     token: &str,
 ) -> Result<Result<CurrentUser, TokenRefused>, AuthError> {
     let row = sqlx::query(
-        "SELECT t.id AS token_id, t.expires_at, u.disabled_at IS NOT NULL AS owner_disabled,
+        "SELECT t.id AS token_id, t.expires_at, t.last_used_at,
+                u.disabled_at IS NOT NULL AS owner_disabled,
                 u.id, u.username, u.role, u.email, u.approval_limit_cents
          FROM api_tokens t JOIN users u ON u.id = t.user_id
          WHERE t.token_hash = ?",
@@ -171,15 +174,13 @@ pub async fn check_api_token(
         return Ok(Err(refused));
     }
     let token_id: i64 = row.try_get("token_id")?;
-    sqlx::query(
-        "UPDATE api_tokens SET last_used_at = ?
-         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-    )
-    .bind(db::format_time(now))
-    .bind(token_id)
-    .bind(db::format_time(now - time::Duration::minutes(1)))
-    .execute(&db.writer)
-    .await?;
+    let last_used: Option<String> = row.try_get("last_used_at")?;
+    let stale = db::format_time(now - time::Duration::minutes(1));
+    if last_used.is_none_or(|at| at < stale) {
+        let sql = "UPDATE api_tokens SET last_used_at = ?
+                   WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
+        db::write_behind(db, sql, [db::format_time(now), token_id.to_string(), stale]);
+    }
     Ok(Ok(user_from_row(&row)?))
 }
 

@@ -141,7 +141,7 @@ pub async fn add_user(
 ) -> Result<CurrentUser, AuthError> {
     // Hashing takes a while: done before the transaction holds the one writer.
     let hash = new_user_hash(username, password).await?;
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let user = insert_user(&mut tx, username, role, &hash, profile).await?;
     let detail = format!("role {}", role.as_str());
     audit(&mut tx, by, "add user", username, Some(&detail)).await?;
@@ -158,9 +158,11 @@ pub async fn create_user(
     password: &str,
 ) -> Result<CurrentUser, AuthError> {
     let hash = new_user_hash(username, password).await?;
-    let mut conn = db.writer.acquire().await?;
+    let mut tx = db.begin().await?;
     let none = Profile::new(None, None)?;
-    insert_user(&mut conn, username, role, &hash, &none).await
+    let user = insert_user(&mut tx, username, role, &hash, &none).await?;
+    tx.commit().await?;
+    Ok(user)
 }
 
 /// Sets a user's profile without an audit row: for set-up code and tests. Changes a person
@@ -172,14 +174,16 @@ pub async fn set_profile(
     approval_limit: Option<Cents>,
 ) -> Result<(), AuthError> {
     let profile = Profile::new(email, approval_limit)?;
+    let mut tx = db.begin().await?;
     let done =
         sqlx::query("UPDATE users SET email = ?, approval_limit_cents = ? WHERE username = ?")
             .bind(&profile.email)
             .bind(profile.approval_limit.map(|l| l.0))
             .bind(username)
-            .execute(&db.writer)
+            .execute(&mut *tx)
             .await?;
-    one_user(done, username)
+    one_user(done, username)?;
+    Ok(tx.commit().await?)
 }
 
 /// Sets a user's profile and, if given, their role; audited as `update user`. A new role ends
@@ -192,7 +196,7 @@ pub async fn update_user(
     profile: &Profile,
 ) -> Result<(), AuthError> {
     let role = role.map(Role::as_str);
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE users SET email = ?, approval_limit_cents = ?,
              session_epoch = session_epoch + (COALESCE(?, role) <> role),
@@ -218,7 +222,7 @@ pub async fn update_user(
 
 /// Changes a user's role, audited as `update user`; a new role ends every session of theirs.
 pub async fn set_role(db: &Db, by: Actor<'_>, username: &str, role: Role) -> Result<(), AuthError> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE users SET session_epoch = session_epoch + (role <> ?), role = ?
          WHERE username = ?",
@@ -243,7 +247,7 @@ pub async fn reset_password(
     password: &str,
 ) -> Result<(), AuthError> {
     let hash = hash_checked(password).await?;
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE users SET password_hash = ?, session_epoch = session_epoch + 1
          WHERE username = ?",
@@ -267,7 +271,7 @@ pub async fn set_disabled(
     username: &str,
     disabled: bool,
 ) -> Result<(), AuthError> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let done = sqlx::query(
         "UPDATE users SET disabled_at = CASE WHEN ? THEN COALESCE(disabled_at, ?) END,
              session_epoch = session_epoch + ?
@@ -388,7 +392,7 @@ pub async fn issue_access_key(
     by: Actor<'_>,
     username: &str,
 ) -> Result<(String, String), AuthError> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let (id, secret) = insert_access_key(&mut tx, username).await?;
     audit(&mut tx, by, "create access key", &id, Some(username)).await?;
     tx.commit().await?;
@@ -398,8 +402,10 @@ pub async fn issue_access_key(
 /// A new access key without an audit row: for set-up code and tests. Keys a person asks for
 /// come from [`issue_access_key`].
 pub async fn create_access_key(db: &Db, username: &str) -> Result<(String, String), AuthError> {
-    let mut conn = db.writer.acquire().await?;
-    insert_access_key(&mut conn, username).await
+    let mut tx = db.begin().await?;
+    let key = insert_access_key(&mut tx, username).await?;
+    tx.commit().await?;
+    Ok(key)
 }
 
 /// The secret of access key `id`, if it exists and its user is not disabled.
@@ -451,7 +457,7 @@ pub async fn access_keys(db: &Db) -> Result<Vec<AccessKey>, AuthError> {
 /// Revokes access key `id` at once (requests signed with it are refused from now on),
 /// audited as `revoke access key` with its owner.
 pub async fn revoke_access_key(db: &Db, by: Actor<'_>, id: &str) -> Result<(), AuthError> {
-    let mut tx = db.writer.begin().await?;
+    let mut tx = db.begin().await?;
     let owner: String = sqlx::query_scalar(
         "SELECT u.username FROM access_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?",
     )
@@ -468,20 +474,21 @@ pub async fn revoke_access_key(db: &Db, by: Actor<'_>, id: &str) -> Result<(), A
     Ok(())
 }
 
-/// Notes that access key `id` signed a request, at most once a minute per key (a write per
-/// request would contend with the workflows for SQLite's one writer).
+/// Notes that access key `id` signed a request, at most once a minute per key and in the
+/// background: the request never waits for that write.
 pub async fn access_key_used(db: &Db, id: &str) -> Result<(), AuthError> {
     let now = time::OffsetDateTime::now_utc();
     let stale = db::format_time(now - time::Duration::minutes(1));
-    sqlx::query(
-        "UPDATE access_keys SET last_used_at = ?
-         WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-    )
-    .bind(db::format_time(now))
-    .bind(id)
-    .bind(stale)
-    .execute(&db.writer)
-    .await?;
+    let last_used: Option<Option<String>> =
+        sqlx::query_scalar("SELECT last_used_at FROM access_keys WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&db.reader)
+            .await?;
+    if last_used.flatten().is_none_or(|at| at < stale) {
+        let sql = "UPDATE access_keys SET last_used_at = ?
+                   WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)";
+        db::write_behind(db, sql, [db::format_time(now), id.to_string(), stale]);
+    }
     Ok(())
 }
 

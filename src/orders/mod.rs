@@ -272,7 +272,7 @@ async fn place(
     total: Cents,
 ) -> Result<store::OrderRow, OrderError> {
     let runtime = &state.runtime;
-    let mut tx = state.db().writer.begin().await?;
+    let mut tx = state.db().begin().await?;
     let id = match id {
         Some(id) => {
             let id = parse_order_id(&id)?;
@@ -559,7 +559,7 @@ pub async fn decide(
         ));
     }
     let runtime = &state.runtime;
-    let mut tx = state.db().writer.begin().await?;
+    let mut tx = state.db().begin().await?;
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
@@ -649,7 +649,7 @@ pub async fn change_claim(
         }
         _ => None,
     };
-    let mut tx = state.db().writer.begin().await?;
+    let mut tx = state.db().begin().await?;
     let order = store::by_id(&mut tx, order_id)
         .await?
         .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
@@ -754,7 +754,7 @@ pub async fn stop_execution(
     by: &CurrentUser,
     detail: &str,
 ) -> Result<(), OrderError> {
-    let mut tx = state.db().writer.begin().await?;
+    let mut tx = state.db().begin().await?;
     state
         .runtime
         .stop_execution_in(&mut tx, id, "Admin.Stopped", cause, &by.username)

@@ -75,11 +75,13 @@ impl Runtime {
     /// Creates activity `name`, or returns it if it exists.
     pub async fn create_activity(&self, name: &str) -> Result<ActivityInfo, RuntimeError> {
         super::validate_name(name)?;
+        let mut tx = self.db().begin().await?;
         sqlx::query("INSERT OR IGNORE INTO activities (name, created_at) VALUES (?, ?)")
             .bind(name)
             .bind(db::now())
-            .execute(&self.db().writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.activity(name)
             .await?
             .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(name.to_string()))
@@ -115,7 +117,7 @@ impl Runtime {
 
     /// Deletes activity `name` and its tags (its pending tasks stay with their executions).
     pub async fn delete_activity(&self, name: &str) -> Result<(), RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         sqlx::query("DELETE FROM activities WHERE name = ?")
             .bind(name)
             .execute(&mut *tx)
@@ -138,7 +140,7 @@ impl Runtime {
     /// Sets `tags` on resource `arn`, replacing the values of keys it has. Changes nothing and
     /// returns false when the resource would have more than [`MAX_TAGS`].
     pub async fn tag(&self, arn: &str, tags: &[(String, String)]) -> Result<bool, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         for (key, value) in tags {
             sqlx::query(
                 "INSERT INTO resource_tags (resource_arn, tag_key, tag_value) VALUES (?, ?, ?)
@@ -164,7 +166,7 @@ impl Runtime {
 
     /// Removes the tags with `keys` from resource `arn`; keys it does not have are ignored.
     pub async fn untag(&self, arn: &str, keys: &[String]) -> Result<(), RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         for key in keys {
             sqlx::query("DELETE FROM resource_tags WHERE resource_arn = ? AND tag_key = ?")
                 .bind(arn)
@@ -194,7 +196,7 @@ impl Runtime {
         if waiting.is_none() {
             return Ok(None);
         }
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let now = db::now();
         let Some((token, input, execution)) =
             store::deliver_activity_task(&mut tx, arn, &now).await?
@@ -204,7 +206,7 @@ impl Runtime {
         if let Some(mut ex) = store::load_execution(&mut tx, &execution).await? {
             let started = crate::engine::HistoryEvent::activity_started(worker);
             store::append_event(&mut tx, &mut ex, started.kind, &started.details, &now).await?;
-            store::save_execution(&mut tx, &ex).await?;
+            store::save_execution(&mut tx, &mut ex).await?;
         }
         tx.commit().await?;
         Ok(Some((token, input)))
@@ -219,7 +221,7 @@ impl Runtime {
         cause: &str,
         by: &str,
     ) -> Result<String, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let stopped = self
             .stop_execution_in(&mut tx, id, error, cause, by)
             .await?;
@@ -266,7 +268,7 @@ impl Runtime {
         ex.error = Some(error.to_string()).filter(|e| !e.is_empty());
         ex.cause = Some(cause.to_string()).filter(|c| !c.is_empty());
         ex.stopped_at = Some(now.clone());
-        store::save_execution(conn, &ex).await?;
+        store::save_execution(conn, &mut ex).await?;
         self.ended_in(conn, &ex, Some(by)).await?;
         Ok(now)
     }
@@ -274,7 +276,7 @@ impl Runtime {
     /// Deletes state machine `name` (DeleteStateMachine) and its tags: it is no longer listed
     /// and starts no executions; those running go on to their end. True if it existed.
     pub async fn delete_state_machine(&self, name: &str) -> Result<bool, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let done = sqlx::query(
             "UPDATE state_machines SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL",
         )
@@ -341,12 +343,14 @@ impl Runtime {
         role_arn: Option<&str>,
     ) -> Result<MachineInfo, RuntimeError> {
         self.put_state_machine(name, definition).await?;
+        let mut tx = self.db().begin().await?;
         sqlx::query("UPDATE state_machines SET role_arn = ?, updated_at = ? WHERE name = ?")
             .bind(role_arn)
             .bind(db::now())
             .bind(name)
-            .execute(&self.db().writer)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         self.state_machine(name)
             .await?
             .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(name.to_string()))

@@ -19,16 +19,23 @@ use serde_json::{json, Value};
 use sqlx::{Connection, SqliteConnection};
 
 impl Runtime {
-    /// Runs one step of the execution: the current state, or a due timer.
-    #[tracing::instrument(level = "debug", skip(self, conn))]
+    /// Runs one step of the execution: the current state, or a due timer. `kept` holds the
+    /// execution as the previous step of the same transaction left it (it is loaded if not),
+    /// and this step's result for the next.
+    #[tracing::instrument(level = "debug", skip(self, conn, kept))]
     pub(super) async fn step_in(
         &self,
         conn: &mut SqliteConnection,
         execution_id: &str,
+        kept: &mut Option<Execution>,
     ) -> Result<StepOutcome, RuntimeError> {
-        let mut ex = store::load_execution(conn, execution_id)
-            .await?
-            .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(execution_id.to_string()))?;
+        let mut ex = match kept.take() {
+            // Only a running, ready execution is kept unsaved: this step saves it.
+            Some(ex) => ex,
+            None => store::load_execution(conn, execution_id)
+                .await?
+                .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(execution_id.to_string()))?,
+        };
         if ex.status != RUNNING {
             return Ok(StepOutcome::Finished);
         }
@@ -40,14 +47,14 @@ impl Runtime {
                 cause: "The branch's state machine is missing from the definition".into(),
             };
             fail(conn, &mut ex, failure, &now).await?;
-            store::save_execution(conn, &ex).await?;
+            store::save_execution(conn, &mut ex).await?;
             self.settle(conn, &ex, &now).await?;
             self.ended_in(conn, &ex, None).await?;
             return Ok(StepOutcome::Finished);
         };
         if ex.deadline_at.as_deref().is_some_and(|d| d <= now.as_str()) {
             time_out_execution(conn, &mut ex, &now).await?;
-            store::save_execution(conn, &ex).await?;
+            store::save_execution(conn, &mut ex).await?;
             self.ended_in(conn, &ex, None).await?;
             return Ok(StepOutcome::Finished);
         }
@@ -86,14 +93,22 @@ impl Runtime {
             };
             fail(conn, &mut ex, failure, &now).await?;
         }
-        store::save_execution(conn, &ex).await?;
-        self.settle(conn, &ex, &now).await?;
-        self.ended_in(conn, &ex, None).await?;
         self.inner
             .metrics
             .steps
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Ok(outcome(&ex))
+        let now_stands = outcome(&ex);
+        if now_stands == StepOutcome::Ready && ex.parent_id.is_none() {
+            // A top-level execution that runs on: nothing else reads its row in between, so
+            // it is written once, by the step that pauses or ends it (or by `advance_in`).
+            ex.unsaved = true;
+        } else {
+            store::save_execution(conn, &mut ex).await?;
+            self.settle(conn, &ex, &now).await?;
+            self.ended_in(conn, &ex, None).await?;
+        }
+        *kept = Some(ex);
+        Ok(now_stands)
     }
 
     /// Once a branch run has ended, tells its Parallel/Map state: starts queued iterations,
@@ -146,7 +161,7 @@ impl Runtime {
                         if let Some(mut running) = store::load_execution(conn, &id).await? {
                             let aborted = EventType::MapIterationAborted;
                             branch_ended(conn, &mut running, aborted, json!({}), now).await?;
-                            store::save_execution(conn, &running).await?;
+                            store::save_execution(conn, &mut running).await?;
                         }
                     }
                 }
@@ -166,7 +181,7 @@ impl Runtime {
                 if let Some(id) = store::fork_branch(conn, &progress.key, index).await? {
                     if let Some(mut queued) = store::load_execution(conn, &id).await? {
                         start_branch(conn, &mut queued, &progress, now).await?;
-                        store::save_execution(conn, &queued).await?;
+                        store::save_execution(conn, &mut queued).await?;
                     }
                 }
             }
@@ -176,7 +191,7 @@ impl Runtime {
             self.wake();
         }
         parent.fork = Some(progress);
-        store::save_execution(conn, &parent).await?;
+        store::save_execution(conn, &mut parent).await?;
         Ok(())
     }
 
@@ -207,6 +222,8 @@ impl Runtime {
             let details = json!({ "mapRunArn": arn });
             store::append_event(conn, ex, EventType::MapRunStarted, &details, now).await?;
         }
+        // The branch runs number their events on this execution's row from here on.
+        store::share_event_count(conn, ex).await?;
         let total = branches.len();
         let limit = if max_concurrency == 0 {
             total
@@ -254,7 +271,7 @@ impl Runtime {
             store::insert_execution(conn, &child).await?;
             if index < limit {
                 start_branch(conn, &mut child, &progress, now).await?;
-                store::save_execution(conn, &child).await?;
+                store::save_execution(conn, &mut child).await?;
             }
         }
         if total == 0 {
@@ -606,7 +623,7 @@ impl Runtime {
         resource: &str,
         parameters: Value,
     ) -> Result<Result<Value, Failure>, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let call = TaskCall {
             execution_id: String::new(),
             state_machine: String::new(),
@@ -685,7 +702,7 @@ impl Runtime {
         if let Some(mut ex) = store::load_execution(conn, &task.execution_id).await? {
             ex.timer_kind = Some(TimerKind::TaskTimeout);
             ex.timer_due_at = task.deadline();
-            store::save_execution(conn, &ex).await?;
+            store::save_execution(conn, &mut ex).await?;
         }
         Ok(())
     }
@@ -746,13 +763,16 @@ impl Runtime {
             self.apply(conn, &mut ex, machine, &ctx, &task.state_input, step, &now)
                 .await?;
         }
-        store::save_execution(conn, &ex).await?;
+        store::save_execution(conn, &mut ex).await?;
         self.settle(conn, &ex, &now).await?;
         let mut now_stands = outcome(&ex);
+        let id = ex.id.clone();
         if now_stands == StepOutcome::Ready {
-            now_stands = self.advance_in(conn, &ex.id, super::INLINE_STEPS).await?;
+            now_stands = self
+                .advance_kept(conn, &id, Some(ex), super::INLINE_STEPS)
+                .await?;
         }
-        Ok((ex.id, now_stands))
+        Ok((id, now_stands))
     }
 }
 

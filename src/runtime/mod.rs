@@ -207,7 +207,7 @@ impl Runtime {
         validate_name(name)?;
         let machine = self.parse_definition(Some(name), definition)?;
         let now = db::now();
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let id = store::intern_definition(&mut tx, definition, &now).await?;
         store::upsert_machine(&mut tx, name, id, &now).await?;
         tx.commit().await?;
@@ -335,7 +335,7 @@ impl Runtime {
             return Err(RuntimeError::InputTooLarge(size));
         }
         let id = execution_arn(state_machine, &name);
-        if store::load_execution(conn, &id).await?.is_some() {
+        if store::execution_machine(conn, &id).await?.is_some() {
             return Err(RuntimeError::ExecutionAlreadyExists(name));
         }
         let now = db::now();
@@ -364,7 +364,7 @@ impl Runtime {
             &now,
         )
         .await?;
-        store::save_execution(conn, &ex).await?;
+        store::save_execution(conn, &mut ex).await?;
         Ok(id)
     }
 
@@ -376,7 +376,7 @@ impl Runtime {
         name: Option<&str>,
         input: Value,
     ) -> Result<String, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let id = self
             .start_execution_in(&mut tx, state_machine, name, input)
             .await?;
@@ -394,14 +394,30 @@ impl Runtime {
         execution_id: &str,
         max_steps: usize,
     ) -> Result<StepOutcome, RuntimeError> {
+        self.advance_kept(conn, execution_id, None, max_steps).await
+    }
+
+    /// [`Runtime::advance_in`] from the execution as the caller holds it (saved), if it does.
+    pub(super) async fn advance_kept(
+        &self,
+        conn: &mut SqliteConnection,
+        execution_id: &str,
+        mut kept: Option<store::Execution>,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
         use futures_util::FutureExt;
         use sqlx::Connection;
         let mut outcome = StepOutcome::Ready;
+        // `kept`: the execution as the last step left it, so the next need not read it again;
+        // while it runs on it is written only when it pauses, ends or the loop stops.
         for _ in 0..max_steps {
+            // What a panicking step must not take with it: the steps before it.
+            let before = kept.as_ref().filter(|ex| ex.unsaved).cloned();
             let mut savepoint = conn.begin().await?;
-            let step = std::panic::AssertUnwindSafe(self.step_in(&mut savepoint, execution_id))
-                .catch_unwind()
-                .await;
+            let step =
+                std::panic::AssertUnwindSafe(self.step_in(&mut savepoint, execution_id, &mut kept))
+                    .catch_unwind()
+                    .await;
             outcome = match step {
                 Ok(result) => {
                     let outcome = result?;
@@ -409,6 +425,7 @@ impl Runtime {
                     outcome
                 }
                 Err(panic) => {
+                    kept = None;
                     let message = panic_message(&panic);
                     self.inner
                         .metrics
@@ -419,6 +436,9 @@ impl Runtime {
                         .rollback()
                         .await
                         .map_err(|_| RuntimeError::Panicked(message.clone()))?;
+                    if let Some(mut before) = before {
+                        store::save_execution(conn, &mut before).await?;
+                    }
                     let cause = format!("orderflow failed while running this execution: {message}");
                     self.fail_unrunnable_in(conn, execution_id, &cause).await?;
                     StepOutcome::Finished
@@ -427,6 +447,9 @@ impl Runtime {
             if outcome != StepOutcome::Ready {
                 break;
             }
+        }
+        if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
+            store::save_execution(conn, &mut ex).await?;
         }
         Ok(outcome)
     }
@@ -515,7 +538,7 @@ impl Runtime {
         token: &str,
         output: Value,
     ) -> Result<String, CallbackError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let (id, outcome) = self.send_task_success_in(&mut tx, token, output).await?;
         tx.commit().await?;
         self.after_commit(outcome);
@@ -529,7 +552,7 @@ impl Runtime {
         error: &str,
         cause: &str,
     ) -> Result<String, CallbackError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let (id, outcome) = self
             .send_task_failure_in(&mut tx, token, error, cause)
             .await?;
@@ -541,7 +564,7 @@ impl Runtime {
     /// SendTaskHeartbeat: the worker behind `token` is still busy; its HeartbeatSeconds
     /// deadline starts again.
     pub async fn send_task_heartbeat(&self, token: &str) -> Result<(), CallbackError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         self.heartbeat_in(&mut tx, token).await?;
         tx.commit().await?;
         self.wake();
@@ -551,7 +574,7 @@ impl Runtime {
     /// The worker's unit of work: find one execution that can move (ready, or a due timer),
     /// run it as far as it goes in one transaction, commit.
     pub async fn try_execute_task(&self) -> Result<Outcome, RuntimeError> {
-        let mut tx = self.db().writer.begin().await?;
+        let mut tx = self.db().begin().await?;
         let Some(id) = store::next_runnable(&mut tx, &db::now()).await? else {
             return Ok(Outcome::Empty);
         };
@@ -562,7 +585,7 @@ impl Runtime {
                 // this one (its whole tree) as failed instead.
                 tx.rollback().await?;
                 tracing::error!(execution = %id, error = %e, "execution cannot go on; failing it");
-                let mut tx = self.db().writer.begin().await?;
+                let mut tx = self.db().begin().await?;
                 let cause = format!("orderflow could not run this execution: {e}");
                 self.fail_unrunnable_in(&mut tx, &id, &cause).await?;
                 tx.commit().await?;

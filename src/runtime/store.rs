@@ -123,6 +123,21 @@ pub struct Execution {
     pub variables: serde_json::Map<String, Value>,
     /// A branch run's view of the enclosing scopes' variables.
     pub outer_variables: serde_json::Map<String, Value>,
+    /// Events appended since the last save: written with the row, in one statement.
+    pub unsaved_events: Vec<NewEvent>,
+    /// Changed since it was loaded or saved.
+    pub unsaved: bool,
+}
+
+/// A history event not yet written.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    history: String,
+    id: i64,
+    previous: i64,
+    kind: EventType,
+    timestamp: String,
+    details: String,
 }
 
 impl Execution {
@@ -183,6 +198,8 @@ impl Execution {
             fork: None,
             variables: serde_json::Map::new(),
             outer_variables: serde_json::Map::new(),
+            unsaved_events: Vec::new(),
+            unsaved: false,
         }
     }
 }
@@ -353,19 +370,26 @@ pub async fn load_execution(
             .and_then(|f| serde_json::from_str(&f).ok()),
         variables: object_column(row.try_get("variables")?)?,
         outer_variables: object_column(row.try_get("outer_variables")?)?,
+        unsaved_events: Vec::new(),
+        unsaved: false,
     }))
 }
 
-/// Writes back everything a step may change.
+/// Writes back everything a step may change, with the events it appended.
 pub async fn save_execution(
     conn: &mut SqliteConnection,
-    ex: &Execution,
+    ex: &mut Execution,
 ) -> Result<(), sqlx::Error> {
+    write_events(conn, ex).await?;
+    ex.unsaved = false;
+    // A top-level execution counts its own events in memory; its branch runs count theirs
+    // on its row (see `append_event`), so the larger figure is the true one.
     let done = sqlx::query(
         "UPDATE executions SET status = ?, phase = ?, output = ?, error = ?, cause = ?,
              current_state = ?, state_input = ?, timer_kind = ?, timer_due_at = ?,
              timer_output = ?, timer_next = ?, retry_counts = ?, last_event_id = ?, fork = ?,
-             variables = ?, stopped_at = ?, entered_event_id = ?, timer_assigned = ?
+             variables = ?, stopped_at = ?, entered_event_id = ?, timer_assigned = ?,
+             event_count = MAX(event_count, ?)
          WHERE id = ?",
     )
     .bind(&ex.status)
@@ -390,6 +414,7 @@ pub async fn save_execution(
             .clone()
             .map(|m| Value::Object(m).to_string()),
     )
+    .bind(ex.event_count)
     .bind(&ex.id)
     .execute(conn)
     .await?;
@@ -405,13 +430,18 @@ pub async fn next_event_id(
     conn: &mut SqliteConnection,
     ex: &Execution,
 ) -> Result<i64, sqlx::Error> {
+    if ex.root_id.is_none() {
+        return Ok(ex.event_count + 1);
+    }
     sqlx::query_scalar("SELECT event_count + 1 FROM executions WHERE id = ?")
         .bind(ex.history_id())
         .fetch_one(conn)
         .await
 }
 
-/// Appends one history event after the execution's last one.
+/// Appends one history event after the execution's last one; it is written when the execution
+/// is saved. A top-level execution numbers its own events from its loaded row; a branch run
+/// takes the next number from its top-level execution's row, which its siblings share.
 pub async fn append_event(
     conn: &mut SqliteConnection,
     ex: &mut Execution,
@@ -420,30 +450,76 @@ pub async fn append_event(
     timestamp: &str,
 ) -> Result<(), sqlx::Error> {
     let history = ex.history_id().to_string();
-    let id: i64 = sqlx::query_scalar(
-        "UPDATE executions SET event_count = event_count + 1 WHERE id = ? RETURNING event_count",
-    )
-    .bind(&history)
-    .fetch_one(&mut *conn)
-    .await?;
-    sqlx::query(
-        "INSERT INTO history_events (execution_id, id, previous_event_id, type, timestamp, details)
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&history)
-    .bind(id)
-    .bind(ex.last_event_id)
-    .bind(kind.as_str())
-    .bind(timestamp)
-    .bind(details.to_string())
-    .execute(conn)
-    .await?;
+    let id: i64 = if ex.root_id.is_none() {
+        ex.event_count + 1
+    } else {
+        sqlx::query_scalar(
+            "UPDATE executions SET event_count = event_count + 1 WHERE id = ?
+             RETURNING event_count",
+        )
+        .bind(&history)
+        .fetch_one(&mut *conn)
+        .await?
+    };
+    ex.unsaved_events.push(NewEvent {
+        history,
+        id,
+        previous: ex.last_event_id,
+        kind,
+        timestamp: timestamp.to_string(),
+        details: details.to_string(),
+    });
     ex.last_event_id = id;
     if kind.as_str().ends_with("StateEntered") {
         ex.entered_event_id = Some(id);
     }
     if ex.root_id.is_none() {
         ex.event_count = id;
+    }
+    Ok(())
+}
+
+/// Before branch runs number events of this top-level execution's history on its row, the
+/// row learns the numbers it has handed out in memory.
+pub async fn share_event_count(
+    conn: &mut SqliteConnection,
+    ex: &mut Execution,
+) -> Result<(), sqlx::Error> {
+    write_events(conn, ex).await?;
+    sqlx::query("UPDATE executions SET event_count = MAX(event_count, ?) WHERE id = ?")
+        .bind(ex.event_count)
+        .bind(&ex.id)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Writes the appended events, many to a statement.
+async fn write_events(conn: &mut SqliteConnection, ex: &mut Execution) -> Result<(), sqlx::Error> {
+    const ROWS: usize = 100;
+    let events = std::mem::take(&mut ex.unsaved_events);
+    for chunk in events.chunks(ROWS) {
+        let mut sql = String::from(
+            "INSERT INTO history_events (execution_id, id, previous_event_id, type, timestamp, details) VALUES ",
+        );
+        for i in 0..chunk.len() {
+            sql.push_str(if i == 0 {
+                "(?, ?, ?, ?, ?, ?)"
+            } else {
+                ", (?, ?, ?, ?, ?, ?)"
+            });
+        }
+        let mut query = sqlx::query(&sql);
+        for e in chunk {
+            query = query
+                .bind(&e.history)
+                .bind(e.id)
+                .bind(e.previous)
+                .bind(e.kind.as_str())
+                .bind(&e.timestamp)
+                .bind(&e.details);
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }

@@ -191,7 +191,7 @@ async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
         )
         .await
         .unwrap();
-        let mut tx = rt.db().writer.begin().await.unwrap();
+        let mut tx = rt.db().begin().await.unwrap();
         let id = rt
             .start_execution_in(&mut tx, "p", None, json!({}))
             .await
@@ -603,10 +603,12 @@ async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the
     };
     // The stored definition is damaged while the execution waits.
     let db = Db::open(&url(&dir)).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
     sqlx::query("UPDATE definitions SET body = 'not json'")
-        .execute(&db.writer)
+        .execute(&mut *tx)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let rt = runtime(&dir).await;
     rt.put_state_machine(
         "fine",

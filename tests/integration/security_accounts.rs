@@ -283,6 +283,18 @@ async fn revoked_and_expired_tokens_are_refused_with_401_and_tokens_are_listed_w
         stored.iter().all(|h| h.len() == 64 && h != token),
         "only hashes are stored"
     );
+    // Its use is noted behind the request's back: wait for the note before listing.
+    let noted = || async {
+        sqlx::query_scalar::<_, Option<String>>("SELECT last_used_at FROM api_tokens WHERE id = ?")
+            .bind(id)
+            .fetch_one(&app.state.db().reader)
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while noted().await.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let (status, body) = call(&app, &admin, AccessKeys::PATH, &[]).await;
     assert_eq!(status, 200);
     assert!(!body.contains(token), "the list never shows a token");
@@ -343,11 +355,13 @@ async fn revoked_and_expired_tokens_are_refused_with_401_and_tokens_are_listed_w
     let token = expiring["token"].as_str().unwrap();
     assert!(expiring["expires_at"].is_string());
     assert_eq!(with_token(&app, token).await.0, 404, "not expired yet");
+    let mut tx = app.state.db().begin().await.unwrap();
     sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?")
         .bind(expiring["id"].as_i64().unwrap())
-        .execute(&app.state.db().writer)
+        .execute(&mut *tx)
         .await
         .unwrap();
+    tx.commit().await.unwrap();
     let (status, body) = with_token(&app, token).await;
     assert_eq!(status, 401, "{body}");
     assert!(
@@ -582,13 +596,15 @@ async fn every_audited_change_commits_with_its_audit_row_and_a_failed_one_writes
     );
 
     // A change whose audit row cannot be written does not happen.
+    let mut tx = app.state.db().begin().await.unwrap();
     sqlx::query(
         "CREATE TRIGGER audit_unavailable BEFORE INSERT ON audit_log
          BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END",
     )
-    .execute(&app.state.db().writer)
+    .execute(&mut *tx)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     let dora_epoch = || async {
         sqlx::query_as::<_, (String, Option<String>, i64)>(
             "SELECT password_hash, disabled_at, session_epoch FROM users WHERE username = 'dora'",

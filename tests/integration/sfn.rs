@@ -81,6 +81,11 @@ async fn requests_need_a_valid_fresh_signature_from_a_known_key() {
     let (status, ok) = send(&app, Some(&signed), &now, body).await;
     assert_eq!(status, 200, "{ok}");
     assert!(ok["stateMachines"].is_array(), "{ok}");
+    // The note is written behind the request's back: it shows up soon after.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while last_used().await.is_none() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert!(
         last_used().await.is_some(),
         "a signed request marks its key used"

@@ -1,0 +1,386 @@
+//! Group commit. Every write transaction of the process goes through one committer, which owns
+//! the database's one write connection. Requests queued while a commit is on its way to the
+//! disk become the next batch: the committer runs them back to back inside one SQLite
+//! transaction, each in a savepoint of its own, commits the batch with one fsync and only then
+//! tells each request that its changes are durable. A request that fails, is dropped or panics
+//! rolls back to its savepoint: the rest of its batch commits without it.
+
+use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+/// When a batch stops taking requests: once it holds `requests` of them or has run for
+/// `time`, so that a request queued behind it is not kept waiting long.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub requests: usize,
+    pub time: Duration,
+}
+
+impl Default for BatchLimits {
+    fn default() -> BatchLimits {
+        BatchLimits {
+            requests: 512,
+            time: Duration::from_millis(2),
+        }
+    }
+}
+
+/// The savepoint each request runs in. sqlx names its own nested savepoints differently, so
+/// requests may open savepoints of their own inside it.
+const SAVEPOINT: &str = "SAVEPOINT orderflow_request";
+const RELEASE: &str = "RELEASE orderflow_request";
+const UNDO: &str = "ROLLBACK TO orderflow_request";
+
+/// Hands out turns on the write connection.
+#[derive(Clone, Debug)]
+pub struct Committer {
+    requests: mpsc::UnboundedSender<oneshot::Sender<Result<WriteTx, String>>>,
+    stats: Arc<CommitStats>,
+}
+
+/// Figures since the process started, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Commits made (each one fsync).
+    pub commits: AtomicU64,
+    /// Write requests committed.
+    pub committed: AtomicU64,
+    /// Write requests rolled back to their savepoint (errors, refusals, dropped requests).
+    pub undone: AtomicU64,
+    /// Requests waiting for their turn now.
+    pub waiting: AtomicU64,
+    /// Time spent in COMMIT, in microseconds.
+    pub commit_micros: AtomicU64,
+}
+
+/// What a request did with its turn.
+enum Verdict {
+    /// Keep the changes; say on this channel once they are durable.
+    Keep(oneshot::Sender<Result<(), String>>),
+    /// Roll them back.
+    Undo,
+}
+
+struct Returned {
+    tx: Transaction<'static, Sqlite>,
+    verdict: Verdict,
+}
+
+/// One request's turn on the write connection: a savepoint inside the committer's open
+/// transaction. It dereferences to the connection; [`WriteTx::commit`] keeps the changes and
+/// waits until they are on disk, and dropping it (or [`WriteTx::rollback`]) undoes them.
+pub struct WriteTx {
+    tx: Option<Transaction<'static, Sqlite>>,
+    back: Option<oneshot::Sender<Returned>>,
+}
+
+impl Committer {
+    /// Starts the committer on `pool`, which must hold the one write connection.
+    pub fn start(pool: SqlitePool, limits: BatchLimits) -> Committer {
+        let (requests, queue) = mpsc::unbounded_channel();
+        let stats = Arc::new(CommitStats::default());
+        tokio::spawn(run(pool, queue, stats.clone(), limits));
+        Committer { requests, stats }
+    }
+
+    /// Waits for a turn on the write connection.
+    pub async fn begin(&self) -> Result<WriteTx, sqlx::Error> {
+        let (lease, turn) = oneshot::channel();
+        self.stats.waiting.fetch_add(1, Ordering::Relaxed);
+        self.requests
+            .send(lease)
+            .map_err(|_| failed("the committer has stopped"))?;
+        match turn.await {
+            Ok(Ok(tx)) => Ok(tx),
+            Ok(Err(e)) => Err(failed(&e)),
+            Err(_) => Err(failed("the committer has stopped")),
+        }
+    }
+
+    pub fn stats(&self) -> &CommitStats {
+        &self.stats
+    }
+}
+
+impl WriteTx {
+    /// Keeps this request's changes and returns once they are durable. If the batch's commit
+    /// fails, nothing of the request was kept and the error says why.
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let (ack, durable) = oneshot::channel();
+        self.give_back(Verdict::Keep(ack));
+        match durable.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(failed(&e)),
+            Err(_) => Err(failed("the committer stopped before committing")),
+        }
+    }
+
+    /// Undoes this request's changes.
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.give_back(Verdict::Undo);
+        Ok(())
+    }
+
+    fn give_back(&mut self, verdict: Verdict) {
+        if let (Some(tx), Some(back)) = (self.tx.take(), self.back.take()) {
+            // If the committer is gone, dropping the transaction rolls everything back.
+            let _ = back.send(Returned { tx, verdict });
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        self.give_back(Verdict::Undo);
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.tx
+            .as_deref()
+            .expect("a WriteTx holds its transaction until it is given back")
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.tx
+            .as_deref_mut()
+            .expect("a WriteTx holds its transaction until it is given back")
+    }
+}
+
+fn failed(why: &str) -> sqlx::Error {
+    sqlx::Error::Io(std::io::Error::other(format!("write failed: {why}")))
+}
+
+type Queue = mpsc::UnboundedReceiver<oneshot::Sender<Result<WriteTx, String>>>;
+
+async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits: BatchLimits) {
+    while let Some(first) = queue.recv().await {
+        // IMMEDIATE: take the write lock now, so that a CLI process writing the same file
+        // makes this wait at the start (busy_timeout) rather than fail halfway.
+        let tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+            Ok(tx) => tx,
+            Err(e) => {
+                tracing::error!(error = %e, "could not begin a write transaction");
+                stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                let _ = first.send(Err(e.to_string()));
+                continue;
+            }
+        };
+        let started = Instant::now();
+        let mut held = Some(tx);
+        let mut acks = Vec::new();
+        let mut next = Some(first);
+        let mut broken = None;
+        while let Some(request) = next.take() {
+            stats.waiting.fetch_sub(1, Ordering::Relaxed);
+            let Some(mut tx) = held.take() else { break };
+            if let Err(e) = sqlx::query(SAVEPOINT).execute(&mut *tx).await {
+                let _ = request.send(Err(e.to_string()));
+                broken = Some(e.to_string());
+                break;
+            }
+            let (back, returned) = oneshot::channel();
+            let turn = WriteTx {
+                tx: Some(tx),
+                back: Some(back),
+            };
+            // A requester that gave up before its turn drops the turn: it comes back undone.
+            let _ = request.send(Ok(turn));
+            let Ok(Returned { mut tx, verdict }) = returned.await else {
+                broken = Some("a request lost the transaction".into());
+                break;
+            };
+            let ended = match verdict {
+                Verdict::Keep(ack) => {
+                    acks.push(ack);
+                    sqlx::query(RELEASE).execute(&mut *tx).await.map(|_| ())
+                }
+                Verdict::Undo => {
+                    stats.undone.fetch_add(1, Ordering::Relaxed);
+                    undo(&mut tx).await
+                }
+            };
+            if let Err(e) = ended {
+                broken = Some(e.to_string());
+                held = Some(tx);
+                break;
+            }
+            held = Some(tx);
+            if acks.len() < limits.requests && started.elapsed() < limits.time {
+                next = queue.try_recv().ok();
+            }
+        }
+        let result = match (held, broken) {
+            (Some(tx), None) => {
+                let committing = Instant::now();
+                let result = tx.commit().await.map_err(|e| e.to_string());
+                let micros = u64::try_from(committing.elapsed().as_micros()).unwrap_or(u64::MAX);
+                stats.commits.fetch_add(1, Ordering::Relaxed);
+                stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
+                result
+            }
+            // Dropping the transaction (if we still have it) rolls the whole batch back.
+            (_, Some(why)) => Err(why),
+            (None, None) => Err("a request lost the transaction".into()),
+        };
+        if let Err(e) = &result {
+            tracing::error!(error = %e, requests = acks.len(), "a write batch failed");
+        } else {
+            stats
+                .committed
+                .fetch_add(acks.len() as u64, Ordering::Relaxed);
+        }
+        for ack in acks {
+            let _ = ack.send(result.clone());
+        }
+    }
+}
+
+async fn undo(tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(UNDO).execute(&mut *tx).await?;
+    sqlx::query(RELEASE).execute(&mut *tx).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+    async fn committer(dir: &std::path::Path, limits: BatchLimits) -> (Committer, SqlitePool) {
+        let options = SqliteConnectOptions::new()
+            .filename(dir.join("commit.sqlite3"))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let reader = SqlitePoolOptions::new()
+            .connect_with(options.read_only(true))
+            .await
+            .unwrap();
+        (Committer::start(pool, limits), reader)
+    }
+
+    async fn insert(tx: &mut WriteTx, n: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("INSERT INTO t (n) VALUES (?)")
+            .bind(n)
+            .execute(&mut **tx)
+            .await
+            .map(|_| ())
+    }
+
+    async fn rows(reader: &SqlitePool) -> Vec<i64> {
+        sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(reader)
+            .await
+            .unwrap()
+    }
+
+    /// Requests queued behind one another commit together, and the ones that fail, are
+    /// dropped or panic take only their own changes with them.
+    #[tokio::test]
+    async fn a_batch_commits_once_and_a_bad_request_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BatchLimits {
+            requests: 100,
+            time: Duration::from_secs(60),
+        };
+        let (committer, reader) = committer(dir.path(), limits).await;
+        // The first request holds its turn until eight more wait behind it.
+        let mut first = committer.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        let mut waiting = Vec::new();
+        for n in 2..=9 {
+            let committer = committer.clone();
+            waiting.push(tokio::spawn(async move {
+                let mut tx = committer.begin().await?;
+                insert(&mut tx, n).await?;
+                match n {
+                    // Refused after writing: its row must go.
+                    3 => Err(sqlx::Error::RowNotFound),
+                    // Breaks a constraint: only its statement fails; it gives up.
+                    5 => insert(&mut tx, 2).await,
+                    // Panics while holding its turn.
+                    7 => panic!("a request panicked"),
+                    _ => tx.commit().await,
+                }
+            }));
+        }
+        while committer.stats().waiting.load(Ordering::Relaxed) < 8 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            rows(&reader).await,
+            Vec::<i64>::new(),
+            "nothing is visible yet"
+        );
+        first.commit().await.unwrap();
+        let mut outcomes = Vec::new();
+        for task in waiting {
+            outcomes.push(match task.await {
+                Ok(result) => result.is_ok(),
+                Err(e) => {
+                    assert!(e.is_panic());
+                    false
+                }
+            });
+        }
+        assert_eq!(
+            outcomes,
+            [true, false, true, false, true, false, true, true],
+            "requests 2..=9"
+        );
+        assert_eq!(rows(&reader).await, [1, 2, 4, 6, 8, 9]);
+        let stats = committer.stats();
+        assert_eq!(
+            stats.commits.load(Ordering::Relaxed),
+            1,
+            "one batch, one commit"
+        );
+        assert_eq!(stats.committed.load(Ordering::Relaxed), 6);
+        assert_eq!(stats.undone.load(Ordering::Relaxed), 3);
+    }
+
+    /// A request that gives up while it waits takes no turn, and the next batch still works.
+    #[tokio::test]
+    async fn a_request_cancelled_in_the_queue_is_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let (committer, reader) = committer(dir.path(), BatchLimits::default()).await;
+        let mut first = committer.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        let queued = tokio::spawn({
+            let committer = committer.clone();
+            async move {
+                let mut tx = committer.begin().await.unwrap();
+                insert(&mut tx, 2).await.unwrap();
+                tx.commit().await.unwrap();
+            }
+        });
+        while committer.stats().waiting.load(Ordering::Relaxed) < 1 {
+            tokio::task::yield_now().await;
+        }
+        queued.abort();
+        let _ = queued.await;
+        first.commit().await.unwrap();
+        let mut later = committer.begin().await.unwrap();
+        insert(&mut later, 3).await.unwrap();
+        later.commit().await.unwrap();
+        assert_eq!(rows(&reader).await, [1, 3]);
+    }
+}
