@@ -15,7 +15,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs a command of the binary on database `db` with `stdin`; asserts it succeeded and
+/// returns its standard output.
 pub fn cli(db: &str, args: &[&str], stdin: &str) -> String {
+    let out = cli_output(db, args, stdin);
+    let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
+    assert!(
+        out.status.success(),
+        "orderflow {args:?} failed: {}",
+        text(out.stderr)
+    );
+    text(out.stdout)
+}
+
+/// Runs a command of the binary on database `db` with `stdin`, whatever its outcome.
+pub fn cli_output(db: &str, args: &[&str], stdin: &str) -> std::process::Output {
     use std::io::Write;
     let mut child = Command::new(BIN)
         .args(args)
@@ -23,6 +37,7 @@ pub fn cli(db: &str, args: &[&str], stdin: &str) -> String {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     child
@@ -31,9 +46,7 @@ pub fn cli(db: &str, args: &[&str], stdin: &str) -> String {
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "orderflow {args:?} failed");
-    String::from_utf8(out.stdout).unwrap()
+    child.wait_with_output().unwrap()
 }
 
 pub async fn start(db: &str, port: u16) -> Child {
