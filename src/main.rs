@@ -214,14 +214,81 @@ fn read_password() -> anyhow::Result<String> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
+    let traces = init_tracing()?;
+    let cli = Cli::parse();
+    let result = run(cli).await;
+    if let Some(provider) = traces {
+        // Sends the spans still queued; a collector that is gone costs at most its timeout.
+        if let Err(e) = provider.shutdown() {
+            eprintln!("exporting the last traces failed: {e}");
+        }
+    }
+    result
+}
+
+/// Logs to standard error (filtered by `RUST_LOG`) and, when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set, exports spans over OTLP/HTTP with protobuf:
+/// one per HTTP request and one per execution step, under `OTEL_SERVICE_NAME` ("orderflow" by
+/// default). Those spans are at debug level and only the exporter's own filter enables them,
+/// so without an exporter they cost nothing and the logs look as before.
+fn init_tracing() -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
-        )
-        .with_writer(std::io::stderr)
+        );
+    let configured = [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    let provider = configured.then(tracer_provider).transpose()?;
+    let export = provider.as_ref().map(|provider| {
+        use opentelemetry::trace::TracerProvider as _;
+        use tracing::Level;
+        let spans = tracing_subscriber::filter::Targets::new()
+            .with_target("tower_http::trace", Level::DEBUG)
+            .with_target("orderflow::runtime::executor", Level::DEBUG)
+            .with_target("orderflow", Level::INFO);
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("orderflow"))
+            .with_filter(spans)
+    });
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(export)
         .init();
-    let cli = Cli::parse();
+    Ok(provider)
+}
+
+/// The OTLP exporter reads its endpoint, headers and timeout from the standard `OTEL_*`
+/// variables, the batch processor its delays and sizes (`OTEL_BSP_*`).
+fn tracer_provider() -> anyhow::Result<opentelemetry_sdk::trace::SdkTracerProvider> {
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+        .build()
+        .context("setting up the OTLP trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT)")?;
+    let service = std::env::var("OTEL_SERVICE_NAME")
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "orderflow".into());
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .build();
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(resource)
+        .build())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(cli.database_url, cli.serve).await,
         Command::User { command } => {

@@ -103,6 +103,7 @@ impl Server {
             .layer(from_fn(edge::limit_body))
             .layer(DefaultBodyLimit::max(edge::SFN_BODY_LIMIT))
             .layer(from_fn(edge::security_headers))
+            .layer(from_fn(crate::metrics::track_http))
             .layer(TraceLayer::new_for_http())
             .with_state(state.clone());
         let listener = TcpListener::bind(addr).await?;

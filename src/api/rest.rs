@@ -40,60 +40,22 @@ pub async fn metrics(
             field: None,
         });
     }
-    use std::fmt::Write;
-    use std::sync::atomic::Ordering;
+    use std::sync::atomic::Ordering::Relaxed;
     let rt = &state.runtime;
-    let (executions, pending) = rt.gauges().await.map_err(ApiError::internal)?;
-    let orders = orders::count_by_status(&state).await?;
-    let mut out = String::new();
-    let counters = [
-        (
-            "orderflow_steps_total",
-            "Execution steps run.",
-            rt.metrics().steps.load(Ordering::Relaxed),
-        ),
-        (
-            "orderflow_worker_errors_total",
-            "Worker steps that failed and were retried.",
-            rt.metrics().worker_errors.load(Ordering::Relaxed),
-        ),
-        (
-            "orderflow_step_panics_total",
-            "Steps that panicked; each failed its execution with States.Runtime.",
-            rt.metrics().step_panics.load(Ordering::Relaxed),
-        ),
-        (
-            "orderflow_worker_restarts_total",
-            "Times the background worker died and was started again.",
-            rt.metrics().worker_restarts.load(Ordering::Relaxed),
-        ),
-    ];
-    for (name, help, value) in counters {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "# HELP orderflow_executions Executions by status.\n# TYPE orderflow_executions gauge"
-    );
-    for (status, n) in executions {
-        let _ = writeln!(out, "orderflow_executions{{status=\"{status}\"}} {n}");
-    }
-    let _ = writeln!(out, "# HELP orderflow_pending_task_tokens Callbacks waiting for their token.\n# TYPE orderflow_pending_task_tokens gauge\norderflow_pending_task_tokens {pending}");
-    let _ = writeln!(
-        out,
-        "# HELP orderflow_orders Orders by status.\n# TYPE orderflow_orders gauge"
-    );
-    for (status, n) in orders {
-        let _ = writeln!(
-            out,
-            "orderflow_orders{{status=\"{}\"}} {n}",
-            status.as_str()
-        );
-    }
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out))
+    let (executions, pending_task_tokens) = rt.gauges().await.map_err(ApiError::internal)?;
+    let snapshot = crate::metrics::Snapshot {
+        steps: rt.metrics().steps.load(Relaxed),
+        worker_errors: rt.metrics().worker_errors.load(Relaxed),
+        step_panics: rt.metrics().step_panics.load(Relaxed),
+        worker_restarts: rt.metrics().worker_restarts.load(Relaxed),
+        executions,
+        pending_task_tokens,
+        orders: orders::count_by_status(&state).await?,
+    };
+    Ok((
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        crate::metrics::render(&snapshot),
+    ))
 }
 
 /// The user behind `Authorization: Bearer <token>`.

@@ -590,6 +590,7 @@ pub async fn decide(
             status: order.status,
         });
     }
+    crate::metrics::record_decision(order.stage, order.awaiting_since.as_deref(), &now);
     let output = json!({
         "approved": verdict.approved,
         "decidedBy": by.username,

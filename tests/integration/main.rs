@@ -11,6 +11,7 @@ mod console;
 mod crash;
 mod inbox;
 mod jsonata;
+mod observability;
 mod pages;
 mod recorded;
 mod runtime;

@@ -667,27 +667,10 @@ async fn every_audited_change_commits_with_its_audit_row_and_a_failed_one_writes
 
 #[tokio::test]
 async fn the_command_line_lists_revokes_and_expires_tokens_and_audits_it() {
-    use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("cli.sqlite3").display());
     let cli = |args: &[&str], stdin: &str| -> (bool, String, String) {
-        use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_orderflow"))
-            .args(args)
-            .env("DATABASE_URL", &db)
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = crate::common::binary::cli_output(&db, args, stdin);
         let text = |b: Vec<u8>| String::from_utf8(b).unwrap();
         (out.status.success(), text(out.stdout), text(out.stderr))
     };

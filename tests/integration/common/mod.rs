@@ -1,6 +1,7 @@
 //! Shared test set-up: the real app on a loopback port over a temporary SQLite file.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod flow;
 pub mod sfn;
 
