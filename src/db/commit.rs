@@ -223,7 +223,9 @@ async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits
             (Some(tx), None) => {
                 let committing = Instant::now();
                 let result = tx.commit().await.map_err(|e| e.to_string());
-                let micros = u64::try_from(committing.elapsed().as_micros()).unwrap_or(u64::MAX);
+                let took = committing.elapsed();
+                crate::metrics::record_commit(acks.len(), took);
+                let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                 stats.commits.fetch_add(1, Ordering::Relaxed);
                 stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
                 result

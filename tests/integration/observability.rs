@@ -157,6 +157,11 @@ async fn metrics_count_requests_per_route_and_status_in_prometheus_text() {
             "{text}"
         );
     }
+    // Every write went through the committer: at least the two orders, each acknowledged
+    // by a commit.
+    let commits = series["orderflow_commit_duration_seconds_count"];
+    let committed = series["orderflow_commit_batch_size_sum"];
+    assert!(commits >= 1.0 && committed >= 2.0, "{text}");
 
     let (_, text) = app.scrape().await;
     let series = parse_exposition(&text);
