@@ -2,6 +2,7 @@
 //! is still there and can be approved to `processed`; its user and key commands are audited.
 
 use crate::common::binary::{cli, free_port, start};
+use std::time::Duration;
 
 #[tokio::test]
 async fn an_order_awaiting_approval_survives_kill_dash_9() {
