@@ -1,14 +1,19 @@
-//! The inbox and the console's order list at a million orders: seeds a SQLite file with
-//! 1,000,000 orders (5% awaiting approval, the rest decided over 60 days) and prints the
-//! latency of the queries the pages run — median and 90th percentile of repeated runs.
+//! The inbox, the console's order list and the dashboard at a million orders: seeds a SQLite
+//! file with 1,000,000 orders (5% awaiting approval, the rest decided over 60 days) and prints
+//! the latency of every query those pages run — median, 90th and 99th percentile of repeated
+//! runs — first on a quiet database, then while a background task places (and decides) orders
+//! as fast as the real code path goes.
 //!
-//! `cargo bench --features ssr --bench console` (set `ORDERS` for another size).
+//! `cargo bench --features ssr --bench console` (set `ORDERS` for another size, `RUNS` for
+//! the runs per query).
 
 use orderflow::config::Config;
-use orderflow::model::{Cents, CurrentUser, InboxSort, InboxView, Role};
-use orderflow::orders::{self, InboxRequest, OrderFilter};
+use orderflow::model::{Cents, CurrentUser, InboxSort, InboxView, OrderStatus, Role};
+use orderflow::orders::{self, ApiOrder, InboxRequest, OrderFilter, Verdict};
 use orderflow::state::AppState;
 use sqlx::{ConnectOptions, Connection};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[global_allocator]
@@ -58,12 +63,21 @@ async fn seed(url: &str, n: i64) {
     conn.close().await.unwrap();
 }
 
-/// Runs `f` `runs` times; prints the median and 90th percentile.
-async fn time<F, Fut, T>(label: &str, runs: usize, mut f: F)
+/// A query's latency over repeated runs.
+#[derive(Clone, Copy)]
+struct Figures {
+    p50: Duration,
+    p90: Duration,
+    p99: Duration,
+}
+
+/// Runs `f` `runs` times (after one unmeasured run) and returns its percentiles.
+async fn percentiles<F, Fut, T>(runs: usize, mut f: F) -> Figures
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = T>,
 {
+    std::hint::black_box(f().await);
     let mut took: Vec<Duration> = Vec::with_capacity(runs);
     for _ in 0..runs {
         let start = Instant::now();
@@ -72,19 +86,399 @@ where
     }
     took.sort();
     let at = |p: usize| took[((took.len() - 1) * p).div_ceil(100)];
-    println!(
-        "{label:<58} median {:>8.2} ms   p90 {:>8.2} ms",
-        at(50).as_secs_f64() * 1000.0,
-        at(90).as_secs_f64() * 1000.0
-    );
+    Figures {
+        p50: at(50),
+        p90: at(90),
+        p99: at(99),
+    }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn user(name: &str, role: Role) -> CurrentUser {
+    CurrentUser {
+        id: 1,
+        username: name.into(),
+        role,
+        email: None,
+        approval_limit: None,
+    }
+}
+
+/// The pages' queries against one database, with the cursors of their second pages.
+struct Console {
+    state: AppState,
+    approver: CurrentUser,
+    admin: CurrentUser,
+    oldest_next: String,
+    largest_next: String,
+    list_next: String,
+}
+
+impl Console {
+    async fn inbox(&self, admin: bool, req: InboxRequest<'_>) -> orders::InboxResult {
+        let who = if admin { &self.admin } else { &self.approver };
+        let req = InboxRequest { limit: 50, ..req };
+        orders::inbox(&self.state, who, &req).await.unwrap()
+    }
+
+    async fn list(&self, filter: OrderFilter, cursor: Option<&str>) -> orderflow::model::OrderPage {
+        orders::list(&self.state, &filter, cursor, 25)
+            .await
+            .unwrap()
+    }
+
+    /// Times every query, `runs` times each, in the order they are printed.
+    async fn measure(&self, runs: usize) -> Vec<(&'static str, Figures)> {
+        let c = self;
+        let mut out = Vec::new();
+        let req = InboxRequest::default;
+        let inbox: Vec<(&'static str, bool, InboxRequest<'_>)> = vec![
+            (
+                "inbox, oldest first, first page (with counts)",
+                false,
+                req(),
+            ),
+            (
+                "inbox, oldest first, next page (keyset)",
+                false,
+                InboxRequest {
+                    cursor: Some(&c.oldest_next),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, largest first, first page",
+                false,
+                InboxRequest {
+                    sort: InboxSort::Largest,
+                    ..req()
+                },
+            ),
+            (
+                "inbox, largest first, next page (keyset)",
+                false,
+                InboxRequest {
+                    sort: InboxSort::Largest,
+                    cursor: Some(&c.largest_next),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, claimed by me",
+                false,
+                InboxRequest {
+                    view: InboxView::Mine,
+                    ..req()
+                },
+            ),
+            (
+                "inbox, unclaimed",
+                false,
+                InboxRequest {
+                    view: InboxView::Unclaimed,
+                    ..req()
+                },
+            ),
+            ("inbox (admin), everything", true, req()),
+            (
+                "inbox (admin), escalated",
+                true,
+                InboxRequest {
+                    view: InboxView::Escalated,
+                    ..req()
+                },
+            ),
+            (
+                "inbox, total 1,000-2,000, oldest first",
+                false,
+                InboxRequest {
+                    min: Some(Cents(100_000)),
+                    max: Some(Cents(200_000)),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, total 1,000-2,000, largest first",
+                false,
+                InboxRequest {
+                    sort: InboxSort::Largest,
+                    min: Some(Cents(100_000)),
+                    max: Some(Cents(200_000)),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, total 1,000.00-1,005.00 (rare), oldest",
+                false,
+                InboxRequest {
+                    min: Some(Cents(100_000)),
+                    max: Some(Cents(100_500)),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, total above 100.00 (nearly all), oldest",
+                false,
+                InboxRequest {
+                    min: Some(Cents(10_000)),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, total 1,000-2,000, claimed by me",
+                false,
+                InboxRequest {
+                    view: InboxView::Mine,
+                    min: Some(Cents(100_000)),
+                    max: Some(Cents(200_000)),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, waited over a day, oldest first",
+                false,
+                InboxRequest {
+                    waited_minutes: Some(1440),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, waited over a day, largest first",
+                false,
+                InboxRequest {
+                    sort: InboxSort::Largest,
+                    waited_minutes: Some(1440),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, search an order id",
+                false,
+                InboxRequest {
+                    search: Some("ORD-0000424240"),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, search a customer (none waiting)",
+                false,
+                InboxRequest {
+                    search: Some("Customer 4242"),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, search a customer (200 waiting)",
+                false,
+                InboxRequest {
+                    search: Some("Customer 4240"),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, search a customer, largest first",
+                false,
+                InboxRequest {
+                    sort: InboxSort::Largest,
+                    search: Some("Customer 4240"),
+                    ..req()
+                },
+            ),
+            (
+                "inbox, search every customer (example.com)",
+                false,
+                InboxRequest {
+                    search: Some("example.com"),
+                    ..req()
+                },
+            ),
+        ];
+        for (label, admin, req) in inbox {
+            let figures = percentiles(runs, || c.inbox(admin, req.clone())).await;
+            out.push((label, figures));
+        }
+
+        // A day with orders, as the console's date filter asks for it (before the next day).
+        let day = time::OffsetDateTime::now_utc().date() - time::Duration::days(20);
+        let (day, next_day) = (day.to_string(), (day + time::Duration::days(1)).to_string());
+        let filter = OrderFilter::default;
+        let search = |text: &str| OrderFilter {
+            search: Some(text.into()),
+            ..filter()
+        };
+        let lists: Vec<(&'static str, OrderFilter, Option<&str>)> = vec![
+            ("order list, newest first, first page", filter(), None),
+            (
+                "order list, next page (keyset)",
+                filter(),
+                Some(&c.list_next),
+            ),
+            (
+                "order list, status rejected",
+                OrderFilter {
+                    status: Some(OrderStatus::Rejected),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, status awaiting approval",
+                OrderFilter {
+                    status: Some(OrderStatus::AwaitingApproval),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, status invalid (none)",
+                OrderFilter {
+                    status: Some(OrderStatus::Invalid),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, one day",
+                OrderFilter {
+                    from: Some(day.clone()),
+                    to: Some(next_day.clone()),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, one day, status rejected",
+                OrderFilter {
+                    status: Some(OrderStatus::Rejected),
+                    from: Some(day.clone()),
+                    to: Some(next_day.clone()),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, decided by one approver",
+                OrderFilter {
+                    approver: Some("approver-3".into()),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, total above 8,999.00 (rare)",
+                OrderFilter {
+                    min_cents: Some(899_900),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, total 100.00-5,000.00 (most)",
+                OrderFilter {
+                    min_cents: Some(10_000),
+                    max_cents: Some(500_000),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, one approver, total above 8,999.00",
+                OrderFilter {
+                    approver: Some("approver-3".into()),
+                    min_cents: Some(899_900),
+                    ..filter()
+                },
+                None,
+            ),
+            (
+                "order list, search by order id",
+                search("ORD-0000424242"),
+                None,
+            ),
+            (
+                "order list, search a customer (200 orders)",
+                search("Customer 4242"),
+                None,
+            ),
+            (
+                "order list, search an e-mail (200 orders)",
+                search("c4242@"),
+                None,
+            ),
+            (
+                "order list, search every customer (example.com)",
+                search("example.com"),
+                None,
+            ),
+            (
+                "order list, search 'Customer 1' (1 in 5)",
+                search("Customer 1"),
+                None,
+            ),
+        ];
+        for (label, filter, cursor) in lists {
+            let figures = percentiles(runs, || c.list(filter.clone(), cursor)).await;
+            out.push((label, figures));
+        }
+
+        let figures = percentiles(runs, || async {
+            orders::count_by_status(&c.state).await.unwrap()
+        })
+        .await;
+        out.push(("orders by status (API metrics)", figures));
+        let figures = percentiles(runs, || async {
+            orders::dashboard(&c.state, 14).await.unwrap()
+        })
+        .await;
+        out.push(("dashboard (14 days of decisions)", figures));
+        out
+    }
+}
+
+/// Places orders through the API's code path until `stop`, one after another as fast as they
+/// go: every other one needs approval, and of those half are decided (approved or rejected)
+/// at once, so the roll-ups and indexes change as they would in a busy shop.
+async fn place_orders(state: AppState, stop: Arc<AtomicBool>, placed: Arc<AtomicU64>) {
+    let shop = user("bench-shop", Role::Approver);
+    let decider = user("bench-decider", Role::Approver);
+    let mut i = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        i += 1;
+        let order = ApiOrder {
+            order_id: Some(format!("LOAD-{i}")),
+            items: vec!["Widget".into()],
+            cost: Cents(if i.is_multiple_of(2) { 5_000 } else { 50_000 }),
+            customer_name: format!("Load customer {}", i % 100),
+            customer_email: format!("load{}@example.com", i % 100),
+        };
+        let order = orders::place_from_api(&state, order, &shop).await.unwrap();
+        placed.fetch_add(1, Ordering::Relaxed);
+        if order.status == OrderStatus::AwaitingApproval && i % 4 != 3 {
+            let verdict = Verdict {
+                approved: i % 4 == 1,
+                reason: Some("bench"),
+                ..Default::default()
+            };
+            orders::decide(&state, &order.id, &verdict, &decider)
+                .await
+                .unwrap();
+        }
+    }
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let n: i64 = std::env::var("ORDERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let env = |name: &str, default: i64| -> i64 {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = env("ORDERS", 1_000_000);
+    let runs = env("RUNS", 100) as usize;
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("bench.sqlite3").display());
     let options = leptos::config::get_configuration(Some("Cargo.toml"))
@@ -101,167 +495,71 @@ async fn main() {
         n / 20,
         start.elapsed().as_secs_f64()
     );
-    let approver = CurrentUser {
-        id: 1,
-        username: "bench-approver".into(),
-        role: Role::Approver,
-        email: None,
-        approval_limit: None,
-    };
-    let page = |req: InboxRequest<'static>| {
-        let (state, approver) = (state.clone(), approver.clone());
-        async move { orders::inbox(&state, &approver, &req).await.unwrap() }
-    };
-    let runs = 30;
-    let first = page(InboxRequest {
-        limit: 50,
-        ..Default::default()
-    })
-    .await;
-    let cursor: &'static str = Box::leak(first.next.clone().unwrap().into_boxed_str());
-    println!(
-        "inbox: {} waiting, counts {:?}",
-        first.counts.all, first.counts
-    );
-    time(
-        "inbox, oldest first, first page (with counts)",
-        runs,
-        || {
-            page(InboxRequest {
-                limit: 50,
-                ..Default::default()
-            })
+    let approver = user("bench-approver", Role::Approver);
+    let admin = user("bench-admin", Role::Admin);
+    let first = orders::inbox(
+        &state,
+        &approver,
+        &InboxRequest {
+            limit: 50,
+            ..Default::default()
         },
     )
-    .await;
-    time("inbox, oldest first, next page (keyset)", runs, || {
-        page(InboxRequest {
-            limit: 50,
-            cursor: Some(cursor),
-            ..Default::default()
-        })
-    })
-    .await;
-    time("inbox, largest first", runs, || {
-        page(InboxRequest {
+    .await
+    .unwrap();
+    println!("inbox: counts {:?}", first.counts);
+    let largest = orders::inbox(
+        &state,
+        &approver,
+        &InboxRequest {
             sort: InboxSort::Largest,
             limit: 50,
             ..Default::default()
-        })
-    })
-    .await;
-    time("inbox, claimed by me", runs, || {
-        page(InboxRequest {
-            view: InboxView::Mine,
-            limit: 50,
-            ..Default::default()
-        })
-    })
-    .await;
-    time("inbox, total between 1,000 and 2,000", runs, || {
-        page(InboxRequest {
-            min: Some(Cents(100_000)),
-            max: Some(Cents(200_000)),
-            limit: 50,
-            ..Default::default()
-        })
-    })
-    .await;
-    for (label, text) in [
-        ("inbox, search a customer (none waiting)", "Customer 4242"),
-        ("inbox, search a customer (200 waiting)", "Customer 4240"),
-        ("inbox, search every customer (example.com)", "example.com"),
-    ] {
-        time(label, runs, || {
-            page(InboxRequest {
-                search: Some(text),
-                limit: 50,
-                ..Default::default()
-            })
-        })
-        .await;
-    }
-
-    let list = |filter: OrderFilter, cursor: Option<&'static str>| {
-        let state = state.clone();
-        async move { orders::list(&state, &filter, cursor, 25).await.unwrap() }
+        },
+    )
+    .await
+    .unwrap();
+    let newest = orders::list(&state, &OrderFilter::default(), None, 25)
+        .await
+        .unwrap();
+    let console = Console {
+        state: state.clone(),
+        approver,
+        admin,
+        oldest_next: first.next.unwrap(),
+        largest_next: largest.next.unwrap(),
+        list_next: newest.next.unwrap(),
     };
-    let newest = list(OrderFilter::default(), None).await;
-    let deep: &'static str = Box::leak(newest.next.clone().unwrap().into_boxed_str());
-    time("order list, newest first, first page", runs, || {
-        list(OrderFilter::default(), None)
-    })
-    .await;
-    time("order list, next page (keyset)", runs, || {
-        list(OrderFilter::default(), Some(deep))
-    })
-    .await;
-    time("order list, status rejected", runs, || {
-        list(
-            OrderFilter {
-                status: orderflow::model::OrderStatus::parse("rejected"),
-                ..Default::default()
-            },
-            None,
-        )
-    })
-    .await;
-    time("order list, decided by one approver", runs, || {
-        list(
-            OrderFilter {
-                approver: Some("approver-3".into()),
-                ..Default::default()
-            },
-            None,
-        )
-    })
-    .await;
-    time("order list, total above 8,999.00 (rare)", runs, || {
-        list(
-            OrderFilter {
-                min_cents: Some(899_900),
-                ..Default::default()
-            },
-            None,
-        )
-    })
-    .await;
-    time("order list, search by order id", runs, || {
-        list(
-            OrderFilter {
-                search: Some("ORD-0000424242".into()),
-                ..Default::default()
-            },
-            None,
-        )
-    })
-    .await;
-    for (label, text) in [
-        (
-            "order list, search a customer (200 orders)",
-            "Customer 4242",
-        ),
-        ("order list, search an e-mail (200 orders)", "c4242@"),
-        (
-            "order list, search every customer (example.com)",
-            "example.com",
-        ),
-        ("order list, search 'Customer 1' (1 in 5)", "Customer 1"),
-    ] {
-        time(label, runs, || {
-            list(
-                OrderFilter {
-                    search: Some(text.into()),
-                    ..Default::default()
-                },
-                None,
-            )
-        })
-        .await;
+
+    println!("timing {runs} runs of each query on a quiet database…");
+    let quiet = console.measure(runs).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let placed = Arc::new(AtomicU64::new(0));
+    let loader = tokio::spawn(place_orders(state.clone(), stop.clone(), placed.clone()));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    println!("timing {runs} runs of each query while orders are placed…");
+    let (start, before) = (Instant::now(), placed.load(Ordering::Relaxed));
+    let busy = console.measure(runs).await;
+    let rate = (placed.load(Ordering::Relaxed) - before) as f64 / start.elapsed().as_secs_f64();
+    stop.store(true, Ordering::Relaxed);
+    loader.await.unwrap();
+
+    println!();
+    println!(
+        "{:<50} {:>26}   {:>26}",
+        "", "quiet: p50 / p90 / p99 ms", "placing orders: p50 / p90 / p99 ms"
+    );
+    for ((label, q), (_, b)) in quiet.iter().zip(&busy) {
+        println!(
+            "{label:<50} {:>8.2} {:>8.2} {:>8.2}   {:>8.2} {:>8.2} {:>8.2}",
+            ms(q.p50),
+            ms(q.p90),
+            ms(q.p99),
+            ms(b.p50),
+            ms(b.p90),
+            ms(b.p99)
+        );
     }
-    time("dashboard (14 days of decisions)", 5, || {
-        let state = state.clone();
-        async move { orders::dashboard(&state, 14).await.unwrap() }
-    })
-    .await;
+    println!("orders placed meanwhile: {rate:.0} per second");
 }

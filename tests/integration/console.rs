@@ -638,3 +638,337 @@ async fn the_dashboard_counts_decisions_and_shows_what_is_due_soon() {
     let due: Vec<_> = d.due_soon.iter().map(|o| o.id.as_str()).collect();
     assert_eq!(due, ["d-3"]);
 }
+
+/// Asserts that the roll-ups the dashboard reads equal counts over `orders` right now: orders
+/// per status, and decided orders per decision day and minutes from order to decision. The
+/// roll-up keeps no empty buckets, so the comparison is exact.
+async fn assert_roll_ups_match(db: &sqlx::SqlitePool, when: &str) {
+    let counted: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status ORDER BY status")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    let rolled: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT status, how_many FROM order_counts WHERE how_many <> 0 ORDER BY status",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(rolled, counted, "orders by status, {when}");
+    let counted: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT substr(decided_at, 1, 10) AS day,
+             CAST((julianday(decided_at) - julianday(created_at)) * 1440 AS INTEGER) AS minutes,
+             SUM(status <> 'rejected'), COUNT(*)
+         FROM orders WHERE decided_by IS NOT NULL AND decided_at IS NOT NULL
+         GROUP BY day, minutes ORDER BY day, minutes",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let rolled: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, minutes, approved, decided FROM order_decisions ORDER BY day, minutes",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(rolled, counted, "decisions by day and minutes, {when}");
+    let counted: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT stage, COALESCE(claimed_by, ''), COUNT(*) FROM orders
+         WHERE status = 'awaiting_approval' GROUP BY 1, 2 ORDER BY 1, 2",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    let rolled: Vec<(String, String, i64)> = sqlx::query_as(
+        "SELECT stage, claimed_by, how_many FROM inbox_counts ORDER BY stage, claimed_by",
+    )
+    .fetch_all(db)
+    .await
+    .unwrap();
+    assert_eq!(
+        rolled, counted,
+        "awaiting orders by stage and claim, {when}"
+    );
+}
+
+/// Asserts that the inbox's counts as it opens (read from the roll-up) equal counts over the
+/// awaiting orders, for an approver (escalated orders left out) and for an admin.
+async fn assert_inbox_counts_match(app: &TestApp, when: &str) {
+    use orderflow::model::{CurrentUser, Role};
+    let soon =
+        orderflow::db::format_time(time::OffsetDateTime::now_utc() + time::Duration::hours(4));
+    for (username, role, visible) in [
+        ("approver", Role::Approver, "stage <> 'escalated'"),
+        ("admin", Role::Admin, "1"),
+    ] {
+        let who = CurrentUser {
+            id: 0,
+            username: username.into(),
+            role,
+            email: None,
+            approval_limit: None,
+        };
+        let request = orderflow::orders::InboxRequest {
+            limit: 50,
+            ..Default::default()
+        };
+        let c = orderflow::orders::inbox(&app.state, &who, &request)
+            .await
+            .unwrap()
+            .counts;
+        let counted: (i64, i64, i64, i64, i64) = sqlx::query_as(&format!(
+            "SELECT COUNT(*), COALESCE(SUM(claimed_by = ?), 0),
+                 COALESCE(SUM(claimed_by IS NULL), 0),
+                 COALESCE(SUM(stage = 'escalated'), 0), COALESCE(SUM(due_at < ?), 0)
+             FROM orders WHERE status = 'awaiting_approval' AND {visible}"
+        ))
+        .bind(username)
+        .bind(&soon)
+        .fetch_one(&app.state.db().reader)
+        .await
+        .unwrap();
+        assert_eq!(
+            (c.all, c.mine, c.unclaimed, c.escalated, c.due_soon),
+            counted,
+            "inbox counts for {username}, {when}"
+        );
+    }
+}
+
+async fn decide_as(app: &TestApp, token: &str, id: &str, body: &str) {
+    let (status, answer) = app
+        .post_json(&format!("/api/orders/{id}/decision"), Some(token), body)
+        .await;
+    assert_eq!(status, 200, "{id}: {answer}");
+}
+
+#[tokio::test]
+async fn the_dashboard_roll_ups_equal_counts_over_the_orders_after_every_kind_of_change() {
+    let app = spawn_app().await;
+    let db = &app.state.db().reader;
+    // Processed at once, awaiting one approval, invalid, awaiting two approvals.
+    let mut arns = std::collections::HashMap::new();
+    for (id, cost) in [
+        ("r-1", 20.0),
+        ("r-2", 500.0),
+        ("r-3", 500.0),
+        ("r-4", 500.0),
+        ("r-5", 0.0),
+        ("r-6", 6000.0),
+        ("r-7", 6000.0),
+        ("r-8", 6000.0),
+        ("r-9", 500.0),
+        ("r-10", 500.0),
+    ] {
+        arns.insert(id, place(&app, id, cost).await);
+    }
+    assert_roll_ups_match(db, "after placing").await;
+    assert_inbox_counts_match(&app, "after placing").await;
+
+    let user = |name: &str, role| orderflow::model::CurrentUser {
+        id: 0,
+        username: name.into(),
+        role,
+        email: None,
+        approval_limit: None,
+    };
+    let approver_user = user("approver", orderflow::model::Role::Approver);
+    let admin_user = user("admin", orderflow::model::Role::Admin);
+    use orderflow::orders::{change_claim, ClaimChange};
+    for (id, change, by) in [
+        ("r-2", ClaimChange::Claim, &approver_user),
+        ("r-9", ClaimChange::Claim, &admin_user),
+        ("r-9", ClaimChange::TakeOver, &approver_user),
+        ("r-4", ClaimChange::Claim, &approver_user),
+        ("r-4", ClaimChange::Unclaim, &approver_user),
+        ("r-7", ClaimChange::Claim, &approver_user),
+    ] {
+        change_claim(&app.state, id, change, by).await.unwrap();
+    }
+    assert_roll_ups_match(db, "after claiming").await;
+    assert_inbox_counts_match(&app, "after claiming").await;
+
+    let (approver, admin) = (app.approver_token.clone(), app.admin_token.clone());
+    let approve = r#"{"approved": true}"#;
+    let reject = r#"{"approved": false, "reason": "No"}"#;
+    decide_as(&app, &approver, "r-2", approve).await;
+    decide_as(&app, &approver, "r-3", reject).await;
+    // Two approvals: the second (by someone else) overwrites the first decision.
+    decide_as(&app, &approver, "r-6", approve).await;
+    decide_as(&app, &admin, "r-6", approve).await;
+    decide_as(&app, &approver, "r-7", approve).await;
+    decide_as(&app, &approver, "r-8", approve).await;
+    decide_as(&app, &admin, "r-8", reject).await;
+    assert_roll_ups_match(db, "after deciding").await;
+    assert_inbox_counts_match(&app, "after deciding").await;
+
+    // Stopping rejects the order: one awaiting its first approval, one its second.
+    for id in ["r-4", "r-7"] {
+        orderflow::orders::stop_execution(&app.state, &arns[id], "Stopped", &admin_user, "test")
+            .await
+            .unwrap();
+    }
+    let statuses: Vec<(String, String)> =
+        sqlx::query_as("SELECT id, status FROM orders WHERE id LIKE 'r-%' ORDER BY id")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    let status = |id: &str| {
+        statuses
+            .iter()
+            .find(|(i, _)| i == id)
+            .map(|(_, s)| s.as_str())
+    };
+    let expected = [
+        ("r-1", "processed"),
+        ("r-2", "processed"),
+        ("r-3", "rejected"),
+        ("r-4", "rejected"),
+        ("r-5", "invalid"),
+        ("r-6", "processed"),
+        ("r-7", "rejected"),
+        ("r-8", "rejected"),
+        ("r-9", "awaiting_approval"),
+        ("r-10", "awaiting_approval"),
+    ];
+    for (id, s) in expected {
+        assert_eq!(status(id), Some(s), "{id}");
+    }
+    assert_roll_ups_match(db, "after stopping").await;
+    assert_inbox_counts_match(&app, "after stopping").await;
+
+    // Writes that bypass the app keep them too: a bulk load of orders decided over past days
+    // (some by nobody), decisions moved, statuses changed, orders deleted.
+    let writer = &app.state.db().writer;
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400)
+         INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents,
+             currency, status, execution_id, decided_by, decided_at, created_at, updated_at)
+         SELECT printf('bulk-%04d', i), printf('bulk-key-%d', i), 'Bulk', 'bulk@example.com',
+             '[]', 100, 'USD', CASE WHEN i % 3 = 0 THEN 'rejected' ELSE 'processed' END,
+             o.execution_id, CASE WHEN i % 5 <> 0 THEN 'bulk-approver' END,
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d hours', i)),
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d hours', i),
+                 printf('-%d minutes', (i * 37) % 900)),
+             o.updated_at
+         FROM n, orders o WHERE o.id = 'r-1'",
+    )
+    .execute(writer)
+    .await
+    .unwrap();
+    assert_roll_ups_match(db, "after a bulk load").await;
+    for sql in [
+        "UPDATE orders SET decided_at = strftime('%Y-%m-%dT%H:%M:%fZ', decided_at, '-3 days')
+         WHERE id LIKE 'bulk-01%'",
+        "UPDATE orders SET decided_by = NULL, decided_at = NULL WHERE id LIKE 'bulk-02%'",
+        "UPDATE orders SET decided_by = 'late', decided_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE id LIKE 'bulk-0_5'",
+        "UPDATE orders SET status = 'rejected' WHERE id LIKE 'bulk-03%' AND status = 'processed'",
+        "UPDATE orders SET status = 'processed' WHERE id LIKE 'bulk-00%' AND status = 'rejected'",
+        "UPDATE orders SET created_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '-2 hours')
+         WHERE id LIKE 'bulk-%7'",
+        "DELETE FROM orders WHERE id LIKE 'bulk-04%'",
+        "UPDATE orders SET due_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+1 hour')
+         WHERE id IN ('r-9', 'r-10')",
+        "UPDATE orders SET stage = 'escalated', claimed_by = NULL WHERE id = 'r-9'",
+        "UPDATE orders SET claimed_by = 'admin' WHERE id = 'r-9'",
+    ] {
+        sqlx::query(sql).execute(writer).await.unwrap();
+        assert_roll_ups_match(db, sql).await;
+        assert_inbox_counts_match(&app, sql).await;
+    }
+
+    // The dashboard reads the roll-ups: the same figures as counting the orders.
+    let d = orderflow::orders::dashboard(&app.state, 30).await.unwrap();
+    let by_status: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, COUNT(*) FROM orders GROUP BY status")
+            .fetch_all(db)
+            .await
+            .unwrap();
+    for (st, n) in &d.by_status {
+        let counted = by_status.iter().find(|(s, _)| s == st.as_str());
+        assert_eq!(*n, counted.map_or(0, |(_, n)| *n), "{}", st.as_str());
+    }
+    for day in &d.days {
+        let (approved, decided): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(status <> 'rejected'), 0), COUNT(*) FROM orders
+             WHERE decided_by IS NOT NULL AND substr(decided_at, 1, 10) = ?",
+        )
+        .bind(&day.day)
+        .fetch_one(db)
+        .await
+        .unwrap();
+        assert_eq!(
+            (day.approved, day.rejected),
+            (approved, decided - approved),
+            "{}",
+            day.day
+        );
+    }
+    assert!(
+        d.days
+            .iter()
+            .filter(|d| d.approved + d.rejected > 0)
+            .count()
+            > 10
+    );
+}
+
+#[tokio::test]
+async fn the_roll_ups_migration_counts_the_orders_already_there() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    let dir = tempfile::tempdir().unwrap();
+    // Foreign keys off: these orders point at executions that do not exist.
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("old.sqlite3"))
+        .create_if_missing(true)
+        .foreign_keys(false);
+    let db = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let all = sqlx::migrate!("./migrations");
+    let mut before = sqlx::migrate!("./migrations");
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version < 20261203000001)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert!(before.migrations.len() < all.migrations.len());
+    before.run(&db).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+         INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents,
+             currency, status, execution_id, decided_by, decided_at, created_at, updated_at)
+         SELECT printf('old-%04d', i), printf('old-key-%d', i), 'Old', 'old@example.com',
+             '[]', 100, 'USD',
+             CASE i % 4 WHEN 0 THEN 'rejected' WHEN 1 THEN 'awaiting_approval'
+                 WHEN 2 THEN 'processed' ELSE 'pending' END,
+             'exec', CASE WHEN i % 4 IN (0, 2) THEN 'old-approver' END,
+             CASE WHEN i % 4 IN (0, 2)
+                 THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d hours', i)) END,
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('-%d hours', i),
+                 printf('-%d minutes', (i * 13) % 300)),
+             'now'
+         FROM n",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    all.run(&db).await.unwrap();
+    let decided: i64 = sqlx::query_scalar("SELECT SUM(decided) FROM order_decisions")
+        .fetch_one(&db)
+        .await
+        .unwrap();
+    assert_eq!(decided, 250);
+    assert_roll_ups_match(&db, "after the migration").await;
+    // And the triggers keep the backfilled figures from then on.
+    sqlx::query(
+        "UPDATE orders SET status = 'rejected', decided_by = 'later',
+             decided_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+         WHERE status = 'awaiting_approval' AND id < 'old-0100'",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_roll_ups_match(&db, "after deciding backfilled orders").await;
+}
