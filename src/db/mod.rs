@@ -49,7 +49,9 @@ impl Db {
         sqlx::migrate!("./migrations").run(&writer).await?;
         // Gather the statistics the query planner lacks (bounded work, as SQLite advises for
         // a connection that is just opened), so the console's combined filters get good plans.
-        sqlx::query("PRAGMA optimize=0x10002").execute(&writer).await?;
+        sqlx::query("PRAGMA optimize=0x10002")
+            .execute(&writer)
+            .await?;
         let sessions_file = sessions_path(options.get_filename());
         let sessions = SqlitePoolOptions::new()
             .max_connections(1)
