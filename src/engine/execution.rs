@@ -321,6 +321,13 @@ impl ExecutionRecord {
         }
     }
 
+    /// True when the execution waits in a Parallel or Map state for the branch runs of
+    /// `fork_key`.
+    pub fn awaits_branch_of(&self, fork_key: Option<&str>) -> bool {
+        let waits_for = self.fork.as_ref().map(|f| f.key.as_str());
+        self.status == ExecutionStatus::Running && waits_for.is_some() && waits_for == fork_key
+    }
+
     /// True when the execution waits for the answer to a task token in `state`.
     pub fn awaits_token_in(&self, state: &str) -> bool {
         self.status == ExecutionStatus::Running
@@ -340,16 +347,25 @@ pub struct Env {
     pub token: String,
     /// The id of the next event of the history, for a step that enters a state.
     pub next_event_id: Option<i64>,
+    /// A fresh random value, for names that must never repeat (the key of a fork).
+    pub unique: u128,
     stamp: String,
 }
 
 impl Env {
-    pub fn new(now: OffsetDateTime, seed: u64, token: String, next_event_id: Option<i64>) -> Env {
+    pub fn new(
+        now: OffsetDateTime,
+        seed: u64,
+        token: String,
+        next_event_id: Option<i64>,
+        unique: u128,
+    ) -> Env {
         Env {
             now,
             seed,
             token,
             next_event_id,
+            unique,
             stamp: format_time(now),
         }
     }
@@ -391,6 +407,17 @@ pub enum Input {
     Heartbeat { token: String, task: PendingTask },
     /// The answer to [`Effect::CollectOutputs`]: the branch runs' results in branch order.
     BranchOutputs(Vec<Value>),
+    /// One of the branch runs of the Parallel or Map state this execution waits in ended
+    /// (given to the waiting execution).
+    BranchEnded {
+        fork_key: Option<String>,
+        succeeded: bool,
+        error: Option<String>,
+        cause: Option<String>,
+    },
+    /// The run's Parallel or Map state aborts it (given to the branch run; the runtime then
+    /// aborts it and everything below it).
+    AbortedByParent,
     /// StopExecution.
     Stop { error: String, cause: String },
     /// The effects of this step are performed: enforce the history limit.
@@ -421,17 +448,19 @@ pub enum Effect {
     /// Cancel this run's pending tokens.
     CloseTokens,
     /// Abort every unfinished run below this one (or only the branch runs of `fork_key`, and
-    /// theirs), cancelling their tokens.
-    AbortBranches { fork_key: Option<String> },
-    /// Start the branch runs of the current Parallel or Map state.
-    Fork {
-        state: String,
-        branches: Vec<Branch>,
-        max_concurrency: usize,
-        tolerance: Tolerance,
-        map: bool,
-        map_run: Option<String>,
+    /// theirs), cancelling their tokens. With `say_so`, each branch run of `fork_key` still
+    /// running is first given [`Input::AbortedByParent`].
+    AbortBranches {
+        fork_key: Option<String>,
+        say_so: bool,
     },
+    /// Store the branch runs of the current Parallel or Map state (their events numbered in
+    /// this execution's history from now on).
+    StartBranches { runs: Vec<NewRun> },
+    /// Give queued branch run `index` of `fork_key` its [`Input::Start`].
+    StartQueued { fork_key: String, index: usize },
+    /// Other runs became ready: the worker should look for work.
+    Wake,
     /// Read the results of the branch runs of `fork_key`; answer with [`Input::BranchOutputs`].
     CollectOutputs { fork_key: String },
     /// The run ended: its owner's hook runs (top-level), its Parallel or Map state is told
@@ -441,6 +470,19 @@ pub enum Effect {
         error: Option<String>,
         cause: Option<String>,
     },
+}
+
+/// A branch run a fork creates, with the events it starts with when it starts at once.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub record: ExecutionRecord,
+    pub events: Vec<HistoryEvent>,
+}
+
+impl PartialEq for NewRun {
+    fn eq(&self, other: &NewRun) -> bool {
+        self.record.id == other.record.id && self.events == other.events
+    }
 }
 
 /// Applies `input` to the execution `rec` at `env`: changes the record and returns what the
@@ -454,6 +496,24 @@ pub fn apply(
 ) -> Vec<Effect> {
     let mut out = Vec::new();
     match input {
+        Input::Start if rec.parent_id.is_some() => {
+            rec.phase = Phase::Ready;
+            out.extend(branch_started(rec).map(Effect::Append));
+        }
+        Input::BranchEnded {
+            fork_key,
+            succeeded,
+            error,
+            cause,
+        } => {
+            if rec.awaits_branch_of(fork_key.as_deref()) {
+                branch_ended_in_fork(rec, succeeded, error, cause, &mut out);
+            }
+        }
+        Input::AbortedByParent => {
+            let aborted = branch_ended(rec, EventType::MapIterationAborted, json!({}));
+            out.extend(aborted.map(Effect::Append));
+        }
         Input::Stop { error, cause } => stop(rec, &error, &cause, env, &mut out),
         Input::Heartbeat { token, mut task } => {
             if let Some(seconds) = task.heartbeat_seconds {
@@ -515,7 +575,7 @@ fn apply_to_state(
                 Err(failure) => task_failure(machine, rec, &ctx, &task.resource, failure, env, out),
             };
             if let Some(step) = step {
-                perform(rec, &ctx, &task.state_input, step, env, out);
+                perform(machine, rec, &ctx, &task.state_input, step, env, out);
             }
         }
         Input::BranchOutputs(outputs) => {
@@ -523,12 +583,14 @@ fn apply_to_state(
             let input = rec.state_input.clone().unwrap_or(Value::Null);
             let ctx = context(rec, &state_name, env);
             let step = machine.fork_succeeded(&state_name, &input, outputs, &ctx);
-            perform(rec, &ctx, &input, step, env, out);
+            perform(machine, rec, &ctx, &input, step, env, out);
         }
         Input::Stop { .. }
         | Input::Heartbeat { .. }
         | Input::EndOfStep
-        | Input::TokenExpired(None) => {}
+        | Input::TokenExpired(None)
+        | Input::BranchEnded { .. }
+        | Input::AbortedByParent => {}
     }
 }
 
@@ -615,7 +677,7 @@ fn run_state(
             assigned: None,
         },
     };
-    perform(rec, &ctx, &input, step, env, out);
+    perform(machine, rec, &ctx, &input, step, env, out);
 }
 
 /// Every branch has ended, or one failure ends the state: gather the outputs (or apply Retry
@@ -642,7 +704,7 @@ fn join(machine: &StateMachine, rec: &mut ExecutionRecord, env: &Env, out: &mut 
         return;
     }
     let step = machine.fork_failed(&state_name, &input, failure, &ctx);
-    perform(rec, &ctx, &input, step, env, out);
+    perform(machine, rec, &ctx, &input, step, env, out);
 }
 
 /// The handler of the task in flight returned.
@@ -683,7 +745,7 @@ fn task_returned(
             None => return,
         },
     };
-    perform(rec, ctx, state_input, step, env, out);
+    perform(machine, rec, ctx, state_input, step, env, out);
 }
 
 /// The pending callback's TimeoutSeconds or HeartbeatSeconds passed (its token is consumed):
@@ -714,7 +776,7 @@ fn token_expired(
     };
     let ctx = context(rec, &task.state_name, env);
     if let Some(step) = task_failure(machine, rec, &ctx, &task.resource, failure, env, out) {
-        perform(rec, &ctx, &task.state_input, step, env, out);
+        perform(machine, rec, &ctx, &task.state_input, step, env, out);
     }
 }
 
@@ -796,6 +858,7 @@ fn fire_timer(rec: &mut ExecutionRecord, env: &Env, out: &mut Vec<Effect>) {
 /// Records a step's events and performs its action: a transition, a failure, a fork, a timer,
 /// or a task (whose result comes back as [`Input::TaskReturned`]).
 fn perform(
+    machine: &StateMachine,
     rec: &mut ExecutionRecord,
     ctx: &Context,
     state_input: &Value,
@@ -821,14 +884,16 @@ fn perform(
             tolerance,
             map,
             map_run,
-        } => out.push(Effect::Fork {
-            state: ctx.state_name.clone(),
-            branches,
-            max_concurrency,
-            tolerance,
-            map,
-            map_run,
-        }),
+        } => {
+            let fork = Fork {
+                branches,
+                max_concurrency,
+                tolerance,
+                map,
+                map_run,
+            };
+            start_fork(machine, rec, &ctx.state_name, fork, env, out);
+        }
         Action::Wait {
             until,
             output,
@@ -887,6 +952,164 @@ fn perform(
                 heartbeat_seconds,
             });
         }
+    }
+}
+
+/// What a Parallel or Map state asks to run.
+struct Fork {
+    branches: Vec<Branch>,
+    max_concurrency: usize,
+    tolerance: Tolerance,
+    map: bool,
+    map_run: Option<String>,
+}
+
+/// A Parallel or Map state creates its branch runs, starts as many as its MaxConcurrency
+/// allows (the rest queue), and waits for them.
+fn start_fork(
+    machine: &StateMachine,
+    rec: &mut ExecutionRecord,
+    state: &str,
+    fork: Fork,
+    env: &Env,
+    out: &mut Vec<Effect>,
+) {
+    let key = format!("{:032x}", env.unique);
+    if let Some(label) = &fork.map_run {
+        let arn = format!(
+            "arn:aws:states:{REGION}:{ACCOUNT}:mapRun:{}/{label}:{key}",
+            rec.state_machine
+        );
+        out.push(Effect::Append(HistoryEvent {
+            kind: EventType::MapRunStarted,
+            details: json!({ "mapRunArn": arn }),
+        }));
+    }
+    let total = fork.branches.len();
+    let limit = match fork.max_concurrency {
+        0 => total,
+        n => n.min(total),
+    };
+    // A distributed Map's iterations are executions with histories of their own.
+    let distributed = fork.map_run.is_some();
+    let mut runs = Vec::with_capacity(total);
+    for (index, branch) in fork.branches.into_iter().enumerate() {
+        let step = (state.to_string(), branch.machine);
+        let Some(sub) = machine.sub(std::slice::from_ref(&step)) else {
+            let failure = Failure {
+                error: "States.Runtime".into(),
+                cause: format!("The state '{state}' has no branch {}", branch.machine),
+            };
+            return fail(rec, failure, env, out);
+        };
+        let mut child = ExecutionRecord::new(
+            format!("{}/{key}/{index}", rec.history_id()),
+            format!("{key}/{index}"),
+            rec.state_machine.clone(),
+            sub.start_at(),
+            branch.input,
+            env.stamp(),
+        );
+        child.phase = Phase::Queued;
+        child.parent_id = Some(rec.id.clone());
+        child.root_id = (!distributed).then(|| rec.history_id().to_string());
+        child.scope = rec.scope.iter().cloned().chain([step]).collect();
+        child.fork_key = Some(key.clone());
+        child.branch_index = Some(index as i64);
+        child.iteration = (fork.map && !distributed).then_some(index as i64);
+        child.last_event_id = if distributed { 0 } else { rec.last_event_id };
+        child.outer_variables = rec.visible_variables();
+        child.role_arn = rec.role_arn.clone();
+        let mut events = Vec::new();
+        if index < limit {
+            child.phase = Phase::Ready;
+            events.extend(branch_started(&child));
+        }
+        runs.push(NewRun {
+            record: child,
+            events,
+        });
+    }
+    out.push(Effect::StartBranches { runs });
+    rec.fork = Some(ForkProgress {
+        key,
+        total,
+        started: limit,
+        finished: 0,
+        failed: 0,
+        max_concurrency: fork.max_concurrency,
+        tolerance: fork.tolerance.into(),
+        map: fork.map,
+        failure: None,
+    });
+    if total == 0 {
+        rec.phase = Phase::Ready;
+    } else {
+        rec.phase = Phase::Waiting;
+        out.push(Effect::Wake);
+    }
+}
+
+/// A branch run of the fork `rec` waits for ended: count it; a failure that ends the state
+/// (any for Parallel, past the tolerance for Map) aborts the others; otherwise queued runs
+/// start in its place; once all ended, or one failure ends the state, `rec` joins.
+fn branch_ended_in_fork(
+    rec: &mut ExecutionRecord,
+    succeeded: bool,
+    error: Option<String>,
+    cause: Option<String>,
+    out: &mut Vec<Effect>,
+) {
+    let Some(progress) = rec.fork.as_mut() else {
+        return;
+    };
+    progress.finished += 1;
+    if !succeeded {
+        progress.failed += 1;
+        let tolerance = Tolerance::from(progress.tolerance);
+        let fails_state =
+            !progress.map || tolerance.exceeded(progress.failed as u64, progress.total as u64);
+        if fails_state && progress.failure.is_none() {
+            let tolerated =
+                progress.tolerance.count.is_some() || progress.tolerance.percentage.is_some();
+            progress.failure = Some(if progress.map && tolerated {
+                Failure {
+                    error: "States.ExceedToleratedFailureThreshold".into(),
+                    cause: format!(
+                        "{} of {} iterations failed, more than the Map state tolerates",
+                        progress.failed, progress.total
+                    ),
+                }
+            } else {
+                Failure {
+                    // A Fail state may give no error; the branch's failure then has none.
+                    error: error.unwrap_or_default(),
+                    cause: cause.unwrap_or_default(),
+                }
+            });
+            // Iterations still running are aborted: each says so in the history.
+            out.push(Effect::AbortBranches {
+                fork_key: Some(progress.key.clone()),
+                say_so: progress.map,
+            });
+        }
+    }
+    if progress.failure.is_none() {
+        let limit = match progress.max_concurrency {
+            0 => progress.total,
+            n => n,
+        };
+        while progress.started < progress.total && progress.started - progress.finished < limit {
+            out.push(Effect::StartQueued {
+                fork_key: progress.key.clone(),
+                index: progress.started,
+            });
+            progress.started += 1;
+        }
+    }
+    if progress.failure.is_some() || progress.finished == progress.total {
+        rec.phase = Phase::Ready;
+        out.push(Effect::Wake);
     }
 }
 
@@ -969,7 +1192,10 @@ fn transition(
 /// Ends the run as failed.
 fn fail(rec: &mut ExecutionRecord, failure: Failure, env: &Env, out: &mut Vec<Effect>) {
     out.push(Effect::CloseTokens);
-    out.push(Effect::AbortBranches { fork_key: None });
+    out.push(Effect::AbortBranches {
+        fork_key: None,
+        say_so: false,
+    });
     rec.fork = None;
     // AWS leaves out an error or cause that the failure does not have.
     let mut details = json!({});
@@ -999,7 +1225,10 @@ fn fail(rec: &mut ExecutionRecord, failure: Failure, env: &Env, out: &mut Vec<Ef
 /// callback token stops working.
 fn time_out_execution(rec: &mut ExecutionRecord, env: &Env, out: &mut Vec<Effect>) {
     out.push(Effect::CloseTokens);
-    out.push(Effect::AbortBranches { fork_key: None });
+    out.push(Effect::AbortBranches {
+        fork_key: None,
+        say_so: false,
+    });
     rec.fork = None;
     out.push(Effect::Append(HistoryEvent {
         kind: EventType::ExecutionTimedOut,
@@ -1024,7 +1253,10 @@ fn stop(rec: &mut ExecutionRecord, error: &str, cause: &str, env: &Env, out: &mu
         return;
     }
     out.push(Effect::CloseTokens);
-    out.push(Effect::AbortBranches { fork_key: None });
+    out.push(Effect::AbortBranches {
+        fork_key: None,
+        say_so: false,
+    });
     let mut details = json!({});
     for (key, text) in [("error", error), ("cause", cause)] {
         if !text.is_empty() {
@@ -1056,9 +1288,8 @@ fn ended(rec: &ExecutionRecord, out: &mut Vec<Effect>) {
 
 /// The event a branch run that starts records: `ExecutionStarted` for an iteration of a
 /// distributed Map (an execution of its own), `MapIterationStarted` for a Map iteration,
-/// nothing for a Parallel branch. The run becomes ready.
-pub fn branch_started(child: &mut ExecutionRecord, map: bool) -> Option<HistoryEvent> {
-    child.phase = Phase::Ready;
+/// nothing for a Parallel branch.
+fn branch_started(child: &ExecutionRecord) -> Option<HistoryEvent> {
     if child.root_id.is_none() {
         Some(HistoryEvent {
             kind: EventType::ExecutionStarted,
@@ -1068,7 +1299,7 @@ pub fn branch_started(child: &mut ExecutionRecord, map: bool) -> Option<HistoryE
                 "roleArn": child.role_arn.clone().unwrap_or_else(default_role_arn),
             }),
         })
-    } else if map {
+    } else if child.iteration.is_some() {
         Some(HistoryEvent {
             kind: EventType::MapIterationStarted,
             details: json!({
@@ -1084,11 +1315,7 @@ pub fn branch_started(child: &mut ExecutionRecord, map: bool) -> Option<HistoryE
 /// The event a branch run that ended records: a Map iteration `kind` (MapIteration…Succeeded,
 /// …Failed or …Aborted); an iteration of a distributed Map ends its own history with the
 /// matching Execution… event and `outcome` as its details; a Parallel branch nothing.
-pub fn branch_ended(
-    rec: &ExecutionRecord,
-    kind: EventType,
-    outcome: Value,
-) -> Option<HistoryEvent> {
+fn branch_ended(rec: &ExecutionRecord, kind: EventType, outcome: Value) -> Option<HistoryEvent> {
     if rec.root_id.is_none() {
         let kind = match kind {
             EventType::MapIterationSucceeded => EventType::ExecutionSucceeded,
@@ -1152,7 +1379,7 @@ mod tests {
     /// The world `ms` milliseconds after `START`, with `seed`.
     fn env_at(ms: i64, seed: u64) -> Env {
         let now = START + time::Duration::milliseconds(ms);
-        Env::new(now, seed, "a".repeat(64), Some(1))
+        Env::new(now, seed, "a".repeat(64), Some(1), 0xfeed)
     }
 
     fn env(ms: i64) -> Env {
@@ -1189,7 +1416,9 @@ mod tests {
                 Effect::SetHeartbeat { .. } => "SetHeartbeat".into(),
                 Effect::CloseTokens => "CloseTokens".into(),
                 Effect::AbortBranches { .. } => "AbortBranches".into(),
-                Effect::Fork { .. } => "Fork".into(),
+                Effect::StartBranches { .. } => "StartBranches".into(),
+                Effect::StartQueued { .. } => "StartQueued".into(),
+                Effect::Wake => "Wake".into(),
                 Effect::CollectOutputs { .. } => "CollectOutputs".into(),
                 Effect::Ended { .. } => "Ended".into(),
             })
@@ -1546,27 +1775,52 @@ mod tests {
     fn a_parallel_state_forks_and_joins_its_branches_outputs_in_order() {
         let m = parallel(json!([]));
         let mut rec = record(&m, json!({"x": 1}));
+        rec.last_event_id = 2;
         let effects = apply(Some(&m), &mut rec, Input::Run, &env(0));
         assert_eq!(
             names(&effects),
-            ["ParallelStateEntered", "ParallelStateStarted", "Fork"]
+            [
+                "ParallelStateEntered",
+                "ParallelStateStarted",
+                "StartBranches",
+                "Wake"
+            ]
         );
-        let Some(Effect::Fork { branches, map, .. }) = effects.last() else {
+        let Effect::StartBranches { runs } = &effects[2] else {
             unreachable!()
         };
-        assert_eq!(branches.len(), 2);
-        assert!(!map);
-        // The runtime ran the branches; both ended.
-        rec.fork = Some(progress(None));
-        rec.phase = Phase::Ready;
+        let key = format!("{:032x}", 0xfeed);
+        assert_eq!(runs.len(), 2);
+        for (index, run) in runs.iter().enumerate() {
+            let child = &run.record;
+            assert_eq!(child.id, format!("{}/{key}/{index}", rec.id));
+            assert_eq!(child.parent_id.as_deref(), Some(rec.id.as_str()));
+            assert_eq!(child.root_id.as_deref(), Some(rec.id.as_str()));
+            assert_eq!(child.scope, [("Both".to_string(), index)]);
+            assert_eq!(child.state_input, Some(json!({"x": 1})));
+            assert_eq!(child.last_event_id, 2, "it numbers on from its parent");
+            assert_eq!(child.phase, Phase::Ready);
+            assert!(run.events.is_empty(), "a Parallel branch starts silently");
+        }
+        assert_eq!(rec.phase, Phase::Waiting);
+        let ended = |succeeded: bool, key: &str| Input::BranchEnded {
+            fork_key: Some(key.to_string()),
+            succeeded,
+            error: None,
+            cause: None,
+        };
+        // Not one of this fork's runs: nothing changes.
+        assert!(apply(None, &mut rec, ended(false, "other"), &env(1)).is_empty());
+        assert!(apply(None, &mut rec, ended(true, &key), &env(1)).is_empty());
+        assert_eq!(rec.phase, Phase::Waiting);
+        assert_eq!(
+            names(&apply(None, &mut rec, ended(true, &key), &env(1))),
+            ["Wake"]
+        );
+        assert_eq!(rec.phase, Phase::Ready);
         assert!(!rec.enters_a_state(), "a join enters nothing");
         let effects = apply(Some(&m), &mut rec, Input::Run, &env(5));
-        assert_eq!(
-            effects,
-            [Effect::CollectOutputs {
-                fork_key: "k".into()
-            }]
-        );
+        assert_eq!(effects, [Effect::CollectOutputs { fork_key: key }]);
         let outputs = Input::BranchOutputs(vec![json!("a"), json!("b")]);
         let effects = apply(Some(&m), &mut rec, outputs, &env(5));
         assert_eq!(
@@ -1579,6 +1833,84 @@ mod tests {
             ]
         );
         assert_eq!(rec.output, Some(json!(["a", "b"])));
+    }
+
+    #[test]
+    fn a_map_starts_iterations_as_slots_free_and_fails_past_its_tolerance() {
+        let m = machine(json!({"StartAt": "Each", "States": {"Each": {"Type": "Map",
+            "MaxConcurrency": 1, "ToleratedFailureCount": 1, "End": true,
+            "ItemProcessor": {"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}}}}));
+        let mut rec = record(&m, json!([10, 20, 30]));
+        let effects = apply(Some(&m), &mut rec, Input::Run, &env(0));
+        assert_eq!(
+            names(&effects),
+            [
+                "MapStateEntered",
+                "MapStateStarted",
+                "StartBranches",
+                "Wake"
+            ]
+        );
+        let Effect::StartBranches { runs } = &effects[2] else {
+            unreachable!()
+        };
+        let phases: Vec<Phase> = runs.iter().map(|r| r.record.phase).collect();
+        assert_eq!(phases, [Phase::Ready, Phase::Queued, Phase::Queued]);
+        assert_eq!(runs[0].events.len(), 1);
+        assert_eq!(runs[0].events[0].kind, EventType::MapIterationStarted);
+        assert_eq!(
+            runs[0].events[0].details,
+            json!({"name": "Each", "index": 0})
+        );
+        assert!(runs[1].events.is_empty(), "a queued iteration starts later");
+        let key = runs[0].record.fork_key.clone();
+        let failed = || Input::BranchEnded {
+            fork_key: key.clone(),
+            succeeded: false,
+            error: Some("E".into()),
+            cause: None,
+        };
+        // One failure is tolerated: the next iteration takes the free slot.
+        let effects = apply(None, &mut rec, failed(), &env(1));
+        assert_eq!(
+            effects,
+            [Effect::StartQueued {
+                fork_key: key.clone().unwrap(),
+                index: 1
+            }]
+        );
+        // A second is not: the rest are aborted, saying so, and the state joins.
+        let effects = apply(None, &mut rec, failed(), &env(2));
+        assert_eq!(
+            effects,
+            [
+                Effect::AbortBranches {
+                    fork_key: key.clone(),
+                    say_so: true
+                },
+                Effect::Wake
+            ]
+        );
+        assert_eq!(rec.phase, Phase::Ready);
+        let failure = rec.fork.as_ref().and_then(|f| f.failure.clone()).unwrap();
+        assert_eq!(failure.error, "States.ExceedToleratedFailureThreshold");
+        assert_eq!(
+            run(&m, &mut rec, 3),
+            [
+                "MapStateFailed",
+                "CloseTokens",
+                "AbortBranches",
+                "ExecutionFailed",
+                "Ended"
+            ]
+        );
+        // The queued iteration that never started, given its start later, would say so.
+        let mut queued = runs[2].record.clone();
+        let effects = apply(None, &mut queued, Input::Start, &env(4));
+        assert_eq!(names(&effects), ["MapIterationStarted"]);
+        assert_eq!(queued.phase, Phase::Ready);
+        let effects = apply(None, &mut queued, Input::AbortedByParent, &env(4));
+        assert_eq!(names(&effects), ["MapIterationAborted"]);
     }
 
     #[test]
@@ -1599,7 +1931,10 @@ mod tests {
         assert_eq!(rec.timer_kind, Some(TimerKind::Retry));
         assert_eq!(rec.timer_due_at, Some(stamp(1000)));
         assert_eq!(rec.fork, None);
-        assert_eq!(run(&m, &mut rec, 1000), ["ParallelStateStarted", "Fork"]);
+        assert_eq!(
+            run(&m, &mut rec, 1000),
+            ["ParallelStateStarted", "StartBranches", "Wake"]
+        );
         rec.fork = Some(progress(Some(bad)));
         rec.phase = Phase::Ready;
         assert_eq!(
@@ -1653,13 +1988,13 @@ mod tests {
         let effects = apply(Some(&m), &mut distributed, Input::Run, &env(0));
         assert_eq!(names(&effects)[2], "ExecutionSucceeded");
         assert_eq!(
-            branch_started(&mut distributed, true).map(|e| e.kind),
+            branch_started(&distributed).map(|e| e.kind),
             Some(EventType::ExecutionStarted)
         );
         assert_eq!(
-            branch_started(&mut iteration, true).map(|e| e.kind),
+            branch_started(&iteration).map(|e| e.kind),
             Some(EventType::MapIterationStarted)
         );
-        assert_eq!(branch_started(&mut branch, false), None);
+        assert_eq!(branch_started(&branch), None);
     }
 }

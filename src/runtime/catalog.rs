@@ -258,7 +258,7 @@ impl Runtime {
         let mut ending = None;
         self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
             .await?;
-        self.save_and_tell(conn, &mut ex, ending, Some(by), env.stamp())
+        self.save_and_tell(conn, &mut ex, ending, Some(by), &env)
             .await?;
         Ok(env.stamp().to_string())
     }

@@ -2,15 +2,15 @@
 //! (`engine::execution::apply`) decide, perform the effects it returns (events, task handlers,
 //! tokens, branch runs) on the caller's transaction, and save.
 
-use super::store::{self, Execution, ForkProgress, Phase};
+use super::store::{self, Execution, Phase};
 use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
     TaskCall, MAX_PAYLOAD_BYTES,
 };
-use crate::engine::execution::{self, Effect, Env, ExecutionRecord, Input};
-use crate::engine::{Branch, EventType, Failure, StateMachine, Tolerance};
+use crate::engine::execution::{self, Effect, Env, Input};
+use crate::engine::{Failure, StateMachine};
 use crate::model::ExecutionStatus;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::{Connection, SqliteConnection};
 
 /// How a run ended, as the lifecycle reported it ([`Effect::Ended`]).
@@ -67,7 +67,7 @@ impl Runtime {
             // it is written once, by the step that pauses or ends it (or by `advance_in`).
             ex.unsaved = true;
         } else {
-            self.save_and_tell(conn, &mut ex, ending, None, env.stamp())
+            self.save_and_tell(conn, &mut ex, ending, None, &env)
                 .await?;
         }
         *kept = Some(ex);
@@ -91,6 +91,7 @@ impl Runtime {
             rand::random(),
             new_token(),
             next_event_id,
+            rand::random(),
         ))
     }
 
@@ -102,10 +103,10 @@ impl Runtime {
         ex: &mut Execution,
         ending: Option<Ending>,
         by: Option<&str>,
-        now: &str,
+        env: &Env,
     ) -> Result<(), RuntimeError> {
         store::save_execution(conn, ex).await?;
-        self.settle(conn, ex, now).await?;
+        self.settle(conn, ex, env).await?;
         if let Some(ending) = ending {
             self.ended_in(conn, &ex.rec, &ending, by).await?;
         }
@@ -127,7 +128,7 @@ impl Runtime {
         loop {
             let mut answer = None;
             for effect in effects {
-                if let Some(input) = self.perform(conn, ex, machine, effect, env, ending).await? {
+                if let Some(input) = self.perform(conn, ex, effect, env, ending).await? {
                     answer = Some(input);
                 }
             }
@@ -143,7 +144,6 @@ impl Runtime {
         &self,
         conn: &mut SqliteConnection,
         ex: &mut Execution,
-        machine: Option<&StateMachine>,
         effect: Effect,
         env: &Env,
         ending: &mut Option<Ending>,
@@ -187,31 +187,44 @@ impl Runtime {
                 store::set_heartbeat(conn, &token, &at).await?;
             }
             Effect::CloseTokens => store::cancel_tokens(conn, &ex.rec.id, now).await?,
-            Effect::AbortBranches { fork_key } => {
+            Effect::AbortBranches { fork_key, say_so } => {
+                if let (true, Some(key)) = (say_so, &fork_key) {
+                    for id in store::running_branches(conn, key).await? {
+                        if let Some(mut running) = store::load_execution(conn, &id).await? {
+                            let aborted = Input::AbortedByParent;
+                            let effects = execution::apply(None, &mut running.rec, aborted, env);
+                            record_events(conn, &mut running, effects, now).await?;
+                            store::save_execution(conn, &mut running).await?;
+                        }
+                    }
+                }
                 store::abort_below(conn, &ex.rec.id, fork_key.as_deref(), now).await?;
             }
-            Effect::Fork {
-                state,
-                branches,
-                max_concurrency,
-                tolerance,
-                map,
-                map_run,
-            } => {
-                let machine = machine.ok_or_else(|| {
-                    let problem = format!("state '{state}' forks outside its machine");
-                    RuntimeError::CorruptDefinition(ex.definition_id, problem)
-                })?;
-                let fork = Fork {
-                    state,
-                    branches,
-                    max_concurrency,
-                    tolerance,
-                    map,
-                    map_run,
-                };
-                self.fork(conn, ex, machine, fork, now).await?;
+            Effect::StartBranches { runs } => {
+                // The branch runs number their events on this execution's row from here on.
+                store::share_event_count(conn, ex).await?;
+                for run in runs {
+                    let mut child = Execution::new(run.record, ex.definition_id);
+                    store::insert_execution(conn, &child).await?;
+                    if !run.events.is_empty() {
+                        for event in run.events {
+                            store::append_event(conn, &mut child, event.kind, &event.details, now)
+                                .await?;
+                        }
+                        store::save_execution(conn, &mut child).await?;
+                    }
+                }
             }
+            Effect::StartQueued { fork_key, index } => {
+                if let Some(id) = store::fork_branch(conn, &fork_key, index).await? {
+                    if let Some(mut queued) = store::load_execution(conn, &id).await? {
+                        let effects = execution::apply(None, &mut queued.rec, Input::Start, env);
+                        record_events(conn, &mut queued, effects, now).await?;
+                        store::save_execution(conn, &mut queued).await?;
+                    }
+                }
+            }
+            Effect::Wake => self.wake(),
             Effect::CollectOutputs { fork_key } => {
                 let outputs = store::fork_outputs(conn, &fork_key).await?;
                 return Ok(Some(Input::BranchOutputs(outputs)));
@@ -231,13 +244,13 @@ impl Runtime {
         Ok(None)
     }
 
-    /// Once a branch run has ended, tells its Parallel/Map state: starts queued iterations,
-    /// and makes the parent ready to join when all are done or one failure ends the state.
+    /// Once a branch run has ended, tells its Parallel/Map state (which may start queued
+    /// runs, abort the others, or become ready to join).
     pub(super) async fn settle(
         &self,
         conn: &mut SqliteConnection,
         child: &Execution,
-        now: &str,
+        env: &Env,
     ) -> Result<(), RuntimeError> {
         let (Some(parent_id), Phase::Done) = (&child.rec.parent_id, child.rec.phase) else {
             return Ok(());
@@ -245,172 +258,22 @@ impl Runtime {
         let Some(mut parent) = store::load_execution(conn, parent_id).await? else {
             return Ok(());
         };
-        let Some(mut progress) = parent.rec.fork.take() else {
+        if !parent.rec.awaits_branch_of(child.rec.fork_key.as_deref()) {
             return Ok(());
+        }
+        let ended = Input::BranchEnded {
+            fork_key: child.rec.fork_key.clone(),
+            succeeded: child.rec.status == ExecutionStatus::Succeeded,
+            error: child.rec.error.clone(),
+            cause: child.rec.cause.clone(),
         };
-        if parent.rec.status != ExecutionStatus::Running
-            || child.rec.fork_key.as_deref() != Some(progress.key.as_str())
-        {
-            return Ok(());
+        let effects = execution::apply(None, &mut parent.rec, ended, env);
+        for effect in effects {
+            // Telling a fork of its branches answers with no input.
+            self.perform(conn, &mut parent, effect, env, &mut None)
+                .await?;
         }
-        progress.finished += 1;
-        if child.rec.status != ExecutionStatus::Succeeded {
-            progress.failed += 1;
-            let tolerance = Tolerance::from(progress.tolerance);
-            let fails_state =
-                !progress.map || tolerance.exceeded(progress.failed as u64, progress.total as u64);
-            if fails_state && progress.failure.is_none() {
-                let tolerated =
-                    progress.tolerance.count.is_some() || progress.tolerance.percentage.is_some();
-                progress.failure = Some(if progress.map && tolerated {
-                    Failure {
-                        error: "States.ExceedToleratedFailureThreshold".into(),
-                        cause: format!(
-                            "{} of {} iterations failed, more than the Map state tolerates",
-                            progress.failed, progress.total
-                        ),
-                    }
-                } else {
-                    Failure {
-                        // A Fail state may give no error; the branch's failure then has none.
-                        error: child.rec.error.clone().unwrap_or_default(),
-                        cause: child.rec.cause.clone().unwrap_or_default(),
-                    }
-                });
-                if progress.map {
-                    // Iterations still running are aborted: each says so in the history.
-                    for id in store::running_branches(conn, &progress.key).await? {
-                        if let Some(mut running) = store::load_execution(conn, &id).await? {
-                            let aborted = EventType::MapIterationAborted;
-                            if let Some(e) =
-                                execution::branch_ended(&running.rec, aborted, json!({}))
-                            {
-                                store::append_event(conn, &mut running, e.kind, &e.details, now)
-                                    .await?;
-                            }
-                            store::save_execution(conn, &mut running).await?;
-                        }
-                    }
-                }
-                store::abort_below(conn, &parent.rec.id, Some(&progress.key), now).await?;
-            }
-        }
-        if progress.failure.is_none() {
-            let limit = if progress.max_concurrency == 0 {
-                progress.total
-            } else {
-                progress.max_concurrency
-            };
-            while progress.started < progress.total && progress.started - progress.finished < limit
-            {
-                let index = progress.started;
-                progress.started += 1;
-                if let Some(id) = store::fork_branch(conn, &progress.key, index).await? {
-                    if let Some(mut queued) = store::load_execution(conn, &id).await? {
-                        start_branch(conn, &mut queued, &progress, now).await?;
-                        store::save_execution(conn, &mut queued).await?;
-                    }
-                }
-            }
-        }
-        if progress.failure.is_some() || progress.finished == progress.total {
-            parent.rec.phase = Phase::Ready;
-            self.wake();
-        }
-        parent.rec.fork = Some(progress);
         store::save_execution(conn, &mut parent).await?;
-        Ok(())
-    }
-
-    /// A Parallel or Map state starts its branch runs (up to its MaxConcurrency; the rest
-    /// queue) and waits for them.
-    async fn fork(
-        &self,
-        conn: &mut SqliteConnection,
-        ex: &mut Execution,
-        machine: &StateMachine,
-        fork: Fork,
-        now: &str,
-    ) -> Result<(), RuntimeError> {
-        let Fork {
-            state,
-            branches,
-            max_concurrency,
-            tolerance,
-            map,
-            map_run,
-        } = fork;
-        let key = uuid::Uuid::new_v4().simple().to_string();
-        if let Some(label) = &map_run {
-            let arn = format!(
-                "arn:aws:states:{}:{}:mapRun:{}/{label}:{key}",
-                super::REGION,
-                super::ACCOUNT,
-                ex.rec.state_machine
-            );
-            let details = json!({ "mapRunArn": arn });
-            store::append_event(conn, ex, EventType::MapRunStarted, &details, now).await?;
-        }
-        // The branch runs number their events on this execution's row from here on.
-        store::share_event_count(conn, ex).await?;
-        let total = branches.len();
-        let limit = if max_concurrency == 0 {
-            total
-        } else {
-            max_concurrency.min(total)
-        };
-        let mut progress = ForkProgress {
-            key: key.clone(),
-            total,
-            started: limit,
-            finished: 0,
-            failed: 0,
-            max_concurrency,
-            tolerance: tolerance.into(),
-            map,
-            failure: None,
-        };
-        for (index, branch) in branches.into_iter().enumerate() {
-            let step = (state.clone(), branch.machine);
-            let Some(sub) = machine.sub(std::slice::from_ref(&step)) else {
-                let problem = format!("state '{state}' has no branch {}", branch.machine);
-                return Err(RuntimeError::CorruptDefinition(ex.definition_id, problem));
-            };
-            let mut rec = ExecutionRecord::new(
-                format!("{}/{key}/{index}", ex.rec.history_id()),
-                format!("{key}/{index}"),
-                ex.rec.state_machine.clone(),
-                sub.start_at(),
-                branch.input,
-                now,
-            );
-            rec.phase = Phase::Queued;
-            rec.parent_id = Some(ex.rec.id.clone());
-            // A distributed Map's iterations are executions with histories of their own.
-            let distributed = map_run.is_some();
-            rec.root_id = (!distributed).then(|| ex.rec.history_id().to_string());
-            rec.scope = ex.rec.scope.iter().cloned().chain([step]).collect();
-            rec.fork_key = Some(key.clone());
-            rec.branch_index = Some(index as i64);
-            rec.iteration = (map && !distributed).then_some(index as i64);
-            rec.last_event_id = if distributed { 0 } else { ex.rec.last_event_id };
-            rec.outer_variables = ex.rec.visible_variables();
-            rec.role_arn = ex.rec.role_arn.clone();
-            let mut child = Execution::new(rec, ex.definition_id);
-            store::insert_execution(conn, &child).await?;
-            if index < limit {
-                start_branch(conn, &mut child, &progress, now).await?;
-                store::save_execution(conn, &mut child).await?;
-            }
-        }
-        if total == 0 {
-            progress.started = 0;
-            ex.rec.phase = Phase::Ready;
-        } else {
-            ex.rec.phase = Phase::Waiting;
-            self.wake();
-        }
-        ex.rec.fork = Some(progress);
         Ok(())
     }
 
@@ -560,7 +423,7 @@ impl Runtime {
         let mut ending = None;
         self.perform_all(conn, &mut ex, Some(machine), effects, &env, &mut ending)
             .await?;
-        self.save_and_tell(conn, &mut ex, ending, None, env.stamp())
+        self.save_and_tell(conn, &mut ex, ending, None, &env)
             .await?;
         let mut now_stands = outcome(&ex);
         let id = ex.rec.id.clone();
@@ -573,25 +436,23 @@ impl Runtime {
     }
 }
 
-/// A Parallel or Map state's [`Effect::Fork`].
-struct Fork {
-    state: String,
-    branches: Vec<Branch>,
-    max_concurrency: usize,
-    tolerance: Tolerance,
-    map: bool,
-    map_run: Option<String>,
-}
-
-/// A branch run starts: it records its first event (if any) and becomes ready.
-async fn start_branch(
+/// Appends the events of `effects`, the decision about a run other than the step's own (a
+/// branch run started or aborted by its Parallel or Map state): such decisions only append.
+async fn record_events(
     conn: &mut SqliteConnection,
-    child: &mut Execution,
-    progress: &ForkProgress,
+    ex: &mut Execution,
+    effects: Vec<Effect>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    if let Some(event) = execution::branch_started(&mut child.rec, progress.map) {
-        store::append_event(conn, child, event.kind, &event.details, now).await?;
+    for effect in effects {
+        if let Effect::Append(event) = effect {
+            store::append_event(conn, ex, event.kind, &event.details, now).await?;
+        } else {
+            debug_assert!(
+                false,
+                "a branch run's start or abort only appends: {effect:?}"
+            );
+        }
     }
     Ok(())
 }

@@ -13,7 +13,7 @@ pub const SUCCEEDED: &str = "SUCCEEDED";
 pub const FAILED: &str = "FAILED";
 pub const TIMED_OUT: &str = "TIMED_OUT";
 
-pub use crate::engine::execution::{ExecutionRecord, ForkProgress, PendingTask, Phase, TimerKind};
+pub use crate::engine::execution::{ExecutionRecord, PendingTask, Phase, TimerKind};
 
 /// An execution row, loaded for a step and saved at its end: the engine's record of it, and
 /// what only storage needs.
