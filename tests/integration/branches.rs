@@ -374,24 +374,13 @@ async fn a_failed_parallel_state_is_retried_as_a_whole_then_fails() {
         .await
         .unwrap();
     let id = rt.start_execution("m", None, json!({})).await.unwrap();
-    rt.run_until_idle().await.unwrap();
-    let status = |rt: Runtime, id: String| async move {
-        rt.describe_execution(&id).await.unwrap().unwrap().status
-    };
-    assert_eq!(
-        status(rt.clone(), id.clone()).await,
-        "RUNNING",
-        "backing off"
-    );
-    clock.advance(std::time::Duration::from_millis(999));
-    rt.run_until_idle().await.unwrap();
-    assert_eq!(
-        status(rt.clone(), id.clone()).await,
-        "RUNNING",
-        "backing off"
-    );
-    clock.advance(std::time::Duration::from_millis(1));
-    rt.run_until_idle().await.unwrap();
+    // IntervalSeconds 1: the state runs again a second after it failed, not before.
+    for (ms, status) in [(0, "RUNNING"), (999, "RUNNING"), (1, "FAILED")] {
+        clock.advance(std::time::Duration::from_millis(ms));
+        rt.run_until_idle().await.unwrap();
+        let info = rt.describe_execution(&id).await.unwrap().unwrap();
+        assert_eq!(info.status, status, "after {ms} ms more");
+    }
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("Bad"));

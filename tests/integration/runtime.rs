@@ -468,24 +468,12 @@ async fn retry_runs_the_task_again_after_a_durable_back_off() {
         "RUNNING"
     );
     // IntervalSeconds 1, BackoffRate 1: each retry exactly one second after the failure.
-    advance(&rt, &clock, 999).await;
-    assert_eq!(
-        history_kinds(&rt, &id)
-            .await
-            .iter()
-            .filter(|k| *k == "TaskScheduled")
-            .count(),
-        1
-    );
-    advance(&rt, &clock, 1).await;
-    assert_eq!(
-        history_kinds(&rt, &id)
-            .await
-            .iter()
-            .filter(|k| *k == "TaskScheduled")
-            .count(),
-        2
-    );
+    for (ms, attempts) in [(999, 1), (1, 2)] {
+        advance(&rt, &clock, ms).await;
+        let kinds = history_kinds(&rt, &id).await;
+        let scheduled = kinds.iter().filter(|k| *k == "TaskScheduled").count();
+        assert_eq!(scheduled, attempts, "after {ms} ms more");
+    }
     assert_eq!(status(&rt, &id).await, "RUNNING");
     advance(&rt, &clock, 1000).await;
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
@@ -716,54 +704,43 @@ async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the
     );
 }
 
-#[tokio::test]
-async fn retry_back_off_grows_by_its_rate_up_to_max_delay_seconds() {
+/// Runs a task on `test:flaky` that fails `fail_times` times under Retry rule `rule` to its
+/// end, on a manual clock; returns the times of its attempts (ms after the start).
+async fn attempts_under(rule: Value, fail_times: u64) -> Vec<i64> {
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::starting_now();
     let start = clock.now();
     let rt = retry_runtime(&dir, &clock).await;
-    rt.put_state_machine(
-        "b",
-        r#"{"StartAt": "Try", "States": {"Try": {"Type": "Task", "Resource": "test:flaky",
-            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 2, "BackoffRate": 3,
-                       "MaxDelaySeconds": 10, "MaxAttempts": 4}], "End": true}}}"#,
-    )
-    .await
-    .unwrap();
+    let definition = json!({"StartAt": "Try", "States": {"Try": {"Type": "Task",
+        "Resource": "test:flaky", "Retry": [rule], "End": true}}});
+    rt.put_state_machine("r", &definition.to_string())
+        .await
+        .unwrap();
     let id = rt
-        .start_execution("b", None, json!({"fail_times": 4}))
+        .start_execution("r", None, json!({ "fail_times": fail_times }))
         .await
         .unwrap();
     let info = run_until_done(&rt, &clock, &id, 60).await;
     assert_eq!(info.status, "SUCCEEDED");
+    times_of(&rt, &id, "TaskScheduled", start).await
+}
+
+#[tokio::test]
+async fn retry_back_off_grows_by_its_rate_up_to_max_delay_seconds() {
+    let rule = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": 2, "BackoffRate": 3,
+        "MaxDelaySeconds": 10, "MaxAttempts": 4});
     // 2 s, then 6 s, then 18 s and 54 s capped at 10 s.
     assert_eq!(
-        times_of(&rt, &id, "TaskScheduled", start).await,
+        attempts_under(rule, 4).await,
         vec![0, 2000, 8000, 18000, 28000]
     );
 }
 
 #[tokio::test]
 async fn full_jitter_retries_somewhere_within_the_back_off() {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = ManualClock::starting_now();
-    let start = clock.now();
-    let rt = retry_runtime(&dir, &clock).await;
-    rt.put_state_machine(
-        "j",
-        r#"{"StartAt": "Try", "States": {"Try": {"Type": "Task", "Resource": "test:flaky",
-            "Retry": [{"ErrorEquals": ["Flaky"], "IntervalSeconds": 10, "MaxAttempts": 1,
-                       "JitterStrategy": "FULL"}], "End": true}}}"#,
-    )
-    .await
-    .unwrap();
-    let id = rt
-        .start_execution("j", None, json!({"fail_times": 1}))
-        .await
-        .unwrap();
-    let info = run_until_done(&rt, &clock, &id, 20).await;
-    assert_eq!(info.status, "SUCCEEDED");
-    let times = times_of(&rt, &id, "TaskScheduled", start).await;
+    let rule = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": 10, "MaxAttempts": 1,
+        "JitterStrategy": "FULL"});
+    let times = attempts_under(rule, 1).await;
     assert_eq!(times.len(), 2, "{times:?}");
     assert!(times[1] <= 10_000, "{times:?}");
 }
