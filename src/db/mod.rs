@@ -116,25 +116,8 @@ pub fn now() -> String {
     format_time(OffsetDateTime::now_utc())
 }
 
-/// Formats a time the way [`now`] does.
-pub fn format_time(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.millisecond()
-    )
-}
-
-/// Parses an RFC 3339 timestamp (as stored, or as given in a definition).
-pub fn parse_time(s: &str) -> Option<OffsetDateTime> {
-    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
-}
+/// Formats and parses times the way [`now`] stores them.
+pub use crate::engine::{format_time, parse_time};
 
 #[cfg(test)]
 mod tests {

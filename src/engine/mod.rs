@@ -9,6 +9,8 @@
 //! - `step`: running a state (`enter`, `task_succeeded`, `task_failed`, `fork_succeeded`, …).
 //! - `jsonata`: `{% %}` expressions of states whose `QueryLanguage` is JSONata.
 //! - `events`: history event types and detail shapes.
+//! - `execution`: the lifecycle of an execution (`apply`: inputs in, effects out).
+//! - `timestamp`: the stored time format.
 //! - `drive`: runs a machine to its end on the engine alone (property tests, fuzzing).
 //!
 //! Every state type, JSONPath and JSONata, variables, Parallel and Map are supported; see the
@@ -19,12 +21,14 @@ mod choice;
 mod definition;
 pub mod drive;
 mod events;
+pub mod execution;
 mod filter;
 mod intrinsics;
 mod jsonata;
 mod paths;
 mod retry;
 mod step;
+mod timestamp;
 
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
 pub use events::{activity_name, is_activity, EventType, HistoryEvent};
@@ -32,3 +36,4 @@ pub use retry::{decide_retry, RetryDecision};
 pub use step::{
     Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil, MAX_PAYLOAD_BYTES,
 };
+pub use timestamp::{format_time, parse_time};

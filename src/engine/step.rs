@@ -1462,12 +1462,13 @@ fn json_type(value: &Value) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::super::definition::parse;
     use super::*;
     use serde_json::json;
 
-    fn machine(definition: Value) -> StateMachine {
+    /// Parses a definition every test here expects to be valid.
+    pub(in crate::engine) fn machine(definition: Value) -> StateMachine {
         match parse(&definition.to_string()) {
             Ok(m) => m,
             Err(e) => panic!("{e}"),

@@ -2,7 +2,7 @@
 //! activities with the tasks their workers take.
 
 use super::{store, ExecutionInfo, ExecutionStatus, Runtime, RuntimeError};
-use crate::db;
+use crate::engine::execution::{self, Input};
 use serde_json::Value;
 use sqlx::Row;
 use sqlx::SqliteConnection;
@@ -78,7 +78,7 @@ impl Runtime {
         let mut tx = self.db().begin().await?;
         sqlx::query("INSERT OR IGNORE INTO activities (name, created_at) VALUES (?, ?)")
             .bind(name)
-            .bind(db::now())
+            .bind(self.now())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -197,7 +197,7 @@ impl Runtime {
             return Ok(None);
         }
         let mut tx = self.db().begin().await?;
-        let now = db::now();
+        let now = self.now();
         let Some((token, input, execution)) =
             store::deliver_activity_task(&mut tx, arn, &now).await?
         else {
@@ -244,33 +244,23 @@ impl Runtime {
     ) -> Result<String, RuntimeError> {
         let mut ex = store::load_execution(conn, id)
             .await?
-            .filter(|ex| ex.parent_id.is_none())
+            .filter(|ex| ex.rec.parent_id.is_none())
             .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(id.to_string()))?;
-        if ex.status != store::RUNNING {
-            return Ok(ex.stopped_at.unwrap_or_default());
+        if ex.rec.status != ExecutionStatus::Running {
+            return Ok(ex.rec.stopped_at.unwrap_or_default());
         }
-        let now = db::now();
-        store::cancel_tokens(conn, &ex.id, &now).await?;
-        store::abort_below(conn, &ex.id, None, &now).await?;
-        let mut details = serde_json::json!({});
-        for (key, text) in [("error", error), ("cause", cause)] {
-            if !text.is_empty() {
-                details[key] = Value::String(text.to_string());
-            }
-        }
-        let aborted = crate::engine::EventType::ExecutionAborted;
-        store::append_event(conn, &mut ex, aborted, &details, &now).await?;
-        ex.status = ExecutionStatus::Aborted.as_str().to_string();
-        ex.phase = store::Phase::Done;
-        ex.fork = None;
-        ex.timer_kind = None;
-        ex.timer_due_at = None;
-        ex.error = Some(error.to_string()).filter(|e| !e.is_empty());
-        ex.cause = Some(cause.to_string()).filter(|c| !c.is_empty());
-        ex.stopped_at = Some(now.clone());
-        store::save_execution(conn, &mut ex).await?;
-        self.ended_in(conn, &ex, Some(by)).await?;
-        Ok(now)
+        let env = self.env(conn, &ex).await?;
+        let stop = Input::Stop {
+            error: error.to_string(),
+            cause: cause.to_string(),
+        };
+        let effects = execution::apply(None, &mut ex.rec, stop, &env);
+        let mut ending = None;
+        self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
+            .await?;
+        self.save_and_tell(conn, &mut ex, ending, Some(by), &env)
+            .await?;
+        Ok(env.stamp().to_string())
     }
 
     /// Deletes state machine `name` (DeleteStateMachine) and its tags: it is no longer listed
@@ -280,7 +270,7 @@ impl Runtime {
         let done = sqlx::query(
             "UPDATE state_machines SET deleted_at = ? WHERE name = ? AND deleted_at IS NULL",
         )
-        .bind(db::now())
+        .bind(self.now())
         .bind(name)
         .execute(&mut *tx)
         .await?;
@@ -346,7 +336,7 @@ impl Runtime {
         let mut tx = self.db().begin().await?;
         sqlx::query("UPDATE state_machines SET role_arn = ?, updated_at = ? WHERE name = ?")
             .bind(role_arn)
-            .bind(db::now())
+            .bind(self.now())
             .bind(name)
             .execute(&mut *tx)
             .await?;

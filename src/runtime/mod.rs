@@ -4,11 +4,13 @@
 //! It performs effects; deciding what they are is the engine's job.
 
 mod catalog;
+mod clock;
 mod executor;
 pub mod handlers;
 mod store;
 
 pub use catalog::{ActivityInfo, MachineInfo, MAX_TAGS};
+pub use clock::{Clock, ManualClock, SystemClock};
 
 pub use crate::model::ExecutionStatus;
 pub use handlers::{
@@ -26,12 +28,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
-/// Region and account in the ARNs we hand out, as AWS shapes them.
-pub const REGION: &str = "us-east-1";
-pub const ACCOUNT: &str = "000000000000";
-
-/// AWS's limit on events in one execution's history; past it the execution fails.
-pub const MAX_HISTORY_EVENTS: i64 = 25_000;
+pub use crate::engine::execution::{ACCOUNT, MAX_HISTORY_EVENTS, REGION};
 
 pub use crate::engine::MAX_PAYLOAD_BYTES;
 
@@ -159,10 +156,18 @@ struct Inner {
     wake: Notify,
     /// Counts commits that may have changed what pages show (see [`Runtime::subscribe`]).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Every "now" the runtime reads.
+    clock: Arc<dyn Clock>,
 }
 
 impl Runtime {
+    /// A runtime on the system clock.
     pub fn new(db: Db, handlers: Registry) -> Runtime {
+        Runtime::with_clock(db, handlers, Arc::new(SystemClock))
+    }
+
+    /// A runtime that reads the time from `clock` (tests give it a [`ManualClock`]).
+    pub fn with_clock(db: Db, handlers: Registry, clock: Arc<dyn Clock>) -> Runtime {
         Runtime {
             inner: Arc::new(Inner {
                 db,
@@ -171,8 +176,19 @@ impl Runtime {
                 definitions: RwLock::new(HashMap::new()),
                 wake: Notify::new(),
                 changes: tokio::sync::watch::Sender::new(0),
+                clock,
             }),
         }
+    }
+
+    /// The clock the runtime reads.
+    pub fn clock(&self) -> &dyn Clock {
+        self.inner.clock.as_ref()
+    }
+
+    /// The current time, as stored.
+    fn now(&self) -> String {
+        db::format_time(self.inner.clock.now())
     }
 
     pub fn db(&self) -> &Db {
@@ -206,7 +222,7 @@ impl Runtime {
     ) -> Result<(), RuntimeError> {
         validate_name(name)?;
         let machine = self.parse_definition(Some(name), definition)?;
-        let now = db::now();
+        let now = self.now();
         let mut tx = self.db().begin().await?;
         let id = store::intern_definition(&mut tx, definition, &now).await?;
         store::upsert_machine(&mut tx, name, id, &now).await?;
@@ -232,7 +248,7 @@ impl Runtime {
                 let owner = self
                     .inner
                     .handlers
-                    .owner(executor::handler_name(resource))?;
+                    .owner(engine::execution::handler_name(resource))?;
                 (Some(owner) != name).then(|| {
                     engine::Problem::new(
                         "SCHEMA_VALIDATION_FAILED",
@@ -252,18 +268,16 @@ impl Runtime {
         }
     }
 
-    /// Runs the end hook of the state machine of `ex`, if `ex` is a top-level execution that
-    /// has ended, on the caller's transaction.
+    /// Runs the end hook of the state machine of `ex`, if `ex` is a top-level execution, on
+    /// the caller's transaction: it ended as `ending` says.
     async fn ended_in(
         &self,
         conn: &mut SqliteConnection,
-        ex: &store::Execution,
+        ex: &engine::execution::ExecutionRecord,
+        ending: &executor::Ending,
         by: Option<&str>,
     ) -> Result<(), RuntimeError> {
-        let Some(status) = ExecutionStatus::parse(&ex.status) else {
-            return Ok(());
-        };
-        if ex.parent_id.is_some() || status == ExecutionStatus::Running {
+        if ex.parent_id.is_some() || ending.status == ExecutionStatus::Running {
             return Ok(());
         }
         let Some(hook) = self.inner.handlers.end_hook(&ex.state_machine) else {
@@ -271,9 +285,9 @@ impl Runtime {
         };
         let ended = Ended {
             execution_id: &ex.id,
-            status,
-            error: ex.error.as_deref(),
-            cause: ex.cause.as_deref(),
+            status: ending.status,
+            error: ending.error.as_deref(),
+            cause: ending.cause.as_deref(),
             by,
         };
         Ok(hook.ended(conn, ended).await?)
@@ -338,32 +352,24 @@ impl Runtime {
         if store::execution_machine(conn, &id).await?.is_some() {
             return Err(RuntimeError::ExecutionAlreadyExists(name));
         }
-        let now = db::now();
-        let mut ex = store::Execution::new_running(
+        let now = self.now();
+        let mut rec = engine::execution::ExecutionRecord::new(
             id.clone(),
             name,
             state_machine.to_string(),
-            definition_id,
             machine.start_at(),
-            input.clone(),
+            input,
             &now,
         );
-        ex.deadline_at = machine.timeout_seconds().map(executor::seconds_from_now);
-        ex.role_arn = machine_role;
+        rec.role_arn = machine_role;
+        let mut ex = store::Execution::new(rec, definition_id);
+        let env = self.env(conn, &ex).await?;
+        let start = engine::execution::Input::Start;
+        let effects = engine::execution::apply(Some(&machine), &mut ex.rec, start, &env);
         store::insert_execution(conn, &ex).await?;
-        let details = serde_json::json!({
-            "input": input.to_string(),
-            "inputDetails": { "truncated": false },
-            "roleArn": ex.role_arn.clone().unwrap_or_else(role_arn),
-        });
-        store::append_event(
-            conn,
-            &mut ex,
-            engine::EventType::ExecutionStarted,
-            &details,
-            &now,
-        )
-        .await?;
+        let mut ending = None;
+        self.perform_all(conn, &mut ex, Some(&machine), effects, &env, &mut ending)
+            .await?;
         store::save_execution(conn, &mut ex).await?;
         Ok(id)
     }
@@ -462,9 +468,14 @@ impl Runtime {
         id: &str,
         cause: &str,
     ) -> Result<(), RuntimeError> {
-        let root = store::fail_unrunnable(conn, id, cause, &db::now()).await?;
+        let root = store::fail_unrunnable(conn, id, cause, &self.now()).await?;
         if let Some(ex) = store::load_execution(conn, &root).await.ok().flatten() {
-            self.ended_in(conn, &ex, None).await?;
+            let ending = executor::Ending {
+                status: ex.rec.status,
+                error: ex.rec.error.clone(),
+                cause: ex.rec.cause.clone(),
+            };
+            self.ended_in(conn, &ex.rec, &ending, None).await?;
         } else if let Some(machine) = store::execution_machine(conn, &root).await? {
             // The stored state no longer loads: tell the owner from the columns alone.
             if let Some(hook) = self.inner.handlers.end_hook(&machine) {
@@ -575,7 +586,7 @@ impl Runtime {
     /// run it as far as it goes in one transaction, commit.
     pub async fn try_execute_task(&self) -> Result<Outcome, RuntimeError> {
         let mut tx = self.db().begin().await?;
-        let Some(id) = store::next_runnable(&mut tx, &db::now()).await? else {
+        let Some(id) = store::next_runnable(&mut tx, &self.now()).await? else {
             return Ok(Outcome::Empty);
         };
         match self.advance_in(&mut tx, &id, INLINE_STEPS).await {
@@ -661,7 +672,7 @@ impl Runtime {
         let Some(due) = due.as_deref().and_then(db::parse_time) else {
             return IDLE;
         };
-        let left = due - time::OffsetDateTime::now_utc();
+        let left = due - self.inner.clock.now();
         Duration::try_from(left).unwrap_or(Duration::ZERO).min(IDLE)
     }
 
@@ -682,17 +693,17 @@ impl Runtime {
         Ok(store::load_execution(&mut conn, id)
             .await?
             .map(|ex| ExecutionInfo {
-                id: ex.id,
-                name: ex.name,
-                state_machine: ex.state_machine,
-                status: ex.status,
-                current_state: ex.current_state,
-                input: ex.input,
-                output: ex.output,
-                error: ex.error,
-                cause: ex.cause,
-                started_at: ex.started_at,
-                stopped_at: ex.stopped_at,
+                id: ex.rec.id,
+                name: ex.rec.name,
+                state_machine: ex.rec.state_machine,
+                status: ex.rec.status.as_str().to_string(),
+                current_state: ex.rec.current_state,
+                input: ex.rec.input,
+                output: ex.rec.output,
+                error: ex.rec.error,
+                cause: ex.rec.cause,
+                started_at: ex.rec.started_at,
+                stopped_at: ex.rec.stopped_at,
             }))
     }
 
@@ -720,7 +731,7 @@ pub fn execution_arn(state_machine: &str, name: &str) -> String {
 
 /// The role executions run as (`$$.Execution.RoleArn`); orderflow has no IAM, so it is fixed.
 pub fn role_arn() -> String {
-    format!("arn:aws:iam::{ACCOUNT}:role/orderflow")
+    engine::execution::default_role_arn()
 }
 
 /// AWS's rule for state machine and execution names, kept to the safe subset.

@@ -1,8 +1,9 @@
 //! The runtime's tables: executions, their history, task tokens and definitions. Every function
 //! takes the caller's connection so that a step's reads and writes share one transaction.
 
-use crate::engine::{EventType, Failure, Tolerance};
+use crate::engine::EventType;
 use crate::model::EventRow;
+use crate::model::ExecutionStatus;
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 
@@ -12,117 +13,17 @@ pub const SUCCEEDED: &str = "SUCCEEDED";
 pub const FAILED: &str = "FAILED";
 pub const TIMED_OUT: &str = "TIMED_OUT";
 
-/// What the executor does next with an execution.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
-    /// Run `current_state` on `state_input`.
-    Ready,
-    /// Paused on a task token, a timer or its branches.
-    Waiting,
-    /// A Map iteration waiting for a free slot under MaxConcurrency.
-    Queued,
-    /// Ended.
-    Done,
-}
+pub use crate::engine::execution::{ExecutionRecord, PendingTask, Phase, TimerKind};
 
-impl Phase {
-    fn as_str(self) -> &'static str {
-        match self {
-            Phase::Ready => "ready",
-            Phase::Waiting => "waiting",
-            Phase::Queued => "queued",
-            Phase::Done => "done",
-        }
-    }
-
-    fn parse(s: &str) -> Phase {
-        match s {
-            "ready" => Phase::Ready,
-            "waiting" => Phase::Waiting,
-            "queued" => Phase::Queued,
-            _ => Phase::Done,
-        }
-    }
-}
-
-/// What a durable timer is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimerKind {
-    /// A Wait state: go on to `timer_next` with `timer_output`.
-    Wait,
-    /// Run the current Task state again (Retry back-off).
-    Retry,
-    /// The pending callback's TimeoutSeconds or HeartbeatSeconds.
-    TaskTimeout,
-}
-
-impl TimerKind {
-    fn as_str(self) -> &'static str {
-        match self {
-            TimerKind::Wait => "wait",
-            TimerKind::Retry => "retry",
-            TimerKind::TaskTimeout => "task_timeout",
-        }
-    }
-
-    fn parse(s: &str) -> Option<TimerKind> {
-        match s {
-            "wait" => Some(TimerKind::Wait),
-            "retry" => Some(TimerKind::Retry),
-            "task_timeout" => Some(TimerKind::TaskTimeout),
-            _ => None,
-        }
-    }
-}
-
-/// An execution row, loaded for a step and saved at its end.
+/// An execution row, loaded for a step and saved at its end: the engine's record of it, and
+/// what only storage needs.
 #[derive(Debug, Clone)]
 pub struct Execution {
-    pub id: String,
-    pub name: String,
-    pub state_machine: String,
+    pub rec: ExecutionRecord,
     pub definition_id: i64,
-    pub status: String,
-    pub phase: Phase,
-    pub input: Value,
-    pub output: Option<Value>,
-    pub error: Option<String>,
-    pub cause: Option<String>,
-    pub current_state: Option<String>,
-    pub state_input: Option<Value>,
-    pub timer_kind: Option<TimerKind>,
-    pub timer_due_at: Option<String>,
-    pub timer_output: Option<Value>,
-    /// What the waiting Wait state's `Assign` set, applied when the timer fires.
-    pub timer_assigned: Option<serde_json::Map<String, Value>>,
-    /// Where a Wait goes when its timer fires; `None` with a due time means the Wait ends the
-    /// execution.
-    pub timer_next: Option<String>,
-    /// Retries each Retry rule of the current state has made since it was entered.
-    pub retry_counts: Vec<u64>,
+    /// The events of its history numbered so far (for a top-level execution; its branch runs
+    /// count them on its row).
     pub event_count: i64,
-    pub started_at: String,
-    /// When the definition's TimeoutSeconds runs out.
-    pub deadline_at: Option<String>,
-    pub stopped_at: Option<String>,
-    /// Set on the branch runs of Parallel and Map states (see the migration).
-    pub parent_id: Option<String>,
-    pub root_id: Option<String>,
-    pub scope: Vec<(String, usize)>,
-    pub fork_key: Option<String>,
-    pub branch_index: Option<i64>,
-    pub iteration: Option<i64>,
-    pub last_event_id: i64,
-    /// The current state's `…StateEntered` event.
-    pub entered_event_id: Option<i64>,
-    /// The role its state machine was given, when it started (`$$.Execution.RoleArn`).
-    pub role_arn: Option<String>,
-    /// While the current Parallel or Map state waits for its branches.
-    pub fork: Option<ForkProgress>,
-    /// Workflow variables this run assigned.
-    pub variables: serde_json::Map<String, Value>,
-    /// A branch run's view of the enclosing scopes' variables.
-    pub outer_variables: serde_json::Map<String, Value>,
     /// Events appended since the last save: written with the row, in one statement.
     pub unsaved_events: Vec<NewEvent>,
     /// Changed since it was loaded or saved.
@@ -141,108 +42,14 @@ pub struct NewEvent {
 }
 
 impl Execution {
-    /// Every variable this run can read: the enclosing scopes', then its own.
-    pub fn visible_variables(&self) -> serde_json::Map<String, Value> {
-        let mut all = self.outer_variables.clone();
-        all.extend(self.variables.clone());
-        all
-    }
-
-    /// The top-level execution whose history this run writes to.
-    pub fn history_id(&self) -> &str {
-        self.root_id.as_deref().unwrap_or(&self.id)
-    }
-
-    /// A new top-level execution, or a branch run when the `parent_id` etc. are then set.
-    pub fn new_running(
-        id: String,
-        name: String,
-        state_machine: String,
-        definition_id: i64,
-        start_at: &str,
-        input: Value,
-        now: &str,
-    ) -> Execution {
+    /// A new execution or branch run of definition `definition_id`, not yet stored.
+    pub fn new(rec: ExecutionRecord, definition_id: i64) -> Execution {
         Execution {
-            id,
-            name,
-            state_machine,
+            rec,
             definition_id,
-            status: RUNNING.to_string(),
-            phase: Phase::Ready,
-            input: input.clone(),
-            output: None,
-            error: None,
-            cause: None,
-            current_state: Some(start_at.to_string()),
-            state_input: Some(input),
-            timer_kind: None,
-            timer_due_at: None,
-            timer_output: None,
-            timer_assigned: None,
-            timer_next: None,
-            retry_counts: Vec::new(),
             event_count: 0,
-            started_at: now.to_string(),
-            deadline_at: None,
-            stopped_at: None,
-            parent_id: None,
-            root_id: None,
-            scope: Vec::new(),
-            fork_key: None,
-            branch_index: None,
-            iteration: None,
-            last_event_id: 0,
-            entered_event_id: None,
-            role_arn: None,
-            fork: None,
-            variables: serde_json::Map::new(),
-            outer_variables: serde_json::Map::new(),
             unsaved_events: Vec::new(),
             unsaved: false,
-        }
-    }
-}
-
-/// How far the branches of a waiting Parallel or Map state have got.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ForkProgress {
-    /// The branch runs' `fork_key`.
-    pub key: String,
-    pub total: usize,
-    /// Branch runs started so far (the rest are queued).
-    pub started: usize,
-    pub finished: usize,
-    pub failed: usize,
-    /// Most branch runs at a time (0: no limit).
-    pub max_concurrency: usize,
-    pub tolerance: ToleranceJson,
-    pub map: bool,
-    /// Set when the state must fail; the remaining branches are aborted.
-    pub failure: Option<Failure>,
-}
-
-/// `Tolerance`, stored.
-#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
-pub struct ToleranceJson {
-    pub count: Option<u64>,
-    pub percentage: Option<f64>,
-}
-
-impl From<Tolerance> for ToleranceJson {
-    fn from(t: Tolerance) -> ToleranceJson {
-        ToleranceJson {
-            count: t.count,
-            percentage: t.percentage,
-        }
-    }
-}
-
-impl From<ToleranceJson> for Tolerance {
-    fn from(t: ToleranceJson) -> Tolerance {
-        Tolerance {
-            count: t.count,
-            percentage: t.percentage,
         }
     }
 }
@@ -272,26 +79,26 @@ pub async fn insert_execution(
              scope, fork_key, branch_index, iteration, last_event_id, outer_variables, role_arn)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&ex.id)
-    .bind(&ex.name)
-    .bind(&ex.state_machine)
+    .bind(&ex.rec.id)
+    .bind(&ex.rec.name)
+    .bind(&ex.rec.state_machine)
     .bind(ex.definition_id)
-    .bind(&ex.status)
-    .bind(ex.phase.as_str())
-    .bind(ex.input.to_string())
-    .bind(&ex.current_state)
-    .bind(json_text(&ex.state_input))
-    .bind(&ex.started_at)
-    .bind(&ex.deadline_at)
-    .bind(&ex.parent_id)
-    .bind(&ex.root_id)
-    .bind(serde_json::to_string(&ex.scope).unwrap_or_else(|_| "[]".into()))
-    .bind(&ex.fork_key)
-    .bind(ex.branch_index)
-    .bind(ex.iteration)
-    .bind(ex.last_event_id)
-    .bind(Value::Object(ex.outer_variables.clone()).to_string())
-    .bind(&ex.role_arn)
+    .bind(ex.rec.status.as_str())
+    .bind(ex.rec.phase.as_str())
+    .bind(ex.rec.input.to_string())
+    .bind(&ex.rec.current_state)
+    .bind(json_text(&ex.rec.state_input))
+    .bind(&ex.rec.started_at)
+    .bind(&ex.rec.deadline_at)
+    .bind(&ex.rec.parent_id)
+    .bind(&ex.rec.root_id)
+    .bind(serde_json::to_string(&ex.rec.scope).unwrap_or_else(|_| "[]".into()))
+    .bind(&ex.rec.fork_key)
+    .bind(ex.rec.branch_index)
+    .bind(ex.rec.iteration)
+    .bind(ex.rec.last_event_id)
+    .bind(Value::Object(ex.rec.outer_variables.clone()).to_string())
+    .bind(&ex.rec.role_arn)
     .execute(conn)
     .await?;
     Ok(())
@@ -327,12 +134,17 @@ pub async fn load_execution(
     else {
         return Ok(None);
     };
-    Ok(Some(Execution {
+    let rec = ExecutionRecord {
         id: row.try_get("id")?,
         name: row.try_get("name")?,
         state_machine: row.try_get("state_machine")?,
-        definition_id: row.try_get("definition_id")?,
-        status: row.try_get("status")?,
+        status: {
+            let status: String = row.try_get("status")?;
+            ExecutionStatus::parse(&status).ok_or_else(|| sqlx::Error::ColumnDecode {
+                index: "status".into(),
+                source: format!("unknown execution status '{status}'").into(),
+            })?
+        },
         phase: Phase::parse(row.try_get("phase")?),
         input: json_column(row.try_get("input")?)?.unwrap_or(Value::Null),
         output: json_column(row.try_get("output")?)?,
@@ -352,7 +164,6 @@ pub async fn load_execution(
         },
         timer_next: row.try_get("timer_next")?,
         retry_counts: serde_json::from_str(row.try_get("retry_counts")?).unwrap_or_default(),
-        event_count: row.try_get("event_count")?,
         started_at: row.try_get("started_at")?,
         deadline_at: row.try_get("deadline_at")?,
         stopped_at: row.try_get("stopped_at")?,
@@ -370,6 +181,12 @@ pub async fn load_execution(
             .and_then(|f| serde_json::from_str(&f).ok()),
         variables: object_column(row.try_get("variables")?)?,
         outer_variables: object_column(row.try_get("outer_variables")?)?,
+        invoking: None,
+    };
+    Ok(Some(Execution {
+        rec,
+        definition_id: row.try_get("definition_id")?,
+        event_count: row.try_get("event_count")?,
         unsaved_events: Vec::new(),
         unsaved: false,
     }))
@@ -392,30 +209,36 @@ pub async fn save_execution(
              event_count = MAX(event_count, ?)
          WHERE id = ?",
     )
-    .bind(&ex.status)
-    .bind(ex.phase.as_str())
-    .bind(json_text(&ex.output))
-    .bind(&ex.error)
-    .bind(&ex.cause)
-    .bind(&ex.current_state)
-    .bind(json_text(&ex.state_input))
-    .bind(ex.timer_kind.map(TimerKind::as_str))
-    .bind(&ex.timer_due_at)
-    .bind(json_text(&ex.timer_output))
-    .bind(&ex.timer_next)
-    .bind(serde_json::to_string(&ex.retry_counts).unwrap_or_else(|_| "[]".into()))
-    .bind(ex.last_event_id)
-    .bind(ex.fork.as_ref().and_then(|f| serde_json::to_string(f).ok()))
-    .bind(Value::Object(ex.variables.clone()).to_string())
-    .bind(&ex.stopped_at)
-    .bind(ex.entered_event_id)
+    .bind(ex.rec.status.as_str())
+    .bind(ex.rec.phase.as_str())
+    .bind(json_text(&ex.rec.output))
+    .bind(&ex.rec.error)
+    .bind(&ex.rec.cause)
+    .bind(&ex.rec.current_state)
+    .bind(json_text(&ex.rec.state_input))
+    .bind(ex.rec.timer_kind.map(TimerKind::as_str))
+    .bind(&ex.rec.timer_due_at)
+    .bind(json_text(&ex.rec.timer_output))
+    .bind(&ex.rec.timer_next)
+    .bind(serde_json::to_string(&ex.rec.retry_counts).unwrap_or_else(|_| "[]".into()))
+    .bind(ex.rec.last_event_id)
     .bind(
-        ex.timer_assigned
+        ex.rec
+            .fork
+            .as_ref()
+            .and_then(|f| serde_json::to_string(f).ok()),
+    )
+    .bind(Value::Object(ex.rec.variables.clone()).to_string())
+    .bind(&ex.rec.stopped_at)
+    .bind(ex.rec.entered_event_id)
+    .bind(
+        ex.rec
+            .timer_assigned
             .clone()
             .map(|m| Value::Object(m).to_string()),
     )
     .bind(ex.event_count)
-    .bind(&ex.id)
+    .bind(&ex.rec.id)
     .execute(conn)
     .await?;
     // A step that saved nothing must not pass for one that did.
@@ -430,11 +253,11 @@ pub async fn next_event_id(
     conn: &mut SqliteConnection,
     ex: &Execution,
 ) -> Result<i64, sqlx::Error> {
-    if ex.root_id.is_none() {
+    if ex.rec.root_id.is_none() {
         return Ok(ex.event_count + 1);
     }
     sqlx::query_scalar("SELECT event_count + 1 FROM executions WHERE id = ?")
-        .bind(ex.history_id())
+        .bind(ex.rec.history_id())
         .fetch_one(conn)
         .await
 }
@@ -449,8 +272,8 @@ pub async fn append_event(
     details: &Value,
     timestamp: &str,
 ) -> Result<(), sqlx::Error> {
-    let history = ex.history_id().to_string();
-    let id: i64 = if ex.root_id.is_none() {
+    let history = ex.rec.history_id().to_string();
+    let id: i64 = if ex.rec.root_id.is_none() {
         ex.event_count + 1
     } else {
         sqlx::query_scalar(
@@ -464,16 +287,16 @@ pub async fn append_event(
     ex.unsaved_events.push(NewEvent {
         history,
         id,
-        previous: ex.last_event_id,
+        previous: ex.rec.last_event_id,
         kind,
         timestamp: timestamp.to_string(),
         details: details.to_string(),
     });
-    ex.last_event_id = id;
+    ex.rec.last_event_id = id;
     if kind.as_str().ends_with("StateEntered") {
-        ex.entered_event_id = Some(id);
+        ex.rec.entered_event_id = Some(id);
     }
-    if ex.root_id.is_none() {
+    if ex.rec.root_id.is_none() {
         ex.event_count = id;
     }
     Ok(())
@@ -488,7 +311,7 @@ pub async fn share_event_count(
     write_events(conn, ex).await?;
     sqlx::query("UPDATE executions SET event_count = MAX(event_count, ?) WHERE id = ?")
         .bind(ex.event_count)
-        .bind(&ex.id)
+        .bind(&ex.rec.id)
         .execute(conn)
         .await?;
     Ok(())
@@ -687,33 +510,6 @@ pub async fn history(
             })
         })
         .collect()
-}
-
-/// A pending callback, as stored with its token.
-#[derive(Debug, Clone)]
-pub struct PendingTask {
-    pub execution_id: String,
-    pub state_name: String,
-    pub state_input: Value,
-    pub resource: String,
-    pub status: String,
-    /// TimeoutSeconds deadline.
-    pub timeout_at: Option<String>,
-    pub heartbeat_seconds: Option<u64>,
-    /// Deadline for the next heartbeat.
-    pub heartbeat_at: Option<String>,
-    /// For an activity task: its activity's ARN and the input its worker gets.
-    pub activity: Option<(String, Value)>,
-}
-
-impl PendingTask {
-    /// The earlier of the timeout and heartbeat deadlines.
-    pub fn deadline(&self) -> Option<String> {
-        match (&self.timeout_at, &self.heartbeat_at) {
-            (Some(a), Some(b)) => Some(a.min(b).clone()),
-            (a, b) => a.clone().or_else(|| b.clone()),
-        }
-    }
 }
 
 pub async fn insert_token(

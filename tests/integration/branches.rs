@@ -2,7 +2,7 @@
 //! concurrency limits, callbacks inside iterations, and restarts in the middle.
 
 use orderflow::db::Db;
-use orderflow::runtime::{HandlerError, HandlerFuture, Registry, Runtime, TaskCall};
+use orderflow::runtime::{HandlerError, HandlerFuture, ManualClock, Registry, Runtime, TaskCall};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
 
@@ -24,10 +24,15 @@ fn echo<'a>(_conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a
 }
 
 async fn runtime(dir: &tempfile::TempDir) -> Runtime {
+    runtime_on(dir, &ManualClock::starting_now()).await
+}
+
+/// A runtime that reads the time from `clock`.
+async fn runtime_on(dir: &tempfile::TempDir, clock: &ManualClock) -> Runtime {
     let db = Db::open(&url(dir)).await.unwrap();
     let mut registry = Registry::new();
     registry.register("test:echo", echo);
-    Runtime::new(db, registry)
+    Runtime::with_clock(db, registry, std::sync::Arc::new(clock.clone()))
 }
 
 async fn run(rt: &Runtime, definition: Value, input: Value) -> orderflow::runtime::ExecutionInfo {
@@ -354,7 +359,8 @@ async fn nested_map_inside_parallel_with_batches() {
 #[tokio::test]
 async fn a_failed_parallel_state_is_retried_as_a_whole_then_fails() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = runtime_on(&dir, &clock).await;
     let definition = json!({
         "StartAt": "Both",
         "States": {"Both": {"Type": "Parallel", "End": true,
@@ -368,15 +374,14 @@ async fn a_failed_parallel_state_is_retried_as_a_whole_then_fails() {
         .await
         .unwrap();
     let id = rt.start_execution("m", None, json!({})).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let info = loop {
+    // IntervalSeconds 1: the state runs again a second after it failed, not before.
+    for (ms, status) in [(0, "RUNNING"), (999, "RUNNING"), (1, "FAILED")] {
+        clock.advance(std::time::Duration::from_millis(ms));
         rt.run_until_idle().await.unwrap();
         let info = rt.describe_execution(&id).await.unwrap().unwrap();
-        if info.status != "RUNNING" || std::time::Instant::now() > deadline {
-            break info;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+        assert_eq!(info.status, status, "after {ms} ms more");
+    }
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("Bad"));
     let kinds = kinds(&rt, &id).await;

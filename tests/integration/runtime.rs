@@ -1,9 +1,13 @@
 //! The durable runtime on real SQLite files: transitions, callbacks, timers and restarts.
 
 use orderflow::db::Db;
-use orderflow::runtime::{CallbackError, HandlerError, HandlerFuture, Registry, Runtime, TaskCall};
+use orderflow::runtime::{
+    CallbackError, Clock, HandlerError, HandlerFuture, ManualClock, Registry, Runtime, TaskCall,
+};
 use serde_json::{json, Value};
 use sqlx::SqliteConnection;
+use std::sync::Arc;
+use std::time::Duration;
 
 fn url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("rt.sqlite3").display())
@@ -27,11 +31,29 @@ fn record<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'
     })
 }
 
+/// A runtime on a clock of its own that stands still (the tests here that need time to
+/// pass use [`runtime_on`]).
 async fn runtime(dir: &tempfile::TempDir) -> Runtime {
+    runtime_on(dir, &ManualClock::starting_now()).await
+}
+
+/// A runtime over the database in `dir` that reads the time from `clock`; runtimes opened one
+/// after the other on one clock see time go on across a restart.
+async fn runtime_on(dir: &tempfile::TempDir, clock: &ManualClock) -> Runtime {
     let db = Db::open(&url(dir)).await.unwrap();
     let mut registry = Registry::new();
     registry.register("test:record", record);
-    Runtime::new(db, registry)
+    Runtime::with_clock(db, registry, Arc::new(clock.clone()))
+}
+
+/// Moves `clock` on by `ms` milliseconds and runs whatever became due.
+async fn advance(rt: &Runtime, clock: &ManualClock, ms: u64) {
+    clock.advance(Duration::from_millis(ms));
+    rt.run_until_idle().await.unwrap();
+}
+
+async fn status(rt: &Runtime, id: &str) -> String {
+    rt.describe_execution(id).await.unwrap().unwrap().status
 }
 
 const CALLBACK: &str = r#"{
@@ -209,8 +231,9 @@ async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
 #[tokio::test]
 async fn wait_timers_are_durable_and_fire_when_due() {
     let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
     let id = {
-        let rt = runtime(&dir).await;
+        let rt = runtime_on(&dir, &clock).await;
         rt.put_state_machine(
             "w",
             r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "E"}, "E": {"Type": "Succeed"}}}"#,
@@ -227,9 +250,11 @@ async fn wait_timers_are_durable_and_fire_when_due() {
         );
         id
     };
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let rt = runtime(&dir).await;
-    rt.run_until_idle().await.unwrap();
+    // After a restart, not a millisecond early.
+    let rt = runtime_on(&dir, &clock).await;
+    advance(&rt, &clock, 999).await;
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    advance(&rt, &clock, 1).await;
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(info.output, Some(json!({"k": 1})));
@@ -373,25 +398,45 @@ fn flaky<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a
     })
 }
 
-async fn retry_runtime(dir: &tempfile::TempDir) -> Runtime {
+async fn retry_runtime(dir: &tempfile::TempDir, clock: &ManualClock) -> Runtime {
     let db = Db::open(&url(dir)).await.unwrap();
     let mut registry = Registry::new();
     registry.register("test:record", record);
     registry.register("test:flaky", flaky);
-    Runtime::new(db, registry)
+    Runtime::with_clock(db, registry, Arc::new(clock.clone()))
 }
 
-/// Runs the worker's steps until the execution ends or `seconds` pass.
-async fn run_until_done(rt: &Runtime, id: &str, seconds: u64) -> orderflow::runtime::ExecutionInfo {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
-    loop {
+/// Runs the worker's steps, moving `clock` on 100 ms at a time, until the execution ends or
+/// `seconds` have passed on the clock.
+async fn run_until_done(
+    rt: &Runtime,
+    clock: &ManualClock,
+    id: &str,
+    seconds: u64,
+) -> orderflow::runtime::ExecutionInfo {
+    for _ in 0..seconds * 10 {
         rt.run_until_idle().await.unwrap();
         let info = rt.describe_execution(id).await.unwrap().unwrap();
-        if info.status != "RUNNING" || std::time::Instant::now() > deadline {
+        if info.status != "RUNNING" {
             return info;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        clock.advance(Duration::from_millis(100));
     }
+    rt.describe_execution(id).await.unwrap().unwrap()
+}
+
+/// The times (milliseconds after `start`) of the execution's `kind` events.
+async fn times_of(rt: &Runtime, id: &str, kind: &str, start: time::OffsetDateTime) -> Vec<i64> {
+    rt.history(id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == kind)
+        .map(|e| {
+            let at = orderflow::db::parse_time(&e.timestamp).unwrap();
+            (at - start).whole_milliseconds() as i64
+        })
+        .collect()
 }
 
 const RETRYING: &str = r#"{
@@ -411,7 +456,8 @@ const RETRYING: &str = r#"{
 #[tokio::test]
 async fn retry_runs_the_task_again_after_a_durable_back_off() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = retry_runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = retry_runtime(&dir, &clock).await;
     rt.put_state_machine("r", RETRYING).await.unwrap();
     let id = rt
         .start_execution("r", None, json!({"fail_times": 2}))
@@ -421,7 +467,16 @@ async fn retry_runs_the_task_again_after_a_durable_back_off() {
         rt.describe_execution(&id).await.unwrap().unwrap().status,
         "RUNNING"
     );
-    let info = run_until_done(&rt, &id, 20).await;
+    // IntervalSeconds 1, BackoffRate 1: each retry exactly one second after the failure.
+    for (ms, attempts) in [(999, 1), (1, 2)] {
+        advance(&rt, &clock, ms).await;
+        let kinds = history_kinds(&rt, &id).await;
+        let scheduled = kinds.iter().filter(|k| *k == "TaskScheduled").count();
+        assert_eq!(scheduled, attempts, "after {ms} ms more");
+    }
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    advance(&rt, &clock, 1000).await;
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "SUCCEEDED");
     assert_eq!(info.output, Some(json!({"after_failures": 2})));
     let kinds = history_kinds(&rt, &id).await;
@@ -433,13 +488,14 @@ async fn retry_runs_the_task_again_after_a_durable_back_off() {
 #[tokio::test]
 async fn exhausted_retries_go_to_catch_with_the_error() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = retry_runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = retry_runtime(&dir, &clock).await;
     rt.put_state_machine("r", RETRYING).await.unwrap();
     let id = rt
         .start_execution("r", None, json!({"fail_times": 5}))
         .await
         .unwrap();
-    let info = run_until_done(&rt, &id, 20).await;
+    let info = run_until_done(&rt, &clock, &id, 20).await;
     assert_eq!(info.status, "SUCCEEDED");
     let output = info.output.unwrap();
     assert_eq!(output["error"]["Error"], "Flaky");
@@ -449,7 +505,8 @@ async fn exhausted_retries_go_to_catch_with_the_error() {
 #[tokio::test]
 async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_dead() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = runtime_on(&dir, &clock).await;
     // The same one-second limit written in the state, and read from the input.
     for (name, limit) in [
         ("fixed", r#""TimeoutSeconds": 1"#),
@@ -469,7 +526,10 @@ async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_
             .await
             .unwrap();
         let token = token_of(&rt, &id).await;
-        let info = run_until_done(&rt, &id, 10).await;
+        advance(&rt, &clock, 999).await;
+        assert_eq!(status(&rt, &id).await, "RUNNING", "{name}");
+        advance(&rt, &clock, 1).await;
+        let info = rt.describe_execution(&id).await.unwrap().unwrap();
         assert_eq!(info.status, "FAILED", "{name}");
         assert_eq!(info.error.as_deref(), Some("States.Timeout"), "{name}");
         assert!(matches!(
@@ -483,7 +543,8 @@ async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_
         .start_execution("from-input", None, json!({"limit": "soon"}))
         .await
         .unwrap();
-    let info = run_until_done(&rt, &id, 10).await;
+    rt.run_until_idle().await.unwrap();
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.error.as_deref(), Some("States.Runtime"));
     assert!(info
         .cause
@@ -494,7 +555,8 @@ async fn a_callback_past_its_timeout_fails_with_states_timeout_and_its_token_is_
 #[tokio::test]
 async fn heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = runtime_on(&dir, &clock).await;
     rt.put_state_machine(
         "h",
         r#"{"StartAt": "Ask", "States": {"Ask": {"Type": "Task", "Resource": "test:record.waitForTaskToken",
@@ -504,16 +566,16 @@ async fn heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out() {
     .unwrap();
     let id = rt.start_execution("h", None, json!({})).await.unwrap();
     let token = token_of(&rt, &id).await;
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    advance(&rt, &clock, 1200).await;
     rt.send_task_heartbeat(&token).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    rt.run_until_idle().await.unwrap();
+    advance(&rt, &clock, 1200).await;
     // 2.4 s after the start, but only 1.2 s after the heartbeat.
-    assert_eq!(
-        rt.describe_execution(&id).await.unwrap().unwrap().status,
-        "RUNNING"
-    );
-    let info = run_until_done(&rt, &id, 10).await;
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    advance(&rt, &clock, 799).await;
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    // Two seconds after the heartbeat.
+    advance(&rt, &clock, 1).await;
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("States.HeartbeatTimeout"));
     assert!(matches!(
@@ -529,7 +591,8 @@ async fn heartbeats_keep_a_callback_alive_and_a_missed_one_times_it_out() {
 #[tokio::test]
 async fn an_execution_past_its_timeout_seconds_times_out_and_its_token_dies() {
     let dir = tempfile::tempdir().unwrap();
-    let rt = runtime(&dir).await;
+    let clock = ManualClock::starting_now();
+    let rt = runtime_on(&dir, &clock).await;
     rt.put_state_machine(
         "to",
         r#"{"TimeoutSeconds": 1, "StartAt": "Ask", "States": {"Ask": {"Type": "Task",
@@ -539,7 +602,10 @@ async fn an_execution_past_its_timeout_seconds_times_out_and_its_token_dies() {
     .unwrap();
     let id = rt.start_execution("to", None, json!({})).await.unwrap();
     let token = token_of(&rt, &id).await;
-    let info = run_until_done(&rt, &id, 10).await;
+    advance(&rt, &clock, 999).await;
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    advance(&rt, &clock, 1).await;
+    let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "TIMED_OUT");
     assert!(matches!(
         rt.send_task_success(&token, json!({})).await,
@@ -590,8 +656,9 @@ async fn payloads_over_256_kib_are_refused_or_fail_with_data_limit_exceeded() {
 #[tokio::test]
 async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the_worker() {
     let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
     let id = {
-        let rt = runtime(&dir).await;
+        let rt = runtime_on(&dir, &clock).await;
         rt.put_state_machine(
             "broken",
             r#"{"StartAt": "W", "States": {"W": {"Type": "Wait", "Seconds": 1, "Next": "P"},
@@ -609,15 +676,14 @@ async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the
         .await
         .unwrap();
     tx.commit().await.unwrap();
-    let rt = runtime(&dir).await;
+    let rt = runtime_on(&dir, &clock).await;
     rt.put_state_machine(
         "fine",
         r#"{"StartAt": "P", "States": {"P": {"Type": "Pass", "End": true}}}"#,
     )
     .await
     .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    rt.run_until_idle().await.unwrap();
+    advance(&rt, &clock, 1000).await;
     let info = rt.describe_execution(&id).await.unwrap().unwrap();
     assert_eq!(info.status, "FAILED");
     assert_eq!(info.error.as_deref(), Some("States.Runtime"));
@@ -636,4 +702,67 @@ async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the
         info.status, "SUCCEEDED",
         "the worker carries on with other executions"
     );
+}
+
+/// Runs a task on `test:flaky` that fails `fail_times` times under Retry rule `rule` to its
+/// end, on a manual clock; returns the times of its attempts (ms after the start).
+async fn attempts_under(rule: Value, fail_times: u64) -> Vec<i64> {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let start = clock.now();
+    let rt = retry_runtime(&dir, &clock).await;
+    let definition = json!({"StartAt": "Try", "States": {"Try": {"Type": "Task",
+        "Resource": "test:flaky", "Retry": [rule], "End": true}}});
+    rt.put_state_machine("r", &definition.to_string())
+        .await
+        .unwrap();
+    let id = rt
+        .start_execution("r", None, json!({ "fail_times": fail_times }))
+        .await
+        .unwrap();
+    let info = run_until_done(&rt, &clock, &id, 60).await;
+    assert_eq!(info.status, "SUCCEEDED");
+    times_of(&rt, &id, "TaskScheduled", start).await
+}
+
+#[tokio::test]
+async fn retry_back_off_grows_by_its_rate_up_to_max_delay_seconds() {
+    let rule = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": 2, "BackoffRate": 3,
+        "MaxDelaySeconds": 10, "MaxAttempts": 4});
+    // 2 s, then 6 s, then 18 s and 54 s capped at 10 s.
+    assert_eq!(
+        attempts_under(rule, 4).await,
+        vec![0, 2000, 8000, 18000, 28000]
+    );
+}
+
+#[tokio::test]
+async fn full_jitter_retries_somewhere_within_the_back_off() {
+    let rule = json!({"ErrorEquals": ["Flaky"], "IntervalSeconds": 10, "MaxAttempts": 1,
+        "JitterStrategy": "FULL"});
+    let times = attempts_under(rule, 1).await;
+    assert_eq!(times.len(), 2, "{times:?}");
+    assert!(times[1] <= 10_000, "{times:?}");
+}
+
+#[tokio::test]
+async fn a_wait_until_a_timestamp_fires_at_that_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let rt = runtime_on(&dir, &clock).await;
+    let at = orderflow::db::format_time(clock.now() + time::Duration::seconds(5));
+    rt.put_state_machine(
+        "ts",
+        &json!({"StartAt": "W", "States": {"W": {"Type": "Wait", "Timestamp": at, "End": true}}})
+            .to_string(),
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("ts", None, json!({})).await.unwrap();
+    advance(&rt, &clock, 4999).await;
+    assert_eq!(status(&rt, &id).await, "RUNNING");
+    advance(&rt, &clock, 1).await;
+    assert_eq!(status(&rt, &id).await, "SUCCEEDED");
+    let history = rt.history(&id).await.unwrap();
+    assert_eq!(history.last().unwrap().timestamp, at);
 }

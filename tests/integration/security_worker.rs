@@ -2,7 +2,7 @@
 //! and every other execution, timers included, goes on.
 
 use orderflow::db::Db;
-use orderflow::runtime::{HandlerFuture, Registry, Runtime, TaskCall};
+use orderflow::runtime::{HandlerFuture, ManualClock, Registry, Runtime, TaskCall};
 use serde_json::json;
 use sqlx::SqliteConnection;
 use std::sync::atomic::Ordering;
@@ -29,15 +29,23 @@ fn after_wait(seconds: u64, then: serde_json::Value) -> String {
     .to_string()
 }
 
+/// Waits for the worker to end execution `id`, watching the runtime's commits.
 async fn wait_for_end(rt: &Runtime, id: &str) -> orderflow::runtime::ExecutionInfo {
-    for _ in 0..100 {
+    let mut changes = rt.subscribe();
+    loop {
         let info = rt.describe_execution(id).await.unwrap().unwrap();
         if info.status != "RUNNING" {
             return info;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        let changed = tokio::time::timeout(Duration::from_secs(10), changes.changed()).await;
+        assert!(changed.is_ok(), "execution {id} did not end");
     }
-    panic!("execution {id} did not end");
+}
+
+/// Moves the clock past the timers' second and tells the worker.
+fn a_second_passes(rt: &Runtime, clock: &ManualClock) {
+    clock.advance(Duration::from_secs(1));
+    rt.wake();
 }
 
 #[tokio::test]
@@ -46,7 +54,9 @@ async fn a_panicking_step_fails_its_execution_and_the_worker_goes_on() {
     let url = format!("sqlite://{}", dir.path().join("worker.sqlite3").display());
     let mut registry = Registry::new();
     registry.register("test:poisoned", poisoned);
-    let rt = Runtime::new(Db::open(&url).await.unwrap(), registry);
+    let clock = ManualClock::starting_now();
+    let db = Db::open(&url).await.unwrap();
+    let rt = Runtime::with_clock(db, registry, std::sync::Arc::new(clock.clone()));
     let task = json!({ "Type": "Task", "Resource": "test:poisoned", "End": true });
     let pass = json!({ "Type": "Pass", "Result": "on time", "End": true });
     rt.put_state_machine("poisoned", &after_wait(0, task.clone()))
@@ -80,6 +90,12 @@ async fn a_panicking_step_fails_its_execution_and_the_worker_goes_on() {
         let history = rt.history(id).await.unwrap();
         assert_eq!(history.last().unwrap().kind, "ExecutionFailed");
     }
+    assert_eq!(
+        rt.describe_execution(&timer).await.unwrap().unwrap().status,
+        "RUNNING",
+        "its second has not passed"
+    );
+    a_second_passes(&rt, &clock);
     let on_time = wait_for_end(&rt, &timer).await;
     assert_eq!(
         on_time.status, "SUCCEEDED",
@@ -90,5 +106,6 @@ async fn a_panicking_step_fails_its_execution_and_the_worker_goes_on() {
 
     // The worker is alive: new work after the panics still runs.
     let again = rt.start_execution("timer", None, json!({})).await.unwrap();
+    a_second_passes(&rt, &clock);
     assert_eq!(wait_for_end(&rt, &again).await.status, "SUCCEEDED");
 }
