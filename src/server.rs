@@ -5,7 +5,7 @@
 use crate::app::{shell, App as UiApp};
 use crate::config::Config;
 use crate::db::Db;
-use crate::runtime::{Registry, Runtime};
+use crate::runtime::{Clock, Registry, Runtime, SystemClock};
 use crate::state::AppState;
 use crate::throttle::Throttles;
 use crate::{api, auth, edge, orders};
@@ -32,10 +32,19 @@ pub struct Server {
 /// Opens the database, applies migrations, loads the order workflow and starts the runtime's
 /// worker (which resumes whatever was running before).
 pub async fn state(config: Config, leptos_options: LeptosOptions) -> anyhow::Result<AppState> {
+    state_on(config, leptos_options, Arc::new(SystemClock)).await
+}
+
+/// [`state`] with the runtime reading the time from `clock`.
+pub async fn state_on(
+    config: Config,
+    leptos_options: LeptosOptions,
+    clock: Arc<dyn Clock>,
+) -> anyhow::Result<AppState> {
     let db = Db::open(&config.database_url).await?;
     let mut registry = Registry::new();
     orders::handlers::register(&mut registry, config.approval);
-    let runtime = Runtime::new(db, registry);
+    let runtime = Runtime::with_clock(db, registry, clock);
     runtime
         .put_state_machine(orders::WORKFLOW, orders::WORKFLOW_DEFINITION)
         .await?;
@@ -55,8 +64,18 @@ impl Server {
         leptos_options: LeptosOptions,
         addr: SocketAddr,
     ) -> anyhow::Result<Server> {
+        Server::build_on(config, leptos_options, addr, Arc::new(SystemClock)).await
+    }
+
+    /// [`Server::build`] with the workflow runtime on `clock` (tests move a manual one).
+    pub async fn build_on(
+        config: Config,
+        leptos_options: LeptosOptions,
+        addr: SocketAddr,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Server> {
         let secure = config.secure_cookies;
-        let state = state(config, leptos_options).await?;
+        let state = state_on(config, leptos_options, clock).await?;
         let store = SqliteStore::new(state.db().sessions.clone());
         store.migrate().await?;
         tokio::spawn({

@@ -2,10 +2,11 @@
 //! limits, two approvers, claims, escalation), the queue's filters and pages, bulk approval
 //! and the live change feed.
 
-use crate::common::{spawn_app, spawn_app_with, TestApp};
+use crate::common::{spawn_app, spawn_app_on, TestApp};
 use orderflow::config::ApprovalPolicy;
 use orderflow::model::{Cents, CurrentUser, InboxSort, InboxView, Role, Stage};
 use orderflow::orders::{self, ClaimChange, InboxRequest, OrderError, Verdict};
+use orderflow::runtime::ManualClock;
 use serde_json::{json, Value};
 
 /// Places an order through the REST API; returns its id.
@@ -250,15 +251,20 @@ async fn an_approval_past_its_deadline_is_escalated_to_the_admins() {
         timeout_seconds: 1,
         ..ApprovalPolicy::default()
     };
-    let app = spawn_app_with(policy).await;
+    let clock = ManualClock::starting_now();
+    let app = spawn_app_on(policy, &clock).await;
     let id = place(&app, "late-1", "500", "c@example.com").await;
     assert!(order(&app, &id).await.due_at.is_some());
-    let mut waited = 0;
-    while order(&app, &id).await.stage != Stage::Escalated {
-        assert!(waited < 100, "not escalated after 10 s");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        waited += 1;
-    }
+    app.advance(&clock, std::time::Duration::from_millis(999));
+    app.state.runtime.run_until_idle().await.unwrap();
+    assert_ne!(
+        order(&app, &id).await.stage,
+        Stage::Escalated,
+        "not yet due"
+    );
+    app.advance(&clock, std::time::Duration::from_millis(1));
+    app.wait_until(|| async { order(&app, &id).await.stage == Stage::Escalated })
+        .await;
     let escalated = order(&app, &id).await;
     assert_eq!(escalated.status.as_str(), "awaiting_approval");
     assert_eq!(escalated.due_at, None);

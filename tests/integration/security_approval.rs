@@ -3,7 +3,9 @@
 //! reaches the order at once.
 
 use crate::common::sfn::{access_key, call};
-use crate::common::{spawn_app, TestApp};
+use crate::common::{spawn_app, spawn_app_on, TestApp};
+use orderflow::config::ApprovalPolicy;
+use orderflow::runtime::ManualClock;
 use serde_json::{json, Value};
 
 const ROLE: &str = "arn:aws:iam::000000000000:role/any";
@@ -258,7 +260,8 @@ async fn stopping_an_orders_execution_rejects_the_order_in_the_same_step() {
 
 #[tokio::test]
 async fn an_order_whose_workflow_times_out_is_rejected_with_the_reason() {
-    let app = spawn_app().await;
+    let clock = ManualClock::starting_now();
+    let app = spawn_app_on(ApprovalPolicy::default(), &clock).await;
     let mut workflow: Value = serde_json::from_str(orderflow::orders::WORKFLOW_DEFINITION).unwrap();
     workflow["TimeoutSeconds"] = json!(1);
     app.state
@@ -267,14 +270,10 @@ async fn an_order_whose_workflow_times_out_is_rejected_with_the_reason() {
         .await
         .unwrap();
     let id = waiting_order(&app).await;
-    let mut last = Value::Null;
-    for _ in 0..100 {
-        last = order(&app, &id).await;
-        if last["status"] != "awaiting_approval" {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    app.advance(&clock, std::time::Duration::from_secs(1));
+    app.wait_until(|| async { order(&app, &id).await["status"] != "awaiting_approval" })
+        .await;
+    let last = order(&app, &id).await;
     assert_eq!(last["status"], "rejected", "{last}");
     let reason = last["decision"]["reason"].as_str().unwrap();
     assert!(reason.contains("timed out"), "{reason}");

@@ -7,9 +7,12 @@ pub mod sfn;
 
 use orderflow::config::{ApprovalPolicy, Config, Limits};
 use orderflow::model::Role;
+use orderflow::runtime::{Clock, ManualClock, SystemClock};
 use orderflow::server::Server;
 use orderflow::state::AppState;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -44,12 +47,24 @@ pub async fn spawn_app_with_limits(limits: Limits) -> TestApp {
     spawn_app_configured(|config| config.limits = limits).await
 }
 
+/// [`spawn_app_with`] whose workflow runtime reads the time from `clock`: workflow timers fire
+/// when the test moves it (and tells the worker, see [`TestApp::advance`]).
+pub async fn spawn_app_on(policy: ApprovalPolicy, clock: &ManualClock) -> TestApp {
+    let clock = Arc::new(clock.clone());
+    spawn_app_on_clock(|config| config.approval = policy, clock).await
+}
+
 async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_on_clock(configure, Arc::new(SystemClock)).await
+}
+
+async fn spawn_app_on_clock(configure: impl FnOnce(&mut Config), clock: Arc<dyn Clock>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("test.sqlite3").display());
     let mut config = Config::for_database(url);
     configure(&mut config);
-    let server = Server::build(config, leptos_options(), "127.0.0.1:0".parse().unwrap())
+    let addr = "127.0.0.1:0".parse().unwrap();
+    let server = Server::build_on(config, leptos_options(), addr, clock)
         .await
         .expect("app builds");
     let addr = server.local_addr().unwrap();
@@ -84,6 +99,27 @@ async fn spawn_app_configured(configure: impl FnOnce(&mut Config)) -> TestApp {
 }
 
 impl TestApp {
+    /// Moves `clock` (the one the app was spawned on) on by `by` and wakes the worker, so
+    /// that what fell due runs.
+    pub fn advance(&self, clock: &ManualClock, by: Duration) {
+        clock.advance(by);
+        self.state.runtime.wake();
+    }
+
+    /// Waits until `done` holds, looking again after each commit the runtime reports; fails
+    /// after 10 s without one.
+    pub async fn wait_until<F, Fut>(&self, mut done: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let mut changes = self.state.runtime.subscribe();
+        while !done().await {
+            let changed = tokio::time::timeout(Duration::from_secs(10), changes.changed()).await;
+            assert!(changed.is_ok(), "nothing changed for 10 s");
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
     }
