@@ -81,6 +81,7 @@ pub struct Snapshot {
     pub worker_errors: u64,
     pub step_panics: u64,
     pub worker_restarts: u64,
+    pub reruns: u64,
     /// Top-level executions by status (`RUNNING`, `SUCCEEDED`, …).
     pub executions: Vec<(String, i64)>,
     pub pending_task_tokens: i64,
@@ -161,6 +162,11 @@ impl Instruments {
                 "worker_restarts",
                 "Times the background worker died and was started again",
                 snapshot.worker_restarts,
+            ),
+            (
+                "reruns",
+                "Inline runs undone and run again step by step because a task failed or a step panicked",
+                snapshot.reruns,
             ),
         ];
         for (name, help, value) in counters {

@@ -48,6 +48,7 @@ pub async fn metrics(
         worker_errors: rt.metrics().worker_errors.load(Relaxed),
         step_panics: rt.metrics().step_panics.load(Relaxed),
         worker_restarts: rt.metrics().worker_restarts.load(Relaxed),
+        reruns: rt.metrics().reruns.load(Relaxed),
         executions,
         pending_task_tokens,
         orders: orders::count_by_status(&state).await?,

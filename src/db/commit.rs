@@ -31,10 +31,15 @@ impl Default for BatchLimits {
     }
 }
 
-/// The savepoint each request runs in. sqlx names its own nested savepoints differently, so
-/// requests may open savepoints of their own inside it.
-const SAVEPOINT: &str = "SAVEPOINT orderflow_request";
-const RELEASE: &str = "RELEASE orderflow_request";
+/// The savepoint each request runs in, and the SQL that moves from one request to the next:
+/// each is sent as one piece, so a request's turn costs one trip to SQLite's thread besides
+/// its own statements, and the batch's last savepoint is left for COMMIT to close. sqlx names
+/// its own nested savepoints differently, so requests may open savepoints of their own
+/// inside it.
+const BEGIN: &str = "BEGIN IMMEDIATE; SAVEPOINT orderflow_request";
+const NEXT: &str = "RELEASE orderflow_request; SAVEPOINT orderflow_request";
+const UNDO_NEXT: &str =
+    "ROLLBACK TO orderflow_request; RELEASE orderflow_request; SAVEPOINT orderflow_request";
 const UNDO: &str = "ROLLBACK TO orderflow_request";
 
 /// Hands out turns on the write connection.
@@ -158,7 +163,7 @@ impl DerefMut for WriteTx {
     }
 }
 
-fn failed(why: &str) -> sqlx::Error {
+pub(super) fn failed(why: &str) -> sqlx::Error {
     sqlx::Error::Io(std::io::Error::other(format!("write failed: {why}")))
 }
 
@@ -168,28 +173,28 @@ async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits
     while let Some(first) = queue.recv().await {
         // IMMEDIATE: take the write lock now, so that a CLI process writing the same file
         // makes this wait at the start (busy_timeout) rather than fail halfway.
-        let tx = match pool.begin_with("BEGIN IMMEDIATE").await {
+        let tx = match pool.begin_with(BEGIN).await {
             Ok(tx) => tx,
             Err(e) => {
                 tracing::error!(error = %e, "could not begin a write transaction");
                 stats.waiting.fetch_sub(1, Ordering::Relaxed);
                 let _ = first.send(Err(e.to_string()));
+                // A transaction left open (a BEGIN whose savepoint failed) would refuse
+                // every later one.
+                let _ = rollback(&pool).await;
                 continue;
             }
         };
         let started = Instant::now();
         let mut held = Some(tx);
         let mut acks = Vec::new();
+        let mut turns = 0;
         let mut next = Some(first);
         let mut broken = None;
         while let Some(request) = next.take() {
             stats.waiting.fetch_sub(1, Ordering::Relaxed);
-            let Some(mut tx) = held.take() else { break };
-            if let Err(e) = sqlx::query(SAVEPOINT).execute(&mut *tx).await {
-                let _ = request.send(Err(e.to_string()));
-                broken = Some(e.to_string());
-                break;
-            }
+            turns += 1;
+            let Some(tx) = held.take() else { break };
             let (back, returned) = oneshot::channel();
             let turn = WriteTx {
                 tx: Some(tx),
@@ -201,28 +206,39 @@ async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits
                 broken = Some("a request lost the transaction".into());
                 break;
             };
-            let ended = match verdict {
+            let undone = match verdict {
                 Verdict::Keep(ack) => {
                     acks.push(ack);
-                    sqlx::query(RELEASE).execute(&mut *tx).await.map(|_| ())
+                    false
                 }
                 Verdict::Undo => {
                     stats.undone.fetch_add(1, Ordering::Relaxed);
-                    undo(&mut tx).await
+                    true
                 }
             };
-            if let Err(e) = ended {
-                broken = Some(e.to_string());
-                held = Some(tx);
-                break;
-            }
-            held = Some(tx);
-            if acks.len() < limits.requests && started.elapsed() < limits.time {
+            if turns < limits.requests && started.elapsed() < limits.time {
                 next = queue.try_recv().ok();
             }
+            let between = match (next.is_some(), undone) {
+                (true, false) => Some(NEXT),
+                (true, true) => Some(UNDO_NEXT),
+                (false, true) => Some(UNDO),
+                (false, false) => None,
+            };
+            if let Some(sql) = between {
+                if let Err(e) = run_sql(&mut tx, sql).await {
+                    if let Some(request) = next.take() {
+                        stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                        let _ = request.send(Err(e.to_string()));
+                    }
+                    broken = Some(e.to_string());
+                }
+            }
+            held = Some(tx);
         }
         let result = match (held, broken) {
             (Some(tx), None) => {
+                // COMMIT also closes the last request's savepoint.
                 let committing = Instant::now();
                 let result = tx.commit().await.map_err(|e| e.to_string());
                 let took = committing.elapsed();
@@ -249,10 +265,14 @@ async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits
     }
 }
 
-async fn undo(tx: &mut SqliteConnection) -> Result<(), sqlx::Error> {
-    sqlx::query(UNDO).execute(&mut *tx).await?;
-    sqlx::query(RELEASE).execute(&mut *tx).await?;
-    Ok(())
+/// Runs `sql` (several statements) in one trip to the connection's thread.
+async fn run_sql(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
+    sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+async fn rollback(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    run_sql(&mut conn, "ROLLBACK").await
 }
 
 #[cfg(test)]

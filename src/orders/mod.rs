@@ -261,7 +261,7 @@ pub async fn place_from_api(
 
 /// Saves the order and starts its workflow in one transaction, then runs the workflow as far
 /// as it goes before answering: the caller sees the order pending approval, processed or
-/// invalid, never half-done.
+/// invalid, never half-done. It runs on the database's writer thread.
 async fn place(
     state: &AppState,
     id: Option<String>,
@@ -270,6 +270,22 @@ async fn place(
     customer_email: String,
     items: Vec<OrderLine>,
     total: Cents,
+) -> Result<store::OrderRow, OrderError> {
+    let on_writer = state.clone();
+    state
+        .db()
+        .write(async move {
+            let order = (customer_name, customer_email, items, total);
+            place_now(&on_writer, id, placed_by, order).await
+        })
+        .await
+}
+
+async fn place_now(
+    state: &AppState,
+    id: Option<String>,
+    placed_by: Option<String>,
+    (customer_name, customer_email, items, total): (String, String, Vec<OrderLine>, Cents),
 ) -> Result<store::OrderRow, OrderError> {
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
@@ -288,9 +304,10 @@ async fn place(
         "OrderItems": items.iter().map(line_text).collect::<Vec<_>>(),
         "Cost": cost_number(total),
     });
-    let execution_id = runtime
+    let started = runtime
         .start_execution_in(&mut tx, WORKFLOW, Some(&id), input)
         .await?;
+    let execution_id = started.id().to_string();
     let row = store::OrderRow {
         id: id.clone(),
         view_key: random_hex(16),
@@ -315,7 +332,7 @@ async fn place(
     };
     store::insert(&mut tx, &row).await?;
     let outcome = runtime
-        .advance_in(&mut tx, &execution_id, crate::runtime::INLINE_STEPS)
+        .run_started(&mut tx, started, crate::runtime::INLINE_STEPS)
         .await?;
     let row = store::by_id(&mut tx, &id)
         .await?
@@ -558,6 +575,33 @@ pub async fn decide(
             "Please give a reason for rejecting the order.",
         ));
     }
+    // On the database's writer thread.
+    let on_writer = state.clone();
+    let order_id = order_id.to_string();
+    let (reason, comment) = (reason.map(str::to_string), comment.map(str::to_string));
+    let (approved, stage, by) = (verdict.approved, verdict.stage, by.clone());
+    state
+        .db()
+        .write(async move {
+            let verdict = Verdict {
+                approved,
+                reason: reason.as_deref(),
+                comment: comment.as_deref(),
+                stage,
+            };
+            decide_now(&on_writer, &order_id, &verdict, &by).await
+        })
+        .await
+}
+
+/// [`decide`] once the verdict's notes are checked.
+async fn decide_now(
+    state: &AppState,
+    order_id: &str,
+    verdict: &Verdict<'_>,
+    by: &CurrentUser,
+) -> Result<OrderSummary, OrderError> {
+    let (reason, comment) = (verdict.reason, verdict.comment);
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
     let order = store::by_id(&mut tx, order_id)

@@ -2,7 +2,7 @@
 //! (`engine::execution::apply`) decide, perform the effects it returns (events, task handlers,
 //! tokens, branch runs) on the caller's transaction, and save.
 
-use super::store::{self, Execution, Phase};
+use super::store::{self, Execution, Phase, TaskUndo};
 use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
     TaskCall, MAX_PAYLOAD_BYTES,
@@ -23,13 +23,15 @@ pub(super) struct Ending {
 impl Runtime {
     /// Runs one step of the execution: the current state, or a due timer. `kept` holds the
     /// execution as the previous step of the same transaction left it (it is loaded if not),
-    /// and this step's result for the next.
+    /// and this step's result for the next. A task handler that fails is undone as
+    /// `task_undo` says.
     #[tracing::instrument(level = "debug", skip(self, conn, kept))]
     pub(super) async fn step_in(
         &self,
         conn: &mut SqliteConnection,
         execution_id: &str,
         kept: &mut Option<Execution>,
+        task_undo: TaskUndo,
     ) -> Result<StepOutcome, RuntimeError> {
         let mut ex = match kept.take() {
             // Only a running, ready execution is kept unsaved: this step saves it.
@@ -41,6 +43,7 @@ impl Runtime {
         if ex.rec.status != ExecutionStatus::Running {
             return Ok(StepOutcome::Finished);
         }
+        ex.task_undo = task_undo;
         let root = self.definition(conn, ex.definition_id).await?;
         let machine = root.sub(&ex.rec.scope);
         let env = self.env(conn, &ex).await?;
@@ -167,7 +170,8 @@ impl Runtime {
                     parameters,
                     task_token,
                 };
-                return Ok(Some(Input::TaskReturned(self.invoke(conn, call).await?)));
+                let returned = self.invoke(conn, call, ex.task_undo).await?;
+                return Ok(Some(Input::TaskReturned(returned)));
             }
             Effect::AwaitToken { token, task } => {
                 store::insert_token(conn, &token, &task, now).await?;
@@ -294,17 +298,18 @@ impl Runtime {
             parameters,
             task_token: None,
         };
-        let result = self.invoke(&mut tx, call).await;
+        let result = self.invoke(&mut tx, call, TaskUndo::Savepoint).await;
         tx.rollback().await?;
         result
     }
 
-    /// Calls the resource's handler inside a savepoint, so a failed task leaves nothing behind.
+    /// Calls the resource's handler; a failed task leaves nothing behind (`undo` says how).
     /// Database errors abort the whole step.
     async fn invoke(
         &self,
         conn: &mut SqliteConnection,
         call: TaskCall,
+        undo: TaskUndo,
     ) -> Result<Result<Value, Failure>, RuntimeError> {
         if let Some(owner) = self.inner.handlers.owner(&call.resource) {
             if owner != call.state_machine {
@@ -326,6 +331,13 @@ impl Runtime {
                 ),
             }));
         };
+        if undo == TaskUndo::Rerun {
+            return match handler.call(conn, call).await {
+                Ok(output) => Ok(Ok(output)),
+                Err(HandlerError::Task(_)) => Err(RuntimeError::Rerun),
+                Err(HandlerError::Database(e)) => Err(e.into()),
+            };
+        }
         let mut savepoint = conn.begin().await?;
         match handler.call(&mut savepoint, call).await {
             Ok(output) => {

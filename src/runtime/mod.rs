@@ -57,6 +57,10 @@ pub enum RuntimeError {
     /// A step panicked and what it had written could not be undone on its own.
     #[error("a step of the execution panicked: {0}")]
     Panicked(String),
+    /// A task handler failed in a run whose caller undoes failed tasks
+    /// ([`store::TaskUndo::Rerun`]); it never leaves the runtime.
+    #[error("a task failed and its run must be undone and run again")]
+    Rerun,
 }
 
 impl RuntimeError {
@@ -92,6 +96,22 @@ pub enum CallbackError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
+}
+
+/// An execution just started, held until it runs: pass it to [`Runtime::run_started`] on the
+/// transaction it was started in.
+#[must_use = "an execution is written in full only when it runs"]
+#[derive(Debug)]
+pub struct Started {
+    id: String,
+    ex: store::Execution,
+}
+
+impl Started {
+    /// Its id (an ARN).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// How an execution stands after a step.
@@ -145,6 +165,8 @@ pub struct Metrics {
     pub step_panics: std::sync::atomic::AtomicU64,
     /// Times the background worker died and was started again.
     pub worker_restarts: std::sync::atomic::AtomicU64,
+    /// Runs undone and run again step by step because a task failed or a step panicked.
+    pub reruns: std::sync::atomic::AtomicU64,
 }
 
 struct Inner {
@@ -323,15 +345,15 @@ impl Runtime {
         Ok(machine)
     }
 
-    /// Starts an execution inside the caller's transaction and returns its id (an ARN). Nothing
-    /// runs until [`Runtime::advance_in`] or the worker picks it up; the caller commits.
+    /// Starts an execution inside the caller's transaction. It is written in full when it runs
+    /// ([`Runtime::run_started`], on the same transaction); the caller commits.
     pub async fn start_execution_in(
         &self,
         conn: &mut SqliteConnection,
         state_machine: &str,
         name: Option<&str>,
         input: Value,
-    ) -> Result<String, RuntimeError> {
+    ) -> Result<Started, RuntimeError> {
         let name = match name {
             Some(n) => {
                 validate_name(n)?;
@@ -349,9 +371,6 @@ impl Runtime {
             return Err(RuntimeError::InputTooLarge(size));
         }
         let id = execution_arn(state_machine, &name);
-        if store::execution_machine(conn, &id).await?.is_some() {
-            return Err(RuntimeError::ExecutionAlreadyExists(name));
-        }
         let now = self.now();
         let mut rec = engine::execution::ExecutionRecord::new(
             id.clone(),
@@ -366,12 +385,33 @@ impl Runtime {
         let env = self.env(conn, &ex).await?;
         let start = engine::execution::Input::Start;
         let effects = engine::execution::apply(Some(&machine), &mut ex.rec, start, &env);
-        store::insert_execution(conn, &ex).await?;
+        // Its id and its name are unique: a second start with either is refused here.
+        if let Err(e) = store::insert_execution(conn, &ex).await {
+            return Err(match e.as_database_error() {
+                Some(d) if d.is_unique_violation() => {
+                    RuntimeError::ExecutionAlreadyExists(ex.rec.name)
+                }
+                _ => e.into(),
+            });
+        }
         let mut ending = None;
         self.perform_all(conn, &mut ex, Some(&machine), effects, &env, &mut ending)
             .await?;
-        store::save_execution(conn, &mut ex).await?;
-        Ok(id)
+        // Its first events are written with its first steps.
+        ex.unsaved = true;
+        Ok(Started { id, ex })
+    }
+
+    /// Runs an execution started on this transaction up to `max_steps` steps (at least, it
+    /// writes it).
+    pub async fn run_started(
+        &self,
+        conn: &mut SqliteConnection,
+        started: Started,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
+        let Started { id, ex } = started;
+        self.advance_kept(conn, &id, Some(ex), max_steps).await
     }
 
     /// Starts an execution in its own transaction, runs it as far as it goes right away, and
@@ -383,10 +423,11 @@ impl Runtime {
         input: Value,
     ) -> Result<String, RuntimeError> {
         let mut tx = self.db().begin().await?;
-        let id = self
+        let started = self
             .start_execution_in(&mut tx, state_machine, name, input)
             .await?;
-        let outcome = self.advance_in(&mut tx, &id, INLINE_STEPS).await?;
+        let id = started.id().to_string();
+        let outcome = self.run_started(&mut tx, started, INLINE_STEPS).await?;
         tx.commit().await?;
         self.after_commit(outcome);
         Ok(id)
@@ -403,8 +444,75 @@ impl Runtime {
         self.advance_kept(conn, execution_id, None, max_steps).await
     }
 
-    /// [`Runtime::advance_in`] from the execution as the caller holds it (saved), if it does.
+    /// [`Runtime::advance_in`] from the execution as the caller holds it, if it does.
+    ///
+    /// The steps run in one savepoint and their task handlers in none of their own. A handler
+    /// that fails or a step that panics (both rare) undoes them all, and they run again as
+    /// [`Runtime::advance_carefully`] runs them, which costs two more trips to SQLite per
+    /// step and per task.
     pub(super) async fn advance_kept(
+        &self,
+        conn: &mut SqliteConnection,
+        execution_id: &str,
+        kept: Option<store::Execution>,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
+        use futures_util::FutureExt;
+        use sqlx::Connection;
+        // A saved execution loads again after the undo; an unsaved one would be lost with it.
+        let again = kept.as_ref().filter(|ex| ex.unsaved).cloned();
+        let mut savepoint = conn.begin().await?;
+        let run = std::panic::AssertUnwindSafe(self.run_steps(
+            &mut savepoint,
+            execution_id,
+            kept,
+            max_steps,
+        ))
+        .catch_unwind()
+        .await;
+        match run {
+            Ok(Ok(outcome)) => {
+                savepoint.commit().await?;
+                return Ok(outcome);
+            }
+            Ok(Err(RuntimeError::Rerun)) | Err(_) => savepoint.rollback().await?,
+            Ok(Err(e)) => return Err(e),
+        }
+        self.inner
+            .metrics
+            .reruns
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.advance_carefully(conn, execution_id, again, max_steps)
+            .await
+    }
+
+    /// Up to `max_steps` steps, a failed task stopping them with [`RuntimeError::Rerun`].
+    async fn run_steps(
+        &self,
+        conn: &mut SqliteConnection,
+        execution_id: &str,
+        mut kept: Option<store::Execution>,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
+        let mut outcome = StepOutcome::Ready;
+        for _ in 0..max_steps {
+            outcome = self
+                .step_in(conn, execution_id, &mut kept, store::TaskUndo::Rerun)
+                .await?;
+            if outcome != StepOutcome::Ready {
+                break;
+            }
+        }
+        if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
+            store::save_execution(conn, &mut ex).await?;
+        }
+        Ok(outcome)
+    }
+
+    /// Up to `max_steps` steps, each in a savepoint and each task handler in one of its own:
+    /// a failed task is undone alone, and a step that panics is undone and fails its
+    /// execution with `States.Runtime`, keeping the steps before it.
+    async fn advance_carefully(
         &self,
         conn: &mut SqliteConnection,
         execution_id: &str,
@@ -420,10 +528,14 @@ impl Runtime {
             // What a panicking step must not take with it: the steps before it.
             let before = kept.as_ref().filter(|ex| ex.unsaved).cloned();
             let mut savepoint = conn.begin().await?;
-            let step =
-                std::panic::AssertUnwindSafe(self.step_in(&mut savepoint, execution_id, &mut kept))
-                    .catch_unwind()
-                    .await;
+            let step = std::panic::AssertUnwindSafe(self.step_in(
+                &mut savepoint,
+                execution_id,
+                &mut kept,
+                store::TaskUndo::Savepoint,
+            ))
+            .catch_unwind()
+            .await;
             outcome = match step {
                 Ok(result) => {
                     let outcome = result?;
@@ -620,7 +732,8 @@ impl Runtime {
     /// supervised: should it ever die, it is started again.
     pub fn spawn_worker(&self) -> tokio::task::JoinHandle<()> {
         let rt = self.clone();
-        tokio::spawn(async move {
+        // On the writer thread: nearly all the worker does is write transactions.
+        self.db().spawn_writer(async move {
             loop {
                 let worker = tokio::spawn(rt.clone().work());
                 if let Err(e) = worker.await {

@@ -28,6 +28,21 @@ pub struct Execution {
     pub unsaved_events: Vec<NewEvent>,
     /// Changed since it was loaded or saved.
     pub unsaved: bool,
+    /// How the step running it undoes a task handler that fails.
+    pub task_undo: TaskUndo,
+}
+
+/// How a task handler's writes are undone when it fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TaskUndo {
+    /// In a savepoint of the handler's own: two more trips to SQLite per task.
+    #[default]
+    Savepoint,
+    /// By the run's caller: the failure stops the run with [`RuntimeError::Rerun`], and the
+    /// caller undoes the run and runs it again with savepoints.
+    ///
+    /// [`RuntimeError::Rerun`]: super::RuntimeError::Rerun
+    Rerun,
 }
 
 /// A history event not yet written.
@@ -50,6 +65,7 @@ impl Execution {
             event_count: 0,
             unsaved_events: Vec::new(),
             unsaved: false,
+            task_undo: TaskUndo::Savepoint,
         }
     }
 }
@@ -189,6 +205,7 @@ pub async fn load_execution(
         event_count: row.try_get("event_count")?,
         unsaved_events: Vec::new(),
         unsaved: false,
+        task_undo: TaskUndo::Savepoint,
     }))
 }
 

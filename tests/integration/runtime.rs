@@ -214,10 +214,13 @@ async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
         .await
         .unwrap();
         let mut tx = rt.db().begin().await.unwrap();
-        let id = rt
+        let started = rt
             .start_execution_in(&mut tx, "p", None, json!({}))
             .await
             .unwrap();
+        let id = started.id().to_string();
+        // Written, no step run.
+        rt.run_started(&mut tx, started, 0).await.unwrap();
         tx.commit().await.unwrap();
         id
     };
@@ -290,6 +293,44 @@ async fn a_failed_task_leaves_none_of_its_writes_behind() {
         calls(&rt).await.len(),
         1,
         "the failing call's insert was rolled back"
+    );
+}
+
+/// A task that fails after the run's earlier tasks wrote: only its own writes go, the steps
+/// before it and the Catch after it stand, with their events.
+#[tokio::test]
+async fn a_failed_task_takes_only_its_own_writes_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = runtime(&dir).await;
+    rt.put_state_machine(
+        "c",
+        r#"{"StartAt": "First", "States": {
+            "First": {"Type": "Task", "Resource": "test:record", "Parameters": {"n": 1},
+                      "ResultPath": "$.first", "Next": "Second"},
+            "Second": {"Type": "Task", "Resource": "test:record",
+                       "Parameters": {"n": 2, "fail": true},
+                       "Catch": [{"ErrorEquals": ["Boom"], "Next": "Third"}], "End": true},
+            "Third": {"Type": "Task", "Resource": "test:record", "Parameters": {"n": 3},
+                      "End": true}}}"#,
+    )
+    .await
+    .unwrap();
+    let id = rt.start_execution("c", None, json!({})).await.unwrap();
+    assert_eq!(status(&rt, &id).await, "SUCCEEDED");
+    let states: Vec<_> = calls(&rt).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(states, ["First", "Third"], "the failing call's insert went");
+    let kinds = history_kinds(&rt, &id).await;
+    let tasks: Vec<_> = kinds
+        .iter()
+        .filter(|k| k.starts_with("TaskSucceeded") || k.starts_with("TaskFailed"))
+        .collect();
+    assert_eq!(tasks, ["TaskSucceeded", "TaskFailed", "TaskSucceeded"]);
+    assert_eq!(
+        rt.metrics()
+            .reruns
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "the run was undone once and run again step by step"
     );
 }
 
