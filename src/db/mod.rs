@@ -144,7 +144,11 @@ impl Db {
             .max_connections(1)
             .connect_with(options.clone().filename(sessions_file))
             .await?;
+        // All opened now, from this thread, and kept: a reader connection opened later from the
+        // writer thread would have its SQLite thread share the writer's CPU.
         let reader = SqlitePoolOptions::new()
+            .min_connections(4)
+            .max_lifetime(None)
             .max_connections(4)
             .connect_with(options.read_only(true))
             .await?;
@@ -237,6 +241,40 @@ pub use crate::engine::{format_time, parse_time};
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Write jobs run on the writer thread; one that panics fails its caller only.
+    #[tokio::test]
+    async fn a_write_job_that_panics_leaves_the_writer_thread_working() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.sqlite3").display());
+        let db = Db::open(&url).await.unwrap();
+        let caller = tokio::spawn({
+            let db = db.clone();
+            async move {
+                db.write(async {
+                    let bug: Vec<i64> = Vec::new();
+                    Ok::<_, sqlx::Error>(bug[1])
+                })
+                .await
+            }
+        });
+        assert!(caller.await.unwrap_err().is_panic(), "the caller sees it");
+        let on_writer = db.clone();
+        let (thread, orders) = db
+            .write(async move {
+                let mut tx = on_writer.begin().await?;
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let thread = std::thread::current().name().map(str::to_string);
+                Ok::<_, sqlx::Error>((thread, n))
+            })
+            .await
+            .unwrap();
+        assert_eq!(thread.as_deref(), Some("orderflow-writer"));
+        assert_eq!(orders, 0);
+    }
 
     #[test]
     fn sessions_live_next_to_the_database() {
