@@ -7,7 +7,7 @@
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -47,6 +47,7 @@ const UNDO: &str = "ROLLBACK TO orderflow_request";
 pub struct Committer {
     requests: mpsc::UnboundedSender<oneshot::Sender<Result<WriteTx, String>>>,
     stats: Arc<CommitStats>,
+    checkpoint: Arc<AtomicBool>,
 }
 
 /// Figures since the process started, for `/metrics`.
@@ -90,8 +91,27 @@ impl Committer {
     pub fn start(pool: SqlitePool, limits: BatchLimits) -> Committer {
         let (requests, queue) = mpsc::unbounded_channel();
         let stats = Arc::new(CommitStats::default());
-        tokio::spawn(run(pool, queue, stats.clone(), limits));
-        Committer { requests, stats }
+        let checkpoint = Arc::new(AtomicBool::new(false));
+        let batches = Batches {
+            pool,
+            queue,
+            stats: stats.clone(),
+            limits,
+            checkpoint: checkpoint.clone(),
+        };
+        tokio::spawn(run(batches));
+        Committer {
+            requests,
+            stats,
+            checkpoint,
+        }
+    }
+
+    /// Asks for a checkpoint of the WAL on the write connection between two batches, when no
+    /// write can come in between. One running beside the writer never catches up with it
+    /// under steady load, so SQLite never starts the WAL over and it only grows.
+    pub fn checkpoint_between_batches(&self) {
+        self.checkpoint.store(true, Ordering::Relaxed);
     }
 
     /// Waits for a turn on the write connection.
@@ -169,7 +189,23 @@ pub(super) fn failed(why: &str) -> sqlx::Error {
 
 type Queue = mpsc::UnboundedReceiver<oneshot::Sender<Result<WriteTx, String>>>;
 
-async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits: BatchLimits) {
+/// What the committer's loop works with.
+struct Batches {
+    pool: SqlitePool,
+    queue: Queue,
+    stats: Arc<CommitStats>,
+    limits: BatchLimits,
+    checkpoint: Arc<AtomicBool>,
+}
+
+async fn run(batches: Batches) {
+    let Batches {
+        pool,
+        mut queue,
+        stats,
+        limits,
+        checkpoint,
+    } = batches;
     while let Some(first) = queue.recv().await {
         // IMMEDIATE: take the write lock now, so that a CLI process writing the same file
         // makes this wait at the start (busy_timeout) rather than fail halfway.
@@ -262,12 +298,22 @@ async fn run(pool: SqlitePool, mut queue: Queue, stats: Arc<CommitStats>, limits
         for ack in acks {
             let _ = ack.send(result.clone());
         }
+        if checkpoint.swap(false, Ordering::Relaxed) {
+            if let Err(e) = wal_checkpoint(&pool).await {
+                tracing::warn!(error = %e, "the WAL could not be checkpointed");
+            }
+        }
     }
 }
 
 /// Runs `sql` (several statements) in one trip to the connection's thread.
 async fn run_sql(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
     sqlx::query(sql).execute(conn).await.map(|_| ())
+}
+
+async fn wal_checkpoint(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    run_sql(&mut conn, "PRAGMA wal_checkpoint(PASSIVE)").await
 }
 
 async fn rollback(pool: &SqlitePool) -> Result<(), sqlx::Error> {
