@@ -503,9 +503,7 @@ impl Runtime {
                 break;
             }
         }
-        if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
-            store::save_execution(conn, &mut ex).await?;
-        }
+        save_unsaved(conn, kept).await?;
         Ok(outcome)
     }
 
@@ -566,9 +564,7 @@ impl Runtime {
                 break;
             }
         }
-        if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
-            store::save_execution(conn, &mut ex).await?;
-        }
+        save_unsaved(conn, kept).await?;
         Ok(outcome)
     }
 
@@ -858,6 +854,17 @@ pub(crate) fn validate_name(name: &str) -> Result<(), RuntimeError> {
     } else {
         Err(RuntimeError::InvalidName(name.to_string()))
     }
+}
+
+/// Writes the execution a run of steps kept in memory, if it changed since it was saved.
+async fn save_unsaved(
+    conn: &mut SqliteConnection,
+    kept: Option<store::Execution>,
+) -> Result<(), sqlx::Error> {
+    if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
+        store::save_execution(conn, &mut ex).await?;
+    }
+    Ok(())
 }
 
 /// The text a panic was raised with.
