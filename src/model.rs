@@ -114,6 +114,37 @@ impl ExecutionStatus {
     }
 }
 
+/// What became of a task token: pending until its callback arrives, then used up once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenStatus {
+    Pending,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Cancelled,
+}
+
+impl TokenStatus {
+    pub const ALL: [TokenStatus; 5] = [
+        TokenStatus::Pending,
+        TokenStatus::Succeeded,
+        TokenStatus::Failed,
+        TokenStatus::TimedOut,
+        TokenStatus::Cancelled,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenStatus::Pending => "pending",
+            TokenStatus::Succeeded => "succeeded",
+            TokenStatus::Failed => "failed",
+            TokenStatus::TimedOut => "timed_out",
+            TokenStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
 /// Which approval an order awaits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -127,6 +158,8 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 3] = [Stage::First, Stage::Second, Stage::Escalated];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::First => "first",
@@ -136,9 +169,7 @@ impl Stage {
     }
 
     pub fn parse(s: &str) -> Option<Stage> {
-        [Stage::First, Stage::Second, Stage::Escalated]
-            .into_iter()
-            .find(|st| st.as_str() == s)
+        Stage::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     /// Words for people, e.g. "Second approval".

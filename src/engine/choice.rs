@@ -381,6 +381,19 @@ impl Condition {
         })
     }
 
+    /// True when [`Condition::holds`] reads its `context` argument.
+    pub(crate) fn reads_context(&self) -> bool {
+        match self {
+            Condition::And(all) | Condition::Or(all) => all.iter().any(Condition::reads_context),
+            Condition::Not(c) => c.reads_context(),
+            Condition::Compare {
+                variable, operand, ..
+            } => {
+                variable.reads_context() || matches!(operand, Operand::Path(p) if p.reads_context())
+            }
+        }
+    }
+
     /// Whether the condition holds for `input`; `Err` carries a `States.Runtime` cause.
     pub(crate) fn holds(&self, input: &Value, context: &Value) -> Result<bool, String> {
         match self {

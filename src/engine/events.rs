@@ -96,9 +96,28 @@ impl fmt::Display for EventType {
     }
 }
 
-/// JSON text as AWS stores payloads in event details (compact).
-pub(crate) fn json_text(value: &Value) -> String {
+/// JSON text as AWS stores payloads in event details (compact). Written straight into a
+/// buffer: `Value`'s `Display` goes through the formatting machinery for every piece.
+pub fn json_text(value: &Value) -> String {
     serde_json::to_string(value).unwrap_or_default()
+}
+
+/// The length in bytes of `value`'s compact JSON text, counted without building it.
+pub fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Writing a `Value` cannot fail, and `Count` never does.
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
 
 /// One history event as the engine produces it; the runtime adds id, previous id and

@@ -6,7 +6,7 @@
 //! clock, a random generator or a database.
 
 use super::definition::StateMachine;
-use super::events::{is_activity, EventType, HistoryEvent};
+use super::events::{is_activity, json_text, EventType, HistoryEvent};
 use super::retry::{decide_retry, RetryDecision};
 use super::step::{Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil};
 use super::timestamp::{after, format_time, parse_time, seconds_after};
@@ -157,7 +157,7 @@ fn start(rec: &mut ExecutionRecord, machine: &StateMachine, env: &Env, out: &mut
     out.push(Effect::Append(HistoryEvent {
         kind: EventType::ExecutionStarted,
         details: json!({
-            "input": rec.input.to_string(),
+            "input": json_text(&rec.input),
             "inputDetails": { "truncated": false },
             "roleArn": rec.role_arn.clone().unwrap_or_else(default_role_arn),
         }),
@@ -725,7 +725,7 @@ fn transition(
         }
         Next::End => {
             let details = json!({
-                "output": output.to_string(),
+                "output": json_text(&output),
                 "outputDetails": { "truncated": false },
             });
             let event = end_event(rec, EventType::MapIterationSucceeded, details);
@@ -837,7 +837,7 @@ fn branch_started(child: &ExecutionRecord) -> Option<HistoryEvent> {
         Some(HistoryEvent {
             kind: EventType::ExecutionStarted,
             details: json!({
-                "input": child.input.to_string(),
+                "input": json_text(&child.input),
                 "inputDetails": { "truncated": false },
                 "roleArn": child.role_arn.clone().unwrap_or_else(default_role_arn),
             }),

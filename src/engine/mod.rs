@@ -31,7 +31,7 @@ mod step;
 mod timestamp;
 
 pub use definition::{parse, DefinitionError, Problem, Retrier, State, StateKind, StateMachine};
-pub use events::{activity_name, is_activity, EventType, HistoryEvent};
+pub use events::{activity_name, is_activity, json_len, json_text, EventType, HistoryEvent};
 pub use retry::{decide_retry, RetryDecision};
 pub use step::{
     Action, Branch, Context, Failure, Next, Step, Tolerance, WaitUntil, MAX_PAYLOAD_BYTES,

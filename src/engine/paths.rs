@@ -217,6 +217,11 @@ impl Path {
         self.root == Root::Context
     }
 
+    /// True when [`Path::select`] reads its `context` argument (`$$`, or a variable).
+    pub(crate) fn reads_context(&self) -> bool {
+        self.root != Root::Input
+    }
+
     /// The bracketed form AWS prints in error causes, e.g. `$['a'][0]`.
     pub(crate) fn canonical(&self) -> String {
         let mut out = match &self.root {

@@ -235,7 +235,7 @@ impl Failure {
                 format!("The state/task returned a result nested {depth} levels deep, over the maximum of {MAX_PAYLOAD_DEPTH}"),
             ));
         }
-        let size = output.to_string().len();
+        let size = crate::engine::json_len(output);
         (size > MAX_PAYLOAD_BYTES).then(|| {
             Failure::new(
                 "States.DataLimitExceeded",
@@ -300,6 +300,17 @@ impl<'a> Run<'a> {
             seed: std::cell::Cell::new(ctx.random_seed),
             assigned: std::cell::RefCell::new(None),
             events: Vec::new(),
+        }
+    }
+
+    /// The context object for `reads` (a path or condition that reads it, or not): built
+    /// only when it is read, for most states never.
+    fn context_if(&self, reads: bool) -> &Value {
+        static UNREAD: Value = Value::Null;
+        if reads {
+            self.context()
+        } else {
+            &UNREAD
         }
     }
 
@@ -434,7 +445,7 @@ impl<'a> Run<'a> {
             return Ok(Value::Object(Map::new()));
         };
         let selected = path
-            .select(value, self.context())
+            .select(value, self.context_if(path.reads_context()))
             .map_err(|e| self.data_limit(e))?;
         selected.ok_or_else(|| {
             self.runtime(format!(
@@ -774,7 +785,7 @@ impl StateMachine {
                     for rule in &choice.choices {
                         let holds = match &rule.test {
                             Test::Path(condition) => condition
-                                .holds(&effective, run.context())
+                                .holds(&effective, run.context_if(condition.reads_context()))
                                 .map_err(|cause| run.runtime(cause))?,
                             Test::Ata(condition) => run
                                 .ata_typed(condition, "Condition", Seen::default(), "boolean")?
@@ -1117,7 +1128,7 @@ fn catch(
 fn wait_until(run: &Run<'_>, wait: &WaitFor, effective: &Value) -> Result<WaitUntil, Failure> {
     let read = |path: &Path| {
         let selected = path
-            .select(effective, run.context())
+            .select(effective, run.context_if(path.reads_context()))
             .map_err(|e| run.data_limit(e))?;
         selected.ok_or_else(|| {
             run.runtime(format!(

@@ -183,18 +183,18 @@ fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handl
     })
 }
 
+/// Marks the order processed by compare-and-set alone: the order is read only to explain a
+/// refusal.
 fn process_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
-        let order = load(conn, &call, &[OrderStatus::Pending]).await?;
+        let id = order_id(&call)?;
         let now = db::now();
-        move_order(
-            conn,
-            &order,
-            OrderStatus::Pending,
-            OrderStatus::Processed,
-            &now,
-        )
-        .await?;
+        let (from, to) = (OrderStatus::Pending, OrderStatus::Processed);
+        if !store::set_status(conn, &id, &call.execution_id, from, to, &now).await? {
+            // Not this execution's order, or not pending: `load` says which.
+            let order = load(conn, &call, &[from]).await?;
+            return Err(unexpected(&order, &[from]));
+        }
         Ok(json!({ "processedAt": now }))
     })
 }

@@ -151,8 +151,23 @@ fn random_hex(bytes: usize) -> String {
     hex::encode(buf)
 }
 
+/// A new order id: `ORD-` and 16 hex digits, the time in milliseconds then 20 random bits,
+/// never the same twice in a process (a later id is always greater). Ids that follow time
+/// are appended at the end of every index keyed by them (the order's, its execution's and
+/// its history's), where a batch of orders shares pages: random ids made each order rewrite
+/// pages all over those indexes.
 fn new_order_id() -> String {
-    format!("ORD-{}", random_hex(5).to_uppercase())
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let millis = time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
+    let millis = u64::try_from(millis).unwrap_or(0) & ((1 << 44) - 1);
+    let fresh = millis << 20 | (rand::random::<u64>() & ((1 << 20) - 1));
+    let previous = LAST
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| {
+            Some(fresh.max(last.wrapping_add(1)))
+        })
+        .unwrap_or(fresh);
+    format!("ORD-{:016X}", fresh.max(previous.wrapping_add(1)))
 }
 
 /// The storefront catalogue.
@@ -271,52 +286,21 @@ async fn place(
     items: Vec<OrderLine>,
     total: Cents,
 ) -> Result<store::OrderRow, OrderError> {
-    let on_writer = state.clone();
-    state
-        .db()
-        .write(async move {
-            let order = (customer_name, customer_email, items, total);
-            place_now(&on_writer, id, placed_by, order).await
-        })
-        .await
-}
-
-async fn place_now(
-    state: &AppState,
-    id: Option<String>,
-    placed_by: Option<String>,
-    (customer_name, customer_email, items, total): (String, String, Vec<OrderLine>, Cents),
-) -> Result<store::OrderRow, OrderError> {
-    let runtime = &state.runtime;
-    let mut tx = state.db().begin().await?;
+    let given_id = id.is_some();
     let id = match id {
-        Some(id) => {
-            let id = parse_order_id(&id)?;
-            if store::exists(&mut tx, &id).await? {
-                return Err(OrderError::Duplicate(id));
-            }
-            id
-        }
+        Some(id) => parse_order_id(&id)?,
         None => new_order_id(),
     };
-    let input = json!({
-        "OrderID": id,
-        "OrderItems": items.iter().map(line_text).collect::<Vec<_>>(),
-        "Cost": cost_number(total),
-    });
-    let started = runtime
-        .start_execution_in(&mut tx, WORKFLOW, Some(&id), input)
-        .await?;
-    let execution_id = started.id().to_string();
-    let row = store::OrderRow {
-        id: id.clone(),
+    let order = store::OrderRow {
+        id,
         view_key: random_hex(16),
         customer_name,
         customer_email,
         items,
         total,
         status: OrderStatus::Pending,
-        execution_id: execution_id.clone(),
+        // Set to its execution's id when that starts.
+        execution_id: String::new(),
         task_token: None,
         awaiting_since: None,
         decided_by: None,
@@ -330,17 +314,71 @@ async fn place_now(
         claimed_at: None,
         placed_by,
     };
-    store::insert(&mut tx, &row).await?;
-    let outcome = runtime
-        .run_started(&mut tx, started, crate::runtime::INLINE_STEPS)
+    let on_writer = state.clone();
+    let id = state
+        .db()
+        .write(async move {
+            // The workflow's first steps run without a savepoint of their own; in the rare
+            // case that one of their tasks fails, the whole order is placed again with one.
+            match place_now(&on_writer, &order, given_id, false).await {
+                Err(OrderError::Runtime(RuntimeError::Rerun)) => {
+                    place_now(&on_writer, &order, given_id, true).await
+                }
+                placed => placed,
+            }
+        })
         .await?;
-    let row = store::by_id(&mut tx, &id)
+    committed(state, &id).await
+}
+
+/// The order `id` as committed, read off the writer: a write path reads back what it
+/// changed here, after its commit, rather than spend a turn of the writer on it.
+async fn committed(state: &AppState, id: &str) -> Result<store::OrderRow, OrderError> {
+    let mut conn = state.db().reader.acquire().await?;
+    store::by_id(&mut conn, id)
         .await?
-        .ok_or_else(|| OrderError::NotFound(id.clone()))?;
+        .ok_or_else(|| OrderError::NotFound(id.to_string()))
+}
+
+/// [`place`] on the writer: `order` (whose id the caller chose, or was `given_id`) is
+/// saved, its execution started and run; with `guarded` runs, a failed task is undone alone.
+async fn place_now(
+    state: &AppState,
+    order: &store::OrderRow,
+    given_id: bool,
+    guarded: bool,
+) -> Result<String, OrderError> {
+    let runtime = &state.runtime;
+    let mut tx = state.db().begin().await?;
+    let id = &order.id;
+    if given_id && store::exists(&mut tx, id).await? {
+        return Err(OrderError::Duplicate(id.clone()));
+    }
+    let input = json!({
+        "OrderID": id,
+        "OrderItems": order.items.iter().map(line_text).collect::<Vec<_>>(),
+        "Cost": cost_number(order.total),
+    });
+    let started = runtime
+        .start_execution_in(&mut tx, WORKFLOW, Some(id), input)
+        .await?;
+    let row = store::OrderRow {
+        execution_id: started.id().to_string(),
+        ..order.clone()
+    };
+    store::insert(&mut tx, &row).await?;
+    let steps = crate::runtime::INLINE_STEPS;
+    let outcome = if guarded {
+        runtime.run_started(&mut tx, started, steps).await?
+    } else {
+        runtime
+            .run_started_unguarded(&mut tx, started, steps)
+            .await?
+    };
     tx.commit().await?;
     runtime.after_commit(outcome);
-    tracing::info!(order = %row.id, status = row.status.as_str(), "order placed");
-    Ok(row)
+    tracing::info!(order = %id, "order placed");
+    Ok(row.id)
 }
 
 /// How a line reads in the workflow input's `OrderItems`.
@@ -575,12 +613,13 @@ pub async fn decide(
             "Please give a reason for rejecting the order.",
         ));
     }
-    // On the database's writer thread.
+    // The rules are checked on the order as committed, off the writer; the decision's
+    // compare-and-set then holds only if nothing they read has changed since.
+    let seen = committed(state, order_id).await?;
     let on_writer = state.clone();
-    let order_id = order_id.to_string();
     let (reason, comment) = (reason.map(str::to_string), comment.map(str::to_string));
     let (approved, stage, by) = (verdict.approved, verdict.stage, by.clone());
-    state
+    let id = state
         .db()
         .write(async move {
             let verdict = Verdict {
@@ -589,51 +628,72 @@ pub async fn decide(
                 comment: comment.as_deref(),
                 stage,
             };
-            decide_now(&on_writer, &order_id, &verdict, &by).await
+            decide_now(&on_writer, seen, &verdict, &by).await
         })
-        .await
+        .await?;
+    Ok(committed(state, &id).await?.summary())
 }
 
-/// [`decide`] once the verdict's notes are checked.
-async fn decide_now(
-    state: &AppState,
-    order_id: &str,
+/// Whether `by` may give `verdict` on `order` as it stands, and if so the token it resumes.
+fn decision_token<'o>(
+    order: &'o store::OrderRow,
     verdict: &Verdict<'_>,
     by: &CurrentUser,
-) -> Result<OrderSummary, OrderError> {
-    let (reason, comment) = (verdict.reason, verdict.comment);
-    let runtime = &state.runtime;
-    let mut tx = state.db().begin().await?;
-    let order = store::by_id(&mut tx, order_id)
-        .await?
-        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+) -> Result<&'o str, OrderError> {
     if let Some(refusal) = may_not_decide(&order.summary(), by, verdict.approved) {
         return Err(refusal);
     }
     if verdict.stage.is_some_and(|seen| seen != order.stage) {
         return Err(OrderError::Moved(order.stage));
     }
+    order
+        .task_token
+        .as_deref()
+        .ok_or_else(|| OrderError::AlreadyDecided {
+            by: order.decided_by.clone(),
+            status: order.status,
+        })
+}
+
+/// [`decide`] on the writer, from the order as `seen` off it. If the order has changed since,
+/// it is read again on the writer and the rules decide on that. Returns the order's id.
+async fn decide_now(
+    state: &AppState,
+    seen: store::OrderRow,
+    verdict: &Verdict<'_>,
+    by: &CurrentUser,
+) -> Result<String, OrderError> {
+    let (reason, comment) = (verdict.reason, verdict.comment);
+    let runtime = &state.runtime;
+    let mut tx = state.db().begin().await?;
     let now = db::now();
-    let Some(token) = order.task_token.as_deref() else {
-        return Err(OrderError::AlreadyDecided {
-            by: order.decided_by,
-            status: order.status,
-        });
+    let mut order = seen;
+    let mut fresh = false;
+    let token = loop {
+        let token = decision_token(&order, verdict, by)?;
+        let record = store::DecisionRecord {
+            approved: verdict.approved,
+            by: &by.username,
+            reason,
+            comment,
+            stage: order.stage,
+            claimed_by: order.claimed_by.as_deref(),
+            token,
+        };
+        if store::record_decision(&mut tx, &order.id, &record, &now).await? {
+            break token.to_string();
+        }
+        if fresh {
+            return Err(OrderError::AlreadyDecided {
+                by: order.decided_by,
+                status: order.status,
+            });
+        }
+        order = store::by_id(&mut tx, &order.id)
+            .await?
+            .ok_or_else(|| OrderError::NotFound(order.id.clone()))?;
+        fresh = true;
     };
-    let record = store::DecisionRecord {
-        approved: verdict.approved,
-        by: &by.username,
-        reason,
-        comment,
-        stage: order.stage,
-        token,
-    };
-    if !store::record_decision(&mut tx, order_id, &record, &now).await? {
-        return Err(OrderError::AlreadyDecided {
-            by: order.decided_by,
-            status: order.status,
-        });
-    }
     crate::metrics::record_decision(order.stage, order.awaiting_since.as_deref(), &now);
     let output = json!({
         "approved": verdict.approved,
@@ -642,14 +702,13 @@ async fn decide_now(
         "comment": comment,
         "stage": order.stage.as_str(),
     });
-    let (_, outcome) = runtime.send_task_success_in(&mut tx, token, output).await?;
-    let order = store::by_id(&mut tx, order_id)
-        .await?
-        .ok_or_else(|| OrderError::NotFound(order_id.to_string()))?;
+    let (_, outcome) = runtime
+        .send_task_success_in(&mut tx, &token, output)
+        .await?;
     tx.commit().await?;
     runtime.after_commit(outcome);
-    tracing::info!(order = %order_id, approved = verdict.approved, by = %by.username, "order decided");
-    Ok(order.summary())
+    tracing::info!(order = %order.id, approved = verdict.approved, by = %by.username, "order decided");
+    Ok(order.id)
 }
 
 /// What to do about who works on an order.
@@ -872,7 +931,19 @@ pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderEr
 
 #[cfg(test)]
 mod tests {
-    use super::percentile;
+    use super::{new_order_id, parse_order_id, percentile};
+
+    #[test]
+    fn new_order_ids_are_valid_unique_and_follow_each_other() {
+        let ids: Vec<String> = (0..10_000).map(|_| new_order_id()).collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+        }
+        let id = &ids[0];
+        assert_eq!(parse_order_id(id).ok().as_ref(), Some(id));
+        assert_eq!(id.len(), 20);
+        assert!(id.starts_with("ORD-"));
+    }
 
     #[test]
     fn percentiles_of_a_histogram_match_those_of_its_values() {

@@ -293,11 +293,13 @@ pub struct DecisionRecord<'a> {
     pub comment: Option<&'a str>,
     /// The approval the approver saw; a decision for another one is refused.
     pub stage: Stage,
+    /// Who had claimed the order when the rules were checked.
+    pub claimed_by: Option<&'a str>,
     pub token: &'a str,
 }
 
-/// Records a decision if the order still awaits the same approval (same stage and token).
-/// Returns false if it no longer does.
+/// Records a decision if the order still awaits the same approval (same stage and token)
+/// and the same approver's claim, if any. Returns false if it no longer does.
 pub async fn record_decision(
     conn: &mut SqliteConnection,
     id: &str,
@@ -315,7 +317,8 @@ pub async fn record_decision(
         "UPDATE orders SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
              task_token = NULL, claimed_by = NULL, claimed_at = NULL, due_at = NULL,
              updated_at = ?
-         WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND task_token = ?",
+         WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND task_token = ?
+             AND claimed_by IS ?",
     )
     .bind(status.as_str())
     .bind(d.by)
@@ -325,6 +328,7 @@ pub async fn record_decision(
     .bind(id)
     .bind(d.stage.as_str())
     .bind(d.token)
+    .bind(d.claimed_by)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() != 1 {

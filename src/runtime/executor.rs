@@ -9,7 +9,7 @@ use super::{
 };
 use crate::engine::execution::{self, Effect, Env, Input};
 use crate::engine::{Failure, StateMachine};
-use crate::model::ExecutionStatus;
+use crate::model::{ExecutionStatus, TokenStatus};
 use serde_json::Value;
 use sqlx::{Connection, SqliteConnection};
 
@@ -176,10 +176,50 @@ impl Runtime {
             Effect::AwaitToken { token, task } => {
                 store::insert_token(conn, &token, &task, now).await?;
             }
+            Effect::SetHeartbeat { token, at } => {
+                store::set_heartbeat(conn, &token, &at).await?;
+            }
+            Effect::CloseTokens => store::cancel_tokens(conn, &ex.rec.id, now).await?,
+            rare @ (Effect::ExpireToken
+            | Effect::AbortBranches { .. }
+            | Effect::StartBranches { .. }
+            | Effect::StartQueued { .. }
+            | Effect::CollectOutputs { .. }) => {
+                // Boxed: their futures are large, and the common effects should not carry
+                // that size (it is copied with every step's future).
+                return Box::pin(self.perform_rare(conn, ex, rare, env)).await;
+            }
+            Effect::Wake => self.wake(),
+            Effect::Ended {
+                status,
+                error,
+                cause,
+            } => {
+                *ending = Some(Ending {
+                    status,
+                    error,
+                    cause,
+                });
+            }
+        }
+        Ok(None)
+    }
+
+    /// The effects of forks, joins and expired tokens: rare, and with large futures.
+    async fn perform_rare(
+        &self,
+        conn: &mut SqliteConnection,
+        ex: &mut Execution,
+        effect: Effect,
+        env: &Env,
+    ) -> Result<Option<Input>, RuntimeError> {
+        let now = env.stamp();
+        match effect {
             Effect::ExpireToken => {
                 let expired = match store::pending_token_of(conn, &ex.rec.id).await? {
                     Some((token, task))
-                        if store::consume_token(conn, &token, "timed_out", now).await? =>
+                        if store::consume_token(conn, &token, TokenStatus::TimedOut, now)
+                            .await? =>
                     {
                         Some(task)
                     }
@@ -187,10 +227,6 @@ impl Runtime {
                 };
                 return Ok(Some(Input::TokenExpired(expired)));
             }
-            Effect::SetHeartbeat { token, at } => {
-                store::set_heartbeat(conn, &token, &at).await?;
-            }
-            Effect::CloseTokens => store::cancel_tokens(conn, &ex.rec.id, now).await?,
             Effect::AbortBranches { fork_key, say_so } => {
                 if let (true, Some(key)) = (say_so, &fork_key) {
                     for id in store::running_branches(conn, key).await? {
@@ -228,22 +264,11 @@ impl Runtime {
                     }
                 }
             }
-            Effect::Wake => self.wake(),
             Effect::CollectOutputs { fork_key } => {
                 let outputs = store::fork_outputs(conn, &fork_key).await?;
                 return Ok(Some(Input::BranchOutputs(outputs)));
             }
-            Effect::Ended {
-                status,
-                error,
-                cause,
-            } => {
-                *ending = Some(Ending {
-                    status,
-                    error,
-                    cause,
-                });
-            }
+            _ => unreachable!("perform_rare is given only the effects it handles"),
         }
         Ok(None)
     }
@@ -397,24 +422,23 @@ impl Runtime {
             return Err(CallbackError::InvalidToken);
         }
         if let Ok(output) = &result {
-            let size = output.to_string().len();
+            let size = crate::engine::json_len(output);
             if size > MAX_PAYLOAD_BYTES {
                 return Err(CallbackError::InvalidOutput(size));
             }
         }
-        let task = store::load_token(conn, token)
-            .await?
-            .ok_or(CallbackError::TaskDoesNotExist)?;
         let now = self.now();
         let consumed_as = if result.is_ok() {
-            "succeeded"
+            TokenStatus::Succeeded
         } else {
-            "failed"
+            TokenStatus::Failed
         };
-        if task.status != "pending" || !store::consume_token(conn, token, consumed_as, &now).await?
-        {
-            return Err(CallbackError::TaskTimedOut);
-        }
+        let Some(task) = store::take_token(conn, token, consumed_as, &now).await? else {
+            return Err(match store::load_token(conn, token).await? {
+                Some(_) => CallbackError::TaskTimedOut,
+                None => CallbackError::TaskDoesNotExist,
+            });
+        };
         let mut ex = store::load_execution(conn, &task.execution_id)
             .await?
             .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(task.execution_id.clone()))?;

@@ -57,8 +57,9 @@ pub enum RuntimeError {
     /// A step panicked and what it had written could not be undone on its own.
     #[error("a step of the execution panicked: {0}")]
     Panicked(String),
-    /// A task handler failed in a run whose caller undoes failed tasks
-    /// ([`store::TaskUndo::Rerun`]); it never leaves the runtime.
+    /// A task handler failed (or a step panicked) in a run whose caller undoes failed tasks
+    /// ([`store::TaskUndo::Rerun`]); it leaves the runtime only from
+    /// [`Runtime::run_started_unguarded`], whose caller does its work again.
     #[error("a task failed and its run must be undone and run again")]
     Rerun,
 }
@@ -366,7 +367,7 @@ impl Runtime {
                 .await?
                 .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
         let machine = self.definition(conn, definition_id).await?;
-        let size = input.to_string().len();
+        let size = engine::json_len(&input);
         if size > MAX_PAYLOAD_BYTES {
             return Err(RuntimeError::InputTooLarge(size));
         }
@@ -412,6 +413,34 @@ impl Runtime {
     ) -> Result<StepOutcome, RuntimeError> {
         let Started { id, ex } = started;
         self.advance_kept(conn, &id, Some(ex), max_steps).await
+    }
+
+    /// [`Runtime::run_started`] without a savepoint of its own (two trips to SQLite fewer),
+    /// for a caller that can undo its whole transaction and do it again: if a task fails or a
+    /// step panics (both rare), it returns [`RuntimeError::Rerun`]; the caller then drops its
+    /// transaction and does its work again with [`Runtime::run_started`].
+    pub async fn run_started_unguarded(
+        &self,
+        conn: &mut SqliteConnection,
+        started: Started,
+        max_steps: usize,
+    ) -> Result<StepOutcome, RuntimeError> {
+        use futures_util::FutureExt;
+        let Started { id, ex } = started;
+        let run =
+            std::panic::AssertUnwindSafe(Box::pin(self.run_steps(conn, &id, Some(ex), max_steps)))
+                .catch_unwind()
+                .await;
+        match run {
+            Ok(Err(RuntimeError::Rerun)) | Err(_) => {
+                self.inner
+                    .metrics
+                    .reruns
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Err(RuntimeError::Rerun)
+            }
+            Ok(done) => done,
+        }
     }
 
     /// Starts an execution in its own transaction, runs it as far as it goes right away, and
@@ -462,12 +491,14 @@ impl Runtime {
         // A saved execution loads again after the undo; an unsaved one would be lost with it.
         let again = kept.as_ref().filter(|ex| ex.unsaved).cloned();
         let mut savepoint = conn.begin().await?;
-        let run = std::panic::AssertUnwindSafe(self.run_steps(
+        // Boxed: a step's future is large, and would otherwise be carried (and copied) inside
+        // every caller's.
+        let run = std::panic::AssertUnwindSafe(Box::pin(self.run_steps(
             &mut savepoint,
             execution_id,
             kept,
             max_steps,
-        ))
+        )))
         .catch_unwind()
         .await;
         match run {
@@ -526,12 +557,12 @@ impl Runtime {
             // What a panicking step must not take with it: the steps before it.
             let before = kept.as_ref().filter(|ex| ex.unsaved).cloned();
             let mut savepoint = conn.begin().await?;
-            let step = std::panic::AssertUnwindSafe(self.step_in(
+            let step = std::panic::AssertUnwindSafe(Box::pin(self.step_in(
                 &mut savepoint,
                 execution_id,
                 &mut kept,
                 store::TaskUndo::Savepoint,
-            ))
+            )))
             .catch_unwind()
             .await;
             outcome = match step {

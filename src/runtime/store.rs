@@ -1,9 +1,9 @@
 //! The runtime's tables: executions, their history, task tokens and definitions. Every function
 //! takes the caller's connection so that a step's reads and writes share one transaction.
 
-use crate::engine::EventType;
+use crate::engine::{json_text, EventType};
 use crate::model::EventRow;
-use crate::model::ExecutionStatus;
+use crate::model::{ExecutionStatus, TokenStatus};
 use serde_json::Value;
 use sqlx::{Row, SqliteConnection};
 
@@ -80,8 +80,9 @@ fn object_column(text: String) -> Result<serde_json::Map<String, Value>, sqlx::E
     serde_json::from_str(&text).map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 
-fn json_text(value: &Option<Value>) -> Option<String> {
-    value.as_ref().map(Value::to_string)
+/// An optional JSON column's text.
+fn optional_json_text(value: &Option<Value>) -> Option<String> {
+    value.as_ref().map(json_text)
 }
 
 /// Inserts a new running execution.
@@ -101,9 +102,9 @@ pub async fn insert_execution(
     .bind(ex.definition_id)
     .bind(ex.rec.status.as_str())
     .bind(ex.rec.phase.as_str())
-    .bind(ex.rec.input.to_string())
+    .bind(json_text(&ex.rec.input))
     .bind(&ex.rec.current_state)
-    .bind(json_text(&ex.rec.state_input))
+    .bind(optional_json_text(&ex.rec.state_input))
     .bind(&ex.rec.started_at)
     .bind(&ex.rec.deadline_at)
     .bind(&ex.rec.parent_id)
@@ -113,7 +114,7 @@ pub async fn insert_execution(
     .bind(ex.rec.branch_index)
     .bind(ex.rec.iteration)
     .bind(ex.rec.last_event_id)
-    .bind(Value::Object(ex.rec.outer_variables.clone()).to_string())
+    .bind(json_text(&Value::Object(ex.rec.outer_variables.clone())))
     .bind(&ex.rec.role_arn)
     .execute(conn)
     .await?;
@@ -228,14 +229,14 @@ pub async fn save_execution(
     )
     .bind(ex.rec.status.as_str())
     .bind(ex.rec.phase.as_str())
-    .bind(json_text(&ex.rec.output))
+    .bind(optional_json_text(&ex.rec.output))
     .bind(&ex.rec.error)
     .bind(&ex.rec.cause)
     .bind(&ex.rec.current_state)
-    .bind(json_text(&ex.rec.state_input))
+    .bind(optional_json_text(&ex.rec.state_input))
     .bind(ex.rec.timer_kind.map(TimerKind::as_str))
     .bind(&ex.rec.timer_due_at)
-    .bind(json_text(&ex.rec.timer_output))
+    .bind(optional_json_text(&ex.rec.timer_output))
     .bind(&ex.rec.timer_next)
     .bind(serde_json::to_string(&ex.rec.retry_counts).unwrap_or_else(|_| "[]".into()))
     .bind(ex.rec.last_event_id)
@@ -245,14 +246,14 @@ pub async fn save_execution(
             .as_ref()
             .and_then(|f| serde_json::to_string(f).ok()),
     )
-    .bind(Value::Object(ex.rec.variables.clone()).to_string())
+    .bind(json_text(&Value::Object(ex.rec.variables.clone())))
     .bind(&ex.rec.stopped_at)
     .bind(ex.rec.entered_event_id)
     .bind(
         ex.rec
             .timer_assigned
             .clone()
-            .map(|m| Value::Object(m).to_string()),
+            .map(|m| json_text(&Value::Object(m))),
     )
     .bind(ex.event_count)
     .bind(&ex.rec.id)
@@ -307,7 +308,7 @@ pub async fn append_event(
         previous: ex.rec.last_event_id,
         kind,
         timestamp: timestamp.to_string(),
-        details: details.to_string(),
+        details: json_text(details),
     });
     ex.rec.last_event_id = id;
     if kind.as_str().ends_with("StateEntered") {
@@ -462,7 +463,7 @@ pub async fn fail_unrunnable(
     .bind(event - 1)
     .bind(EventType::ExecutionFailed.as_str())
     .bind(now)
-    .bind(details.to_string())
+    .bind(json_text(&details))
     .execute(conn)
     .await?;
     Ok(root)
@@ -543,7 +544,7 @@ pub async fn insert_token(
     .bind(token)
     .bind(&task.execution_id)
     .bind(&task.state_name)
-    .bind(task.state_input.to_string())
+    .bind(json_text(&task.state_input))
     .bind(&task.resource)
     .bind(&task.timeout_at)
     .bind(task.heartbeat_seconds.map(|s| s as i64))
@@ -654,18 +655,42 @@ pub async fn set_heartbeat(
 pub async fn consume_token(
     conn: &mut SqliteConnection,
     token: &str,
-    outcome: &str,
+    outcome: TokenStatus,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
     let done = sqlx::query(
         "UPDATE task_tokens SET status = ?, consumed_at = ? WHERE token = ? AND status = 'pending'",
     )
-    .bind(outcome)
+    .bind(outcome.as_str())
     .bind(now)
     .bind(token)
     .execute(conn)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// [`consume_token`] that also returns the task it was for (its status now `outcome`), in one
+/// statement. `None` when the token was not pending (or does not exist).
+pub async fn take_token(
+    conn: &mut SqliteConnection,
+    token: &str,
+    outcome: TokenStatus,
+    now: &str,
+) -> Result<Option<PendingTask>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "UPDATE task_tokens SET status = ?, consumed_at = ? WHERE token = ? AND status = 'pending'
+         RETURNING {TOKEN_COLUMNS}"
+    ))
+    .bind(outcome.as_str())
+    .bind(now)
+    .bind(token)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row
+        .as_ref()
+        .map(token_from_row)
+        .transpose()?
+        .map(|(_, t)| t))
 }
 
 /// Stores a definition once (by content hash) and returns its id.

@@ -19,6 +19,8 @@ pub enum Phase {
 }
 
 impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Ready, Phase::Waiting, Phase::Queued, Phase::Done];
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -52,6 +54,8 @@ pub enum TimerKind {
 }
 
 impl TimerKind {
+    pub const ALL: [TimerKind; 3] = [TimerKind::Wait, TimerKind::Retry, TimerKind::TaskTimeout];
+
     /// The stored spelling.
     pub fn as_str(self) -> &'static str {
         match self {
