@@ -4,6 +4,12 @@
 //! transaction, each in a savepoint of its own, commits the batch with one fsync and only then
 //! tells each request that its changes are durable. A request that fails, is dropped or panics
 //! rolls back to its savepoint: the rest of its batch commits without it.
+//!
+//! Durability can be taken off the write connection ([`Durability::SyncWal`]): the connection
+//! commits without waiting for the disk (SQLite's `synchronous=NORMAL` in WAL mode), and a
+//! thread of its own syncs the WAL file, once for every batch committed meanwhile, before
+//! their requests are told. The next batch runs while the disk works, so a batch can be cut
+//! short (low latency) without paying a sync on the writer for it.
 
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
 use std::ops::{Deref, DerefMut};
@@ -29,6 +35,16 @@ impl Default for BatchLimits {
             time: Duration::from_millis(10),
         }
     }
+}
+
+/// When a batch's requests are told their changes are durable.
+#[derive(Clone, Debug)]
+pub enum Durability {
+    /// As soon as COMMIT returns: the connection syncs (`synchronous=FULL`).
+    Commit,
+    /// Once this file, the write connection's WAL, has been synced after the COMMIT (the
+    /// connection itself does not sync: `synchronous=NORMAL`).
+    SyncWal(std::path::PathBuf),
 }
 
 /// The savepoint each request runs in, and the SQL that moves from one request to the next:
@@ -63,6 +79,8 @@ pub struct CommitStats {
     pub waiting: AtomicU64,
     /// Time spent in COMMIT, in microseconds.
     pub commit_micros: AtomicU64,
+    /// Syncs of the WAL made for committed batches ([`Durability::SyncWal`]).
+    pub syncs: AtomicU64,
 }
 
 /// What a request did with its turn.
@@ -87,17 +105,23 @@ pub struct WriteTx {
 }
 
 impl Committer {
-    /// Starts the committer on `pool`, which must hold the one write connection.
-    pub fn start(pool: SqlitePool, limits: BatchLimits) -> Committer {
+    /// Starts the committer on `pool`, which must hold the one write connection; its
+    /// requests are told as `durability` says.
+    pub fn start(pool: SqlitePool, limits: BatchLimits, durability: Durability) -> Committer {
         let (requests, queue) = mpsc::unbounded_channel();
         let stats = Arc::new(CommitStats::default());
         let checkpoint = Arc::new(AtomicBool::new(false));
+        let tell = match durability {
+            Durability::Commit => Tell::Now,
+            Durability::SyncWal(wal) => Tell::AfterSync(Syncer::start(wal, stats.clone())),
+        };
         let batches = Batches {
             pool,
             queue,
             stats: stats.clone(),
             limits,
             checkpoint: checkpoint.clone(),
+            tell,
         };
         tokio::spawn(run(batches));
         Committer {
@@ -188,6 +212,7 @@ pub(super) fn failed(why: &str) -> sqlx::Error {
 }
 
 type Queue = mpsc::UnboundedReceiver<oneshot::Sender<Result<WriteTx, String>>>;
+type Ack = oneshot::Sender<Result<(), String>>;
 
 /// What the committer's loop works with.
 struct Batches {
@@ -196,6 +221,68 @@ struct Batches {
     stats: Arc<CommitStats>,
     limits: BatchLimits,
     checkpoint: Arc<AtomicBool>,
+    tell: Tell,
+}
+
+/// How a committed batch's requests are told.
+enum Tell {
+    Now,
+    AfterSync(Syncer),
+}
+
+/// The thread that syncs the WAL for committed batches and then tells their requests.
+struct Syncer {
+    batches: std::sync::mpsc::Sender<Vec<Ack>>,
+}
+
+impl Syncer {
+    fn start(wal: std::path::PathBuf, stats: Arc<CommitStats>) -> Syncer {
+        let (batches, committed) = std::sync::mpsc::channel::<Vec<Ack>>();
+        std::thread::Builder::new()
+            .name("orderflow-sync".into())
+            .spawn(move || sync_loop(&wal, &committed, &stats))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "the WAL sync thread did not start"));
+        Syncer { batches }
+    }
+}
+
+/// Waits for committed batches; syncs the WAL once for all that have come in by then; tells
+/// their requests. A failed sync is final: a disk that lost writes once may have lost more,
+/// so from then on no request is told its changes are durable.
+fn sync_loop(
+    wal: &std::path::Path,
+    committed: &std::sync::mpsc::Receiver<Vec<Ack>>,
+    stats: &CommitStats,
+) {
+    let mut broken: Option<String> = None;
+    while let Ok(first) = committed.recv() {
+        let mut acks = first;
+        while let Ok(more) = committed.try_recv() {
+            acks.extend(more);
+        }
+        if broken.is_none() {
+            // Opened each time: the WAL is the file at this path now, whatever SQLite did.
+            let synced = std::fs::OpenOptions::new()
+                .write(true)
+                .open(wal)
+                .and_then(|file| file.sync_data());
+            stats.syncs.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = synced {
+                tracing::error!(error = %e, wal = %wal.display(), "the WAL could not be synced: no write is acknowledged from now on; restart orderflow");
+                broken = Some(format!(
+                    "the database's log could not be synced to disk: {e}"
+                ));
+            }
+        }
+        let told = match &broken {
+            None => Ok(()),
+            Some(why) => Err(why.clone()),
+        };
+        for ack in acks {
+            let _ = ack.send(told.clone());
+        }
+    }
 }
 
 async fn run(batches: Batches) {
@@ -205,6 +292,7 @@ async fn run(batches: Batches) {
         stats,
         limits,
         checkpoint,
+        tell,
     } = batches;
     while let Some(first) = queue.recv().await {
         // IMMEDIATE: take the write lock now, so that a CLI process writing the same file
@@ -288,15 +376,29 @@ async fn run(batches: Batches) {
             (_, Some(why)) => Err(why),
             (None, None) => Err("a request lost the transaction".into()),
         };
-        if let Err(e) = &result {
-            tracing::error!(error = %e, requests = acks.len(), "a write batch failed");
-        } else {
-            stats
-                .committed
-                .fetch_add(acks.len() as u64, Ordering::Relaxed);
-        }
-        for ack in acks {
-            let _ = ack.send(result.clone());
+        match (&result, &tell) {
+            (Err(e), _) => {
+                tracing::error!(error = %e, requests = acks.len(), "a write batch failed");
+                for ack in acks {
+                    let _ = ack.send(result.clone());
+                }
+            }
+            (Ok(()), Tell::Now) => {
+                stats
+                    .committed
+                    .fetch_add(acks.len() as u64, Ordering::Relaxed);
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
+                }
+            }
+            (Ok(()), Tell::AfterSync(syncer)) => {
+                stats
+                    .committed
+                    .fetch_add(acks.len() as u64, Ordering::Relaxed);
+                // If the sync thread is gone, the acks are dropped: each request hears that
+                // the committer stopped before its changes were made durable.
+                let _ = syncer.batches.send(acks);
+            }
         }
         if checkpoint.swap(false, Ordering::Relaxed) {
             if let Err(e) = wal_checkpoint(&pool).await {
@@ -327,6 +429,14 @@ mod tests {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
     async fn committer(dir: &std::path::Path, limits: BatchLimits) -> (Committer, SqlitePool) {
+        committer_with(dir, limits, Durability::Commit).await
+    }
+
+    async fn committer_with(
+        dir: &std::path::Path,
+        limits: BatchLimits,
+        durability: Durability,
+    ) -> (Committer, SqlitePool) {
         let options = SqliteConnectOptions::new()
             .filename(dir.join("commit.sqlite3"))
             .create_if_missing(true)
@@ -344,7 +454,7 @@ mod tests {
             .connect_with(options.read_only(true))
             .await
             .unwrap();
-        (Committer::start(pool, limits), reader)
+        (Committer::start(pool, limits, durability), reader)
     }
 
     async fn insert(tx: &mut WriteTx, n: i64) -> Result<(), sqlx::Error> {
@@ -425,6 +535,35 @@ mod tests {
         );
         assert_eq!(stats.committed.load(Ordering::Relaxed), 6);
         assert_eq!(stats.undone.load(Ordering::Relaxed), 3);
+    }
+
+    /// With the WAL synced off the connection, a commit is acknowledged once a sync has been
+    /// made after it; where the WAL cannot be synced, nothing is acknowledged from then on.
+    #[tokio::test]
+    async fn a_commit_is_acknowledged_only_once_the_wal_is_synced() {
+        let dir = tempfile::tempdir().unwrap();
+        let wal = dir.path().join("commit.sqlite3-wal");
+        let durability = Durability::SyncWal(wal);
+        let (committer, reader) =
+            committer_with(dir.path(), BatchLimits::default(), durability).await;
+        for n in 1..=3 {
+            let mut tx = committer.begin().await.unwrap();
+            insert(&mut tx, n).await.unwrap();
+            tx.commit().await.unwrap();
+            let syncs = committer.stats().syncs.load(Ordering::Relaxed);
+            assert!(syncs >= 1, "commit {n} was acknowledged before any sync");
+        }
+        assert_eq!(rows(&reader).await, [1, 2, 3]);
+
+        let other = tempfile::tempdir().unwrap();
+        let unsyncable = Durability::SyncWal(other.path().join("no-such-dir").join("wal"));
+        let (committer, _) = committer_with(other.path(), BatchLimits::default(), unsyncable).await;
+        for n in 1..=2 {
+            let mut tx = committer.begin().await.unwrap();
+            insert(&mut tx, n).await.unwrap();
+            let refused = tx.commit().await.unwrap_err().to_string();
+            assert!(refused.contains("could not be synced"), "{refused}");
+        }
     }
 
     /// A request that gives up while it waits takes no turn, and the next batch still works.

@@ -11,7 +11,7 @@
 
 mod commit;
 
-pub use commit::{BatchLimits, CommitStats, Committer, WriteTx};
+pub use commit::{BatchLimits, CommitStats, Committer, Durability, WriteTx};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -222,6 +222,10 @@ impl Db {
             .connect_with(
                 options
                     .clone()
+                    // COMMIT does not wait for the disk; the committer syncs the WAL itself,
+                    // off this connection, before it acknowledges anything (see
+                    // `Durability::SyncWal`): what is acknowledged is on disk, as with FULL.
+                    .synchronous(SqliteSynchronous::Normal)
                     .pragma("wal_autocheckpoint", "0")
                     // The schema's `CHECK (status IN ('a', 'b', 'c', …))` lists make SQLite build
                     // and drop a temporary B-tree for each list on every write to the row: nine
@@ -255,9 +259,14 @@ impl Db {
             .max_connections(4)
             .connect_with(options.clone().read_only(true))
             .await?;
+        let wal = {
+            let mut name = options.get_filename().as_os_str().to_owned();
+            name.push("-wal");
+            std::path::PathBuf::from(name)
+        };
         let writes = {
             let _on_writer_thread = thread.runtime.enter();
-            Committer::start(writer, BatchLimits::default())
+            Committer::start(writer, BatchLimits::default(), Durability::SyncWal(wal))
         };
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)

@@ -9,7 +9,7 @@ use crate::model::{
     Cents, CurrentUser, CustomerOrder, Dashboard, DayStats, InboxCounts, InboxSort, InboxView,
     OrderLine, OrderPage, OrderStatus, OrderSummary, Product, Stage, TrailEntry,
 };
-use crate::runtime::{CallbackError, RuntimeError};
+use crate::runtime::{CallbackError, RunGuard, RuntimeError};
 use crate::state::AppState;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -320,9 +320,9 @@ async fn place(
         .write(async move {
             // The workflow's first steps run without a savepoint of their own; in the rare
             // case that one of their tasks fails, the whole order is placed again with one.
-            match place_now(&on_writer, &order, given_id, false).await {
+            match place_now(&on_writer, &order, given_id, RunGuard::Rerun).await {
                 Err(OrderError::Runtime(RuntimeError::Rerun)) => {
-                    place_now(&on_writer, &order, given_id, true).await
+                    place_now(&on_writer, &order, given_id, RunGuard::Savepoint).await
                 }
                 placed => placed,
             }
@@ -341,12 +341,12 @@ async fn committed(state: &AppState, id: &str) -> Result<store::OrderRow, OrderE
 }
 
 /// [`place`] on the writer: `order` (whose id the caller chose, or was `given_id`) is
-/// saved, its execution started and run; with `guarded` runs, a failed task is undone alone.
+/// saved, its execution started and run as `guard` says.
 async fn place_now(
     state: &AppState,
     order: &store::OrderRow,
     given_id: bool,
-    guarded: bool,
+    guard: RunGuard,
 ) -> Result<String, OrderError> {
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
@@ -367,14 +367,9 @@ async fn place_now(
         ..order.clone()
     };
     store::insert(&mut tx, &row).await?;
-    let steps = crate::runtime::INLINE_STEPS;
-    let outcome = if guarded {
-        runtime.run_started(&mut tx, started, steps).await?
-    } else {
-        runtime
-            .run_started_unguarded(&mut tx, started, steps)
-            .await?
-    };
+    let outcome = runtime
+        .run_started(&mut tx, started, crate::runtime::INLINE_STEPS, guard)
+        .await?;
     tx.commit().await?;
     runtime.after_commit(outcome);
     tracing::info!(order = %id, "order placed");
@@ -628,7 +623,14 @@ pub async fn decide(
                 comment: comment.as_deref(),
                 stage,
             };
-            decide_now(&on_writer, seen, &verdict, &by).await
+            // The workflow's next steps run without a savepoint of their own; in the rare
+            // case that one of their tasks fails, the decision is made again with one.
+            match decide_now(&on_writer, seen.clone(), &verdict, &by, RunGuard::Rerun).await {
+                Err(OrderError::Callback(CallbackError::Runtime(RuntimeError::Rerun))) => {
+                    decide_now(&on_writer, seen, &verdict, &by, RunGuard::Savepoint).await
+                }
+                decided => decided,
+            }
         })
         .await?;
     Ok(committed(state, &id).await?.summary())
@@ -662,6 +664,7 @@ async fn decide_now(
     seen: store::OrderRow,
     verdict: &Verdict<'_>,
     by: &CurrentUser,
+    guard: RunGuard,
 ) -> Result<String, OrderError> {
     let (reason, comment) = (verdict.reason, verdict.comment);
     let runtime = &state.runtime;
@@ -703,7 +706,7 @@ async fn decide_now(
         "stage": order.stage.as_str(),
     });
     let (_, outcome) = runtime
-        .send_task_success_in(&mut tx, &token, output)
+        .send_task_success_in(&mut tx, &token, output, guard)
         .await?;
     tx.commit().await?;
     runtime.after_commit(outcome);

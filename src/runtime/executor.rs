@@ -417,6 +417,7 @@ impl Runtime {
         conn: &mut SqliteConnection,
         token: &str,
         result: Result<Value, Failure>,
+        guard: super::RunGuard,
     ) -> Result<(String, StepOutcome), CallbackError> {
         if !well_formed_token(token) {
             return Err(CallbackError::InvalidToken);
@@ -459,13 +460,19 @@ impl Runtime {
         let mut ending = None;
         self.perform_all(conn, &mut ex, Some(machine), effects, &env, &mut ending)
             .await?;
-        self.save_and_tell(conn, &mut ex, ending, None, &env)
-            .await?;
-        let mut now_stands = outcome(&ex);
         let id = ex.rec.id.clone();
+        if outcome(&ex) == StepOutcome::Ready && ex.rec.parent_id.is_none() {
+            // A top-level execution that runs on at once is written once, by the steps that
+            // follow, as a step leaves it (nothing else reads its row in between).
+            ex.unsaved = true;
+        } else {
+            self.save_and_tell(conn, &mut ex, ending, None, &env)
+                .await?;
+        }
+        let mut now_stands = outcome(&ex);
         if now_stands == StepOutcome::Ready {
             now_stands = self
-                .advance_kept(conn, &id, Some(ex), super::INLINE_STEPS)
+                .run_kept(conn, &id, ex, super::INLINE_STEPS, guard)
                 .await?;
         }
         Ok((id, now_stands))

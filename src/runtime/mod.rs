@@ -58,8 +58,8 @@ pub enum RuntimeError {
     #[error("a step of the execution panicked: {0}")]
     Panicked(String),
     /// A task handler failed (or a step panicked) in a run whose caller undoes failed tasks
-    /// ([`store::TaskUndo::Rerun`]); it leaves the runtime only from
-    /// [`Runtime::run_started_unguarded`], whose caller does its work again.
+    /// ([`store::TaskUndo::Rerun`]); it leaves the runtime only for a caller that asked for
+    /// [`RunGuard::Rerun`], which then does its work again.
     #[error("a task failed and its run must be undone and run again")]
     Rerun,
 }
@@ -113,6 +113,18 @@ impl Started {
     pub fn id(&self) -> &str {
         &self.id
     }
+}
+
+/// How a run of steps inside a caller's transaction is kept from taking the caller's other
+/// writes with it when a task fails or a step panics (both rare).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunGuard {
+    /// The run has a savepoint of its own: such a step is undone alone and the run goes on
+    /// carefully. Two more trips to SQLite.
+    Savepoint,
+    /// None: such a step ends the call with [`RuntimeError::Rerun`], and the caller drops its
+    /// whole transaction and does its work again with [`RunGuard::Savepoint`].
+    Rerun,
 }
 
 /// How an execution stands after a step.
@@ -404,31 +416,33 @@ impl Runtime {
     }
 
     /// Runs an execution started on this transaction up to `max_steps` steps (at least, it
-    /// writes it).
+    /// writes it), guarded as `guard` says.
     pub async fn run_started(
         &self,
         conn: &mut SqliteConnection,
         started: Started,
         max_steps: usize,
+        guard: RunGuard,
     ) -> Result<StepOutcome, RuntimeError> {
         let Started { id, ex } = started;
-        self.advance_kept(conn, &id, Some(ex), max_steps).await
+        self.run_kept(conn, &id, ex, max_steps, guard).await
     }
 
-    /// [`Runtime::run_started`] without a savepoint of its own (two trips to SQLite fewer),
-    /// for a caller that can undo its whole transaction and do it again: if a task fails or a
-    /// step panics (both rare), it returns [`RuntimeError::Rerun`]; the caller then drops its
-    /// transaction and does its work again with [`Runtime::run_started`].
-    pub async fn run_started_unguarded(
+    /// Runs the execution `kept` as the caller holds it, guarded as `guard` says.
+    pub(super) async fn run_kept(
         &self,
         conn: &mut SqliteConnection,
-        started: Started,
+        id: &str,
+        kept: store::Execution,
         max_steps: usize,
+        guard: RunGuard,
     ) -> Result<StepOutcome, RuntimeError> {
         use futures_util::FutureExt;
-        let Started { id, ex } = started;
+        if guard == RunGuard::Savepoint {
+            return self.advance_kept(conn, id, Some(kept), max_steps).await;
+        }
         let run =
-            std::panic::AssertUnwindSafe(Box::pin(self.run_steps(conn, &id, Some(ex), max_steps)))
+            std::panic::AssertUnwindSafe(Box::pin(self.run_steps(conn, id, Some(kept), max_steps)))
                 .catch_unwind()
                 .await;
         match run {
@@ -456,7 +470,9 @@ impl Runtime {
             .start_execution_in(&mut tx, state_machine, name, input)
             .await?;
         let id = started.id().to_string();
-        let outcome = self.run_started(&mut tx, started, INLINE_STEPS).await?;
+        let outcome = self
+            .run_started(&mut tx, started, INLINE_STEPS, RunGuard::Savepoint)
+            .await?;
         tx.commit().await?;
         self.after_commit(outcome);
         Ok(id)
@@ -663,8 +679,9 @@ impl Runtime {
         conn: &mut SqliteConnection,
         token: &str,
         output: Value,
+        guard: RunGuard,
     ) -> Result<(String, StepOutcome), CallbackError> {
-        self.complete_task_in(conn, token, Ok(output)).await
+        self.complete_task_in(conn, token, Ok(output), guard).await
     }
 
     /// SendTaskFailure inside the caller's transaction.
@@ -679,7 +696,8 @@ impl Runtime {
             error: error.to_string(),
             cause: cause.to_string(),
         };
-        self.complete_task_in(conn, token, Err(failure)).await
+        self.complete_task_in(conn, token, Err(failure), RunGuard::Savepoint)
+            .await
     }
 
     /// SendTaskSuccess in its own transaction.
@@ -689,7 +707,9 @@ impl Runtime {
         output: Value,
     ) -> Result<String, CallbackError> {
         let mut tx = self.db().begin().await?;
-        let (id, outcome) = self.send_task_success_in(&mut tx, token, output).await?;
+        let (id, outcome) = self
+            .send_task_success_in(&mut tx, token, output, RunGuard::Savepoint)
+            .await?;
         tx.commit().await?;
         self.after_commit(outcome);
         Ok(id)

@@ -603,3 +603,54 @@ async fn the_live_feed_needs_a_session_and_reports_changes() {
     let text = String::from_utf8_lossy(&chunk);
     assert!(text.starts_with("data: "), "{text}");
 }
+
+/// A decision runs the workflow's next steps without a savepoint of their own; when one of
+/// their tasks fails, the whole decision is undone and made again with one, so the task's
+/// failure is recorded as AWS records it and the decision is recorded once.
+#[tokio::test]
+async fn a_decision_whose_next_task_fails_is_made_again_and_recorded_once() {
+    let app = spawn_app().await;
+    let id = place(&app, "broken-1", "500", "cy@example.com").await;
+    // Nothing may mark an order processed: the workflow's "Process the Order" task fails.
+    let mut tx = app.state.db().begin().await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_processing BEFORE UPDATE OF status ON orders
+         WHEN new.status = 'processed' BEGIN SELECT RAISE(IGNORE); END",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let reruns = || {
+        app.state
+            .runtime
+            .metrics()
+            .reruns
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = reruns();
+    let colleague = approver(&app, "colleague").await;
+    let decided = orders::decide(&app.state, &id, &approve(), &colleague)
+        .await
+        .unwrap();
+    // Undone twice: the decision without a savepoint, then its guarded run's steps before
+    // they ran one by one.
+    assert_eq!(reruns(), before + 2);
+    // The failed task failed the execution, and the order with it.
+    assert_eq!(decided.status.as_str(), "rejected");
+    let execution = app
+        .state
+        .runtime
+        .describe_execution(&decided.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(execution.status, "FAILED");
+    assert_eq!(execution.error.as_deref(), Some("OrderStateMismatch"));
+    let approvals = trail_actions(&app, &id)
+        .await
+        .into_iter()
+        .filter(|a| a == "colleague approved")
+        .count();
+    assert_eq!(approvals, 1, "{:?}", trail_actions(&app, &id).await);
+}

@@ -220,7 +220,9 @@ async fn an_execution_committed_but_not_yet_run_is_picked_up_after_a_restart() {
             .unwrap();
         let id = started.id().to_string();
         // Written, no step run.
-        rt.run_started(&mut tx, started, 0).await.unwrap();
+        rt.run_started(&mut tx, started, 0, orderflow::runtime::RunGuard::Savepoint)
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
         id
     };
