@@ -615,6 +615,11 @@ pub async fn load_token(
     .bind(token)
     .fetch_optional(conn)
     .await?;
+    task_of(row)
+}
+
+/// The task of a row of [`TOKEN_COLUMNS`], if there is one.
+fn task_of(row: Option<sqlx::sqlite::SqliteRow>) -> Result<Option<PendingTask>, sqlx::Error> {
     Ok(row
         .as_ref()
         .map(token_from_row)
@@ -686,11 +691,7 @@ pub async fn take_token(
     .bind(token)
     .fetch_optional(conn)
     .await?;
-    Ok(row
-        .as_ref()
-        .map(token_from_row)
-        .transpose()?
-        .map(|(_, t)| t))
+    task_of(row)
 }
 
 /// Stores a definition once (by content hash) and returns its id.
