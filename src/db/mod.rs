@@ -231,8 +231,8 @@ impl Db {
                     // and drop a temporary B-tree for each list on every write to the row: nine
                     // per order, a sixth of SQLite's work. This connection writes those columns
                     // only from enums whose spellings equal the lists (a test holds them
-                    // together) and amounts parsed at the edge; any other connection to the
-                    // file (a CLI session by hand, a backup tool) still has the checks.
+                    // together) and amounts parsed at the edge; every other connection to the
+                    // file (the readers, the sqlite3 shell, a backup tool) still checks them.
                     .pragma("ignore_check_constraints", "ON")
                     // Each request's savepoint journals the pages it changes; kept in memory,
                     // not spilled to a temporary file past 64 KB (a third of all bytes the
