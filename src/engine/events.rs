@@ -96,9 +96,10 @@ impl fmt::Display for EventType {
     }
 }
 
-/// JSON text as AWS stores payloads in event details (compact). Written straight into a
-/// buffer: `Value`'s `Display` goes through the formatting machinery for every piece.
-pub fn json_text(value: &Value) -> String {
+/// JSON text as AWS stores payloads in event details (compact), of a value or a map of
+/// them. Written straight into a buffer: `Value`'s `Display` goes through the formatting
+/// machinery for every piece.
+pub fn json_text(value: &impl serde::Serialize) -> String {
     serde_json::to_string(value).unwrap_or_default()
 }
 

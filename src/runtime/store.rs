@@ -114,7 +114,7 @@ pub async fn insert_execution(
     .bind(ex.rec.branch_index)
     .bind(ex.rec.iteration)
     .bind(ex.rec.last_event_id)
-    .bind(json_text(&Value::Object(ex.rec.outer_variables.clone())))
+    .bind(json_text(&ex.rec.outer_variables))
     .bind(&ex.rec.role_arn)
     .execute(conn)
     .await?;
@@ -246,15 +246,10 @@ pub async fn save_execution(
             .as_ref()
             .and_then(|f| serde_json::to_string(f).ok()),
     )
-    .bind(json_text(&Value::Object(ex.rec.variables.clone())))
+    .bind(json_text(&ex.rec.variables))
     .bind(&ex.rec.stopped_at)
     .bind(ex.rec.entered_event_id)
-    .bind(
-        ex.rec
-            .timer_assigned
-            .clone()
-            .map(|m| json_text(&Value::Object(m))),
-    )
+    .bind(ex.rec.timer_assigned.as_ref().map(json_text))
     .bind(ex.event_count)
     .bind(&ex.rec.id)
     .execute(conn)
