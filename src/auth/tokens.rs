@@ -107,12 +107,12 @@ pub async fn revoke_api_token(db: &Db, by: Actor<'_>, id: i64) -> Result<(), Aut
         "SELECT u.username FROM api_tokens t JOIN users u ON u.id = t.user_id WHERE t.id = ?",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?
     .ok_or(AuthError::NoSuchToken(id))?;
     sqlx::query("DELETE FROM api_tokens WHERE id = ?")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     let detail = format!("token {id}");
     audit(&mut tx, by, "revoke API token", &owner, Some(&detail)).await?;

@@ -180,7 +180,7 @@ pub async fn set_profile(
             .bind(&profile.email)
             .bind(profile.approval_limit.map(|l| l.0))
             .bind(username)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
     one_user(done, username)?;
     Ok(tx.commit().await?)
@@ -208,7 +208,7 @@ pub async fn update_user(
     .bind(role)
     .bind(role)
     .bind(username)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     one_user(done, username)?;
     let detail = match role {
@@ -230,7 +230,7 @@ pub async fn set_role(db: &Db, by: Actor<'_>, username: &str, role: Role) -> Res
     .bind(role.as_str())
     .bind(role.as_str())
     .bind(username)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     one_user(done, username)?;
     let detail = format!("role {}", role.as_str());
@@ -254,7 +254,7 @@ pub async fn reset_password(
     )
     .bind(hash.as_str())
     .bind(username)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     one_user(done, username)?;
     audit(&mut tx, by, "reset password", username, None).await?;
@@ -281,7 +281,7 @@ pub async fn set_disabled(
     .bind(db::now())
     .bind(i64::from(disabled))
     .bind(username)
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await?;
     one_user(done, username)?;
     let action = if disabled {
@@ -462,12 +462,12 @@ pub async fn revoke_access_key(db: &Db, by: Actor<'_>, id: &str) -> Result<(), A
         "SELECT u.username FROM access_keys k JOIN users u ON u.id = k.user_id WHERE k.id = ?",
     )
     .bind(id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut **tx)
     .await?
     .ok_or_else(|| AuthError::NoSuchAccessKey(id.to_string()))?;
     sqlx::query("DELETE FROM access_keys WHERE id = ?")
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     audit(&mut tx, by, "revoke access key", id, Some(&owner)).await?;
     tx.commit().await?;

@@ -10,8 +10,14 @@
 //! thread of its own syncs the WAL file, once for every batch committed meanwhile, before
 //! their requests are told. The next batch runs while the disk works, so a batch can be cut
 //! short (low latency) without paying a sync on the writer for it.
+//!
+//! The write connection is lent as a [`WriteConn`]: sqlx's connection, and a view of the same
+//! SQLite handle through which the hot statements (and the committer's own) run on the
+//! calling thread, without a trip to the thread sqlx runs the connection on.
 
-use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
+use sqlx::error::{DatabaseError, ErrorKind};
+use sqlx::{SqliteConnection, SqlitePool};
+use std::borrow::Cow;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -47,11 +53,9 @@ pub enum Durability {
     SyncWal(std::path::PathBuf),
 }
 
-/// The savepoint each request runs in, and the SQL that moves from one request to the next:
-/// each is sent as one piece, so a request's turn costs one trip to SQLite's thread besides
-/// its own statements, and the batch's last savepoint is left for COMMIT to close. sqlx names
-/// its own nested savepoints differently, so requests may open savepoints of their own
-/// inside it.
+/// The savepoint each request runs in, and the SQL that moves from one request to the next
+/// (the batch's last savepoint is left for COMMIT to close). Savepoints the requests open
+/// inside it ([`WriteConn::savepoint`]) are named by depth.
 const BEGIN: &str = "BEGIN IMMEDIATE; SAVEPOINT orderflow_request";
 const NEXT: &str = "RELEASE orderflow_request; SAVEPOINT orderflow_request";
 const UNDO_NEXT: &str =
@@ -92,15 +96,206 @@ enum Verdict {
 }
 
 struct Returned {
-    tx: Transaction<'static, Sqlite>,
+    conn: WriteConn,
     verdict: Verdict,
+}
+
+/// The write connection, inside the committer's open transaction. It dereferences to sqlx's
+/// connection; [`WriteConn::raw`] runs statements on the same SQLite connection directly, on
+/// the calling thread.
+pub struct WriteConn {
+    // Declared first, so dropped first: its prepared statements are finalized while the
+    // connection they belong to is still open.
+    raw: rusqlite::Connection,
+    sqlx: SqliteConnection,
+    /// Savepoints open inside the request's own.
+    depth: usize,
+}
+
+impl std::fmt::Debug for WriteConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WriteConn")
+            .field("depth", &self.depth)
+            .finish()
+    }
+}
+
+impl WriteConn {
+    /// Takes `sqlx`, a connection opened in SQLite's serialized threading mode, and a view of
+    /// its handle.
+    async fn new(mut sqlx: SqliteConnection) -> Result<WriteConn, sqlx::Error> {
+        let handle = sqlx.lock_handle().await?.as_raw_handle().as_ptr();
+        // SAFETY: the handle stays open as long as `sqlx`, which this struct owns and drops
+        // after the view (field order); the view only borrows it (it never closes it). The
+        // connection is opened with SQLITE_OPEN_FULLMUTEX, so SQLite serializes calls made
+        // through the view on this thread with any sqlx's thread still makes; and a request
+        // only uses one of the two at a time, awaiting sqlx's answers before going on.
+        let raw = unsafe { rusqlite::Connection::from_handle(handle) }.map_err(raw_error)?;
+        raw.set_prepared_statement_cache_capacity(64);
+        Ok(WriteConn {
+            raw,
+            sqlx,
+            depth: 0,
+        })
+    }
+
+    /// The connection, for statements run on this thread (see [`raw_error`] for their errors).
+    pub fn raw(&self) -> &rusqlite::Connection {
+        &self.raw
+    }
+
+    /// A savepoint inside this request's work: commit it to keep what was done in it; drop it
+    /// (or roll it back) to undo that alone.
+    pub fn savepoint(&mut self) -> Result<Savepoint<'_>, sqlx::Error> {
+        self.depth += 1;
+        let name = format!("orderflow_nested_{}", self.depth);
+        if let Err(e) = self.raw.execute_batch(&format!("SAVEPOINT {name}")) {
+            self.depth -= 1;
+            return Err(raw_error(e));
+        }
+        Ok(Savepoint {
+            conn: self,
+            name,
+            open: true,
+        })
+    }
+}
+
+impl Deref for WriteConn {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.sqlx
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.sqlx
+    }
+}
+
+/// A savepoint on the write connection ([`WriteConn::savepoint`]).
+pub struct Savepoint<'c> {
+    conn: &'c mut WriteConn,
+    name: String,
+    open: bool,
+}
+
+impl Savepoint<'_> {
+    /// Keeps what was done since the savepoint (as part of the enclosing work).
+    pub fn commit(mut self) -> Result<(), sqlx::Error> {
+        self.open = false;
+        self.conn.depth -= 1;
+        let release = format!("RELEASE {}", self.name);
+        self.conn.raw.execute_batch(&release).map_err(raw_error)
+    }
+
+    /// Undoes what was done since the savepoint.
+    pub fn rollback(mut self) -> Result<(), sqlx::Error> {
+        self.undo()
+    }
+
+    fn undo(&mut self) -> Result<(), sqlx::Error> {
+        self.open = false;
+        self.conn.depth -= 1;
+        let undo = format!("ROLLBACK TO {0}; RELEASE {0}", self.name);
+        self.conn.raw.execute_batch(&undo).map_err(raw_error)
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            if let Err(e) = self.undo() {
+                tracing::error!(error = %e, "a savepoint could not be rolled back");
+            }
+        }
+    }
+}
+
+impl Deref for Savepoint<'_> {
+    type Target = WriteConn;
+    fn deref(&self) -> &WriteConn {
+        self.conn
+    }
+}
+
+impl DerefMut for Savepoint<'_> {
+    fn deref_mut(&mut self) -> &mut WriteConn {
+        self.conn
+    }
+}
+
+/// An error of a statement run through [`WriteConn::raw`], as sqlx would report it: a
+/// constraint broken is a database error of the same kind, a missing row is `RowNotFound`.
+pub fn raw_error(e: rusqlite::Error) -> sqlx::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, message) => {
+            sqlx::Error::Database(Box::new(RawError {
+                code: code.extended_code,
+                message: message.unwrap_or_else(|| code.to_string()),
+            }))
+        }
+        rusqlite::Error::QueryReturnedNoRows => sqlx::Error::RowNotFound,
+        other => sqlx::Error::Decode(Box::new(other)),
+    }
+}
+
+/// SQLite's answer to a statement run through [`WriteConn::raw`].
+#[derive(Debug)]
+struct RawError {
+    code: i32,
+    message: String,
+}
+
+impl std::fmt::Display for RawError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "(code: {}) {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for RawError {}
+
+impl DatabaseError for RawError {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(self.code.to_string().into())
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> ErrorKind {
+        use rusqlite::ffi;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => {
+                ErrorKind::UniqueViolation
+            }
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
 }
 
 /// One request's turn on the write connection: a savepoint inside the committer's open
 /// transaction. It dereferences to the connection; [`WriteTx::commit`] keeps the changes and
 /// waits until they are on disk, and dropping it (or [`WriteTx::rollback`]) undoes them.
 pub struct WriteTx {
-    tx: Option<Transaction<'static, Sqlite>>,
+    conn: Option<WriteConn>,
     back: Option<oneshot::Sender<Returned>>,
 }
 
@@ -177,9 +372,9 @@ impl WriteTx {
     }
 
     fn give_back(&mut self, verdict: Verdict) {
-        if let (Some(tx), Some(back)) = (self.tx.take(), self.back.take()) {
-            // If the committer is gone, dropping the transaction rolls everything back.
-            let _ = back.send(Returned { tx, verdict });
+        if let (Some(conn), Some(back)) = (self.conn.take(), self.back.take()) {
+            // If the committer is gone, dropping the connection rolls everything back.
+            let _ = back.send(Returned { conn, verdict });
         }
     }
 }
@@ -191,19 +386,19 @@ impl Drop for WriteTx {
 }
 
 impl Deref for WriteTx {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        self.tx
-            .as_deref()
-            .expect("a WriteTx holds its transaction until it is given back")
+    type Target = WriteConn;
+    fn deref(&self) -> &WriteConn {
+        self.conn
+            .as_ref()
+            .expect("a WriteTx holds the connection until it is given back")
     }
 }
 
 impl DerefMut for WriteTx {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        self.tx
-            .as_deref_mut()
-            .expect("a WriteTx holds its transaction until it is given back")
+    fn deref_mut(&mut self) -> &mut WriteConn {
+        self.conn
+            .as_mut()
+            .expect("a WriteTx holds the connection until it is given back")
     }
 }
 
@@ -285,6 +480,11 @@ fn sync_loop(
     }
 }
 
+/// Takes the pool's one connection out of it for good (the committer is its only user).
+async fn connect(pool: &SqlitePool) -> Result<WriteConn, sqlx::Error> {
+    WriteConn::new(pool.acquire().await?.detach()).await
+}
+
 async fn run(batches: Batches) {
     let Batches {
         pool,
@@ -294,23 +494,34 @@ async fn run(batches: Batches) {
         checkpoint,
         tell,
     } = batches;
+    let mut held: Option<WriteConn> = None;
     while let Some(first) = queue.recv().await {
+        let conn = match held.take() {
+            Some(conn) => conn,
+            None => match connect(&pool).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::error!(error = %e, "the write connection could not be opened");
+                    stats.waiting.fetch_sub(1, Ordering::Relaxed);
+                    let _ = first.send(Err(e.to_string()));
+                    continue;
+                }
+            },
+        };
         // IMMEDIATE: take the write lock now, so that a CLI process writing the same file
         // makes this wait at the start (busy_timeout) rather than fail halfway.
-        let tx = match pool.begin_with(BEGIN).await {
-            Ok(tx) => tx,
-            Err(e) => {
-                tracing::error!(error = %e, "could not begin a write transaction");
-                stats.waiting.fetch_sub(1, Ordering::Relaxed);
-                let _ = first.send(Err(e.to_string()));
-                // A transaction left open (a BEGIN whose savepoint failed) would refuse
-                // every later one.
-                let _ = rollback(&pool).await;
-                continue;
-            }
-        };
+        if let Err(e) = conn.raw.execute_batch(BEGIN) {
+            tracing::error!(error = %e, "could not begin a write transaction");
+            stats.waiting.fetch_sub(1, Ordering::Relaxed);
+            let _ = first.send(Err(e.to_string()));
+            // A transaction left open (a BEGIN whose savepoint failed) would refuse every
+            // later one.
+            let _ = conn.raw.execute_batch("ROLLBACK");
+            held = Some(conn);
+            continue;
+        }
         let started = Instant::now();
-        let mut held = Some(tx);
+        let mut lent = Some(conn);
         let mut acks = Vec::new();
         let mut turns = 0;
         let mut next = Some(first);
@@ -318,16 +529,16 @@ async fn run(batches: Batches) {
         while let Some(request) = next.take() {
             stats.waiting.fetch_sub(1, Ordering::Relaxed);
             turns += 1;
-            let Some(tx) = held.take() else { break };
+            let Some(conn) = lent.take() else { break };
             let (back, returned) = oneshot::channel();
             let turn = WriteTx {
-                tx: Some(tx),
+                conn: Some(conn),
                 back: Some(back),
             };
             // A requester that gave up before its turn drops the turn: it comes back undone.
             let _ = request.send(Ok(turn));
-            let Ok(Returned { mut tx, verdict }) = returned.await else {
-                broken = Some("a request lost the transaction".into());
+            let Ok(Returned { conn, verdict }) = returned.await else {
+                broken = Some("a request lost the connection".to_string());
                 break;
             };
             let undone = match verdict {
@@ -350,7 +561,7 @@ async fn run(batches: Batches) {
                 (false, false) => None,
             };
             if let Some(sql) = between {
-                if let Err(e) = run_sql(&mut tx, sql).await {
+                if let Err(e) = conn.raw.execute_batch(sql) {
                     if let Some(request) = next.take() {
                         stats.waiting.fetch_sub(1, Ordering::Relaxed);
                         let _ = request.send(Err(e.to_string()));
@@ -358,13 +569,13 @@ async fn run(batches: Batches) {
                     broken = Some(e.to_string());
                 }
             }
-            held = Some(tx);
+            lent = Some(conn);
         }
-        let result = match (held, broken) {
-            (Some(tx), None) => {
+        let result = match (&lent, broken) {
+            (Some(conn), None) => {
                 // COMMIT also closes the last request's savepoint.
                 let committing = Instant::now();
-                let result = tx.commit().await.map_err(|e| e.to_string());
+                let result = conn.raw.execute_batch("COMMIT").map_err(|e| e.to_string());
                 let took = committing.elapsed();
                 crate::metrics::record_commit(acks.len(), took);
                 let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
@@ -372,10 +583,13 @@ async fn run(batches: Batches) {
                 stats.commit_micros.fetch_add(micros, Ordering::Relaxed);
                 result
             }
-            // Dropping the transaction (if we still have it) rolls the whole batch back.
             (_, Some(why)) => Err(why),
-            (None, None) => Err("a request lost the transaction".into()),
+            (None, None) => Err("a request lost the connection".into()),
         };
+        if let (Err(_), Some(conn)) = (&result, &lent) {
+            // Nothing of the batch stays.
+            let _ = conn.raw.execute_batch("ROLLBACK");
+        }
         match (&result, &tell) {
             (Err(e), _) => {
                 tracing::error!(error = %e, requests = acks.len(), "a write batch failed");
@@ -400,27 +614,19 @@ async fn run(batches: Batches) {
                 let _ = syncer.batches.send(acks);
             }
         }
-        if checkpoint.swap(false, Ordering::Relaxed) {
-            if let Err(e) = wal_checkpoint(&pool).await {
-                tracing::warn!(error = %e, "the WAL could not be checkpointed");
+        if let Some(conn) = &lent {
+            if checkpoint.swap(false, Ordering::Relaxed) {
+                let done = conn
+                    .raw
+                    .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+                if let Err(e) = done {
+                    tracing::warn!(error = %e, "the WAL could not be checkpointed");
+                }
             }
         }
+        // A connection lost with a request is replaced for the next batch.
+        held = lent;
     }
-}
-
-/// Runs `sql` (several statements) in one trip to the connection's thread.
-async fn run_sql(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-    sqlx::query(sql).execute(conn).await.map(|_| ())
-}
-
-async fn wal_checkpoint(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    run_sql(&mut conn, "PRAGMA wal_checkpoint(PASSIVE)").await
-}
-
-async fn rollback(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let mut conn = pool.acquire().await?;
-    run_sql(&mut conn, "ROLLBACK").await
 }
 
 #[cfg(test)]
@@ -440,6 +646,7 @@ mod tests {
         let options = SqliteConnectOptions::new()
             .filename(dir.join("commit.sqlite3"))
             .create_if_missing(true)
+            .serialized(true)
             .journal_mode(SqliteJournalMode::Wal);
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -460,7 +667,7 @@ mod tests {
     async fn insert(tx: &mut WriteTx, n: i64) -> Result<(), sqlx::Error> {
         sqlx::query("INSERT INTO t (n) VALUES (?)")
             .bind(n)
-            .execute(&mut **tx)
+            .execute(&mut ***tx)
             .await
             .map(|_| ())
     }

@@ -11,7 +11,9 @@
 
 mod commit;
 
-pub use commit::{BatchLimits, CommitStats, Committer, Durability, WriteTx};
+pub use commit::{
+    raw_error, BatchLimits, CommitStats, Committer, Durability, Savepoint, WriteConn, WriteTx,
+};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -147,14 +149,14 @@ async fn stable_plans(conn: &mut sqlx::SqliteConnection) -> Result<(), sqlx::Err
     // SAFETY: the locked handle guarantees no other thread uses the connection meanwhile;
     // QPSG takes an int (1: on) and a nullable int pointer for the setting read back.
     let rc = unsafe {
-        libsqlite3_sys::sqlite3_db_config(
+        rusqlite::ffi::sqlite3_db_config(
             db,
-            libsqlite3_sys::SQLITE_DBCONFIG_ENABLE_QPSG,
+            rusqlite::ffi::SQLITE_DBCONFIG_ENABLE_QPSG,
             1 as std::os::raw::c_int,
             std::ptr::null_mut::<std::os::raw::c_int>(),
         )
     };
-    if rc == libsqlite3_sys::SQLITE_OK {
+    if rc == rusqlite::ffi::SQLITE_OK {
         Ok(())
     } else {
         Err(commit::failed(&format!(
@@ -226,6 +228,9 @@ impl Db {
                     // off this connection, before it acknowledges anything (see
                     // `Durability::SyncWal`): what is acknowledged is on disk, as with FULL.
                     .synchronous(SqliteSynchronous::Normal)
+                    // The committer runs statements through sqlx's thread and its own (see
+                    // `WriteConn`): SQLite serializes the calls of both.
+                    .serialized(true)
                     .pragma("wal_autocheckpoint", "0")
                     // The schema's `CHECK (status IN ('a', 'b', 'c', …))` lists make SQLite build
                     // and drop a temporary B-tree for each list on every write to the row: nine
@@ -333,7 +338,7 @@ pub fn write_behind<const N: usize>(db: &Db, sql: &'static str, params: [String;
             for p in params {
                 query = query.bind(p);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
             tx.commit().await
         };
         if let Err(e) = written.await {
@@ -387,7 +392,7 @@ mod tests {
             .write(async move {
                 let mut tx = on_writer.begin().await?;
                 let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders")
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut **tx)
                     .await?;
                 tx.commit().await?;
                 let thread = std::thread::current().name().map(str::to_string);
@@ -411,14 +416,14 @@ mod tests {
         let before = std::fs::metadata(&file).unwrap().len();
         let mut tx = db.begin().await.unwrap();
         sqlx::query("CREATE TABLE blobs (b BLOB)")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .unwrap();
         tx.commit().await.unwrap();
         for _ in 0..50 {
             let mut tx = db.begin().await.unwrap();
             sqlx::query("INSERT INTO blobs VALUES (zeroblob(32768))")
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -507,7 +512,7 @@ mod tests {
         let ignored: i64 = {
             let mut tx = db.begin().await.unwrap();
             let on: i64 = sqlx::query_scalar("PRAGMA ignore_check_constraints")
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .unwrap();
             tx.rollback().await.unwrap();

@@ -7,13 +7,13 @@
 use super::store;
 use crate::config::ApprovalPolicy;
 use crate::db;
+use crate::db::WriteConn;
 use crate::model::{OrderStatus, Stage};
 use crate::runtime::{
     Ended, ExecutionStatus, HandlerError, HandlerFuture, HookFuture, Registry, TaskCall,
     TaskHandler,
 };
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 
 pub const VALIDATE_ORDER: &str = "orderflow:validate-order";
 pub const VALIDATE_COST: &str = "orderflow:validate-cost";
@@ -47,7 +47,7 @@ fn order_id(call: &TaskCall) -> Result<String, HandlerError> {
 /// The order the task is about, which must be the one its execution runs and in one of the
 /// statuses `expected`.
 async fn load(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteConn,
     call: &TaskCall,
     expected: &[OrderStatus],
 ) -> Result<store::OrderRow, HandlerError> {
@@ -82,7 +82,7 @@ fn unexpected(order: &store::OrderRow, expected: &[OrderStatus]) -> HandlerError
 
 /// Moves the order from `from` to `to` by compare-and-set.
 async fn move_order(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteConn,
     order: &store::OrderRow,
     from: OrderStatus,
     to: OrderStatus,
@@ -97,7 +97,7 @@ async fn move_order(
 
 /// Valid iff the order has at least one item and a cost above zero. An invalid order is
 /// marked so here; the workflow then fails it.
-fn validate_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn validate_order<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let order = load(conn, &call, &[OrderStatus::Pending]).await?;
         let problem = if order.items.is_empty() {
@@ -122,7 +122,7 @@ struct ValidateCost {
 }
 
 impl TaskHandler for ValidateCost {
-    fn call<'a>(&'a self, conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    fn call<'a>(&'a self, conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
         Box::pin(async move {
             let order = load(conn, &call, &[OrderStatus::Pending]).await?;
             let policy = &self.policy;
@@ -140,7 +140,7 @@ impl TaskHandler for ValidateCost {
 /// Puts the order in the inbox with the token that resumes the workflow. `Stage` says which
 /// approval this is (`first`, `second` — not by `FirstApprover` — or `escalated`, for
 /// admins); `DeadlineSeconds` when it is due.
-fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn request_approval<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let token = call.task_token.as_deref().ok_or_else(|| {
             HandlerError::task(
@@ -185,7 +185,7 @@ fn request_approval<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> Handl
 
 /// Marks the order processed by compare-and-set alone: the order is read only to explain a
 /// refusal.
-fn process_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn process_order<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let id = order_id(&call)?;
         let now = db::now();
@@ -202,7 +202,7 @@ fn process_order<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerF
 /// However an order's workflow ends — stopped, timed out, failed, over the history limit —
 /// an order it left unfinished is rejected with the reason, in the same transaction, so it
 /// never waits in an inbox for a workflow that is gone.
-fn workflow_ended<'a>(conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a> {
+fn workflow_ended<'a>(conn: &'a mut WriteConn, ended: Ended<'a>) -> HookFuture<'a> {
     Box::pin(async move {
         let (action, reason) = match ended.status {
             ExecutionStatus::Running | ExecutionStatus::Succeeded => return Ok(()),

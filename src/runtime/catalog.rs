@@ -2,10 +2,10 @@
 //! activities with the tasks their workers take.
 
 use super::{store, ExecutionInfo, ExecutionStatus, Runtime, RuntimeError};
+use crate::db::WriteConn;
 use crate::engine::execution::{self, Input};
 use serde_json::Value;
 use sqlx::Row;
-use sqlx::SqliteConnection;
 
 /// A stored state machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +63,10 @@ fn activity_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<ActivityInfo, sqlx
 /// AWS's limit on the tags of one resource.
 pub const MAX_TAGS: usize = 50;
 
-async fn delete_tags(conn: &mut sqlx::SqliteConnection, arn: &str) -> Result<(), sqlx::Error> {
+async fn delete_tags(conn: &mut WriteConn, arn: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM resource_tags WHERE resource_arn = ?")
         .bind(arn)
-        .execute(conn)
+        .execute(&mut **conn)
         .await?;
     Ok(())
 }
@@ -79,7 +79,7 @@ impl Runtime {
         sqlx::query("INSERT OR IGNORE INTO activities (name, created_at) VALUES (?, ?)")
             .bind(name)
             .bind(self.now())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         self.activity(name)
@@ -120,7 +120,7 @@ impl Runtime {
         let mut tx = self.db().begin().await?;
         sqlx::query("DELETE FROM activities WHERE name = ?")
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         delete_tags(&mut tx, &super::activity_arn(name)).await?;
         tx.commit().await?;
@@ -149,13 +149,13 @@ impl Runtime {
             .bind(arn)
             .bind(key)
             .bind(value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         let count: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM resource_tags WHERE resource_arn = ?")
                 .bind(arn)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await?;
         if count > MAX_TAGS as i64 {
             return Ok(false);
@@ -171,7 +171,7 @@ impl Runtime {
             sqlx::query("DELETE FROM resource_tags WHERE resource_arn = ? AND tag_key = ?")
                 .bind(arn)
                 .bind(key)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         tx.commit().await?;
@@ -236,7 +236,7 @@ impl Runtime {
     /// when it stopped; an execution already ended is left as it is.
     pub async fn stop_execution_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         id: &str,
         error: &str,
         cause: &str,
@@ -272,7 +272,7 @@ impl Runtime {
         )
         .bind(self.now())
         .bind(name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         delete_tags(&mut tx, &super::state_machine_arn(name)).await?;
         tx.commit().await?;
@@ -338,7 +338,7 @@ impl Runtime {
             .bind(role_arn)
             .bind(self.now())
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         self.state_machine(name)

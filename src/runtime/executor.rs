@@ -7,11 +7,11 @@ use super::{
     new_token, well_formed_token, CallbackError, HandlerError, Runtime, RuntimeError, StepOutcome,
     TaskCall, MAX_PAYLOAD_BYTES,
 };
+use crate::db::WriteConn;
 use crate::engine::execution::{self, Effect, Env, Input};
 use crate::engine::{Failure, StateMachine};
 use crate::model::{ExecutionStatus, TokenStatus};
 use serde_json::Value;
-use sqlx::{Connection, SqliteConnection};
 
 /// How a run ended, as the lifecycle reported it ([`Effect::Ended`]).
 pub(super) struct Ending {
@@ -28,7 +28,7 @@ impl Runtime {
     #[tracing::instrument(level = "debug", skip(self, conn, kept))]
     pub(super) async fn step_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         execution_id: &str,
         kept: &mut Option<Execution>,
         task_undo: TaskUndo,
@@ -81,7 +81,7 @@ impl Runtime {
     /// task token, and (for a step that enters a state) the id its first event will get.
     pub(super) async fn env(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &Execution,
     ) -> Result<Env, sqlx::Error> {
         let next_event_id = if ex.rec.enters_a_state() {
@@ -102,7 +102,7 @@ impl Runtime {
     /// owner when an execution ended.
     pub(super) async fn save_and_tell(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &mut Execution,
         ending: Option<Ending>,
         by: Option<&str>,
@@ -121,7 +121,7 @@ impl Runtime {
     /// kept in `ending` for after the save.
     pub(super) async fn perform_all(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &mut Execution,
         machine: Option<&StateMachine>,
         mut effects: Vec<Effect>,
@@ -145,7 +145,7 @@ impl Runtime {
     /// Performs one effect; returns the input that answers it, if it has one.
     async fn perform(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &mut Execution,
         effect: Effect,
         env: &Env,
@@ -208,7 +208,7 @@ impl Runtime {
     /// The effects of forks, joins and expired tokens: rare, and with large futures.
     async fn perform_rare(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &mut Execution,
         effect: Effect,
         env: &Env,
@@ -277,7 +277,7 @@ impl Runtime {
     /// runs, abort the others, or become ready to join).
     pub(super) async fn settle(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         child: &Execution,
         env: &Env,
     ) -> Result<(), RuntimeError> {
@@ -332,7 +332,7 @@ impl Runtime {
     /// Database errors abort the whole step.
     async fn invoke(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         call: TaskCall,
         undo: TaskUndo,
     ) -> Result<Result<Value, Failure>, RuntimeError> {
@@ -363,14 +363,14 @@ impl Runtime {
                 Err(HandlerError::Database(e)) => Err(e.into()),
             };
         }
-        let mut savepoint = conn.begin().await?;
+        let mut savepoint = conn.savepoint()?;
         match handler.call(&mut savepoint, call).await {
             Ok(output) => {
-                savepoint.commit().await?;
+                savepoint.commit()?;
                 Ok(Ok(output))
             }
             Err(HandlerError::Task(failure)) => {
-                savepoint.rollback().await?;
+                savepoint.rollback()?;
                 Ok(Err(failure))
             }
             Err(HandlerError::Database(e)) => Err(e.into()),
@@ -380,7 +380,7 @@ impl Runtime {
     /// SendTaskHeartbeat: moves the pending task's heartbeat deadline.
     pub(super) async fn heartbeat_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         token: &str,
     ) -> Result<(), CallbackError> {
         if !well_formed_token(token) {
@@ -414,7 +414,7 @@ impl Runtime {
     /// Resumes the task waiting on `token` with its result, exactly once.
     pub(super) async fn complete_task_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         token: &str,
         result: Result<Value, Failure>,
         guard: super::RunGuard,
@@ -482,7 +482,7 @@ impl Runtime {
 /// Appends the events of `effects`, the decision about a run other than the step's own (a
 /// branch run started or aborted by its Parallel or Map state): such decisions only append.
 async fn record_events(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteConn,
     ex: &mut Execution,
     effects: Vec<Effect>,
     now: &str,

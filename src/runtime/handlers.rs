@@ -2,9 +2,9 @@
 //! database transaction so that what a handler writes commits together with the step.
 
 use super::ExecutionStatus;
+use crate::db::WriteConn;
 use crate::engine::Failure;
 use serde_json::Value;
-use sqlx::SqliteConnection;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -51,14 +51,14 @@ pub type HandlerFuture<'a> = Pin<Box<dyn Future<Output = Result<Value, HandlerEr
 /// Local code behind a `Resource`.
 pub trait TaskHandler: Send + Sync + 'static {
     /// Runs the task on the step's connection (inside its transaction).
-    fn call<'a>(&'a self, conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a>;
+    fn call<'a>(&'a self, conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a>;
 }
 
 impl<F> TaskHandler for F
 where
-    F: for<'a> Fn(&'a mut SqliteConnection, TaskCall) -> HandlerFuture<'a> + Send + Sync + 'static,
+    F: for<'a> Fn(&'a mut WriteConn, TaskCall) -> HandlerFuture<'a> + Send + Sync + 'static,
 {
-    fn call<'a>(&'a self, conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+    fn call<'a>(&'a self, conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
         self(conn, call)
     }
 }
@@ -69,7 +69,7 @@ where
 /// records them in `TaskScheduled`.
 pub const CALLBACK: &str = "orderflow:callback";
 
-fn callback<'a>(_: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn callback<'a>(_: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         match call.task_token {
             Some(_) => Ok(Value::Object(Default::default())),
@@ -99,14 +99,14 @@ pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), sqlx::Error>> +
 /// machine it is registered for ends — succeeded, failed, timed out or stopped — so that what
 /// the execution was doing (an order) never outlives it.
 pub trait EndHook: Send + Sync + 'static {
-    fn ended<'a>(&'a self, conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a>;
+    fn ended<'a>(&'a self, conn: &'a mut WriteConn, ended: Ended<'a>) -> HookFuture<'a>;
 }
 
 impl<F> EndHook for F
 where
-    F: for<'a> Fn(&'a mut SqliteConnection, Ended<'a>) -> HookFuture<'a> + Send + Sync + 'static,
+    F: for<'a> Fn(&'a mut WriteConn, Ended<'a>) -> HookFuture<'a> + Send + Sync + 'static,
 {
-    fn ended<'a>(&'a self, conn: &'a mut SqliteConnection, ended: Ended<'a>) -> HookFuture<'a> {
+    fn ended<'a>(&'a self, conn: &'a mut WriteConn, ended: Ended<'a>) -> HookFuture<'a> {
         self(conn, ended)
     }
 }

@@ -18,11 +18,11 @@ pub use handlers::{
 };
 pub use store::{FAILED, RUNNING, SUCCEEDED, TIMED_OUT};
 
+use crate::db::WriteConn;
 use crate::db::{self, Db};
 use crate::engine::{self, StateMachine};
 use crate::model::EventRow;
 use serde_json::Value;
-use sqlx::SqliteConnection;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -307,7 +307,7 @@ impl Runtime {
     /// the caller's transaction: it ended as `ending` says.
     async fn ended_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         ex: &engine::execution::ExecutionRecord,
         ending: &executor::Ending,
         by: Option<&str>,
@@ -336,7 +336,7 @@ impl Runtime {
 
     async fn definition(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         id: i64,
     ) -> Result<Arc<StateMachine>, RuntimeError> {
         if let Some(m) = self
@@ -362,7 +362,7 @@ impl Runtime {
     /// ([`Runtime::run_started`], on the same transaction); the caller commits.
     pub async fn start_execution_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         state_machine: &str,
         name: Option<&str>,
         input: Value,
@@ -419,7 +419,7 @@ impl Runtime {
     /// writes it), guarded as `guard` says.
     pub async fn run_started(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         started: Started,
         max_steps: usize,
         guard: RunGuard,
@@ -431,7 +431,7 @@ impl Runtime {
     /// Runs the execution `kept` as the caller holds it, guarded as `guard` says.
     pub(super) async fn run_kept(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         id: &str,
         kept: store::Execution,
         max_steps: usize,
@@ -482,7 +482,7 @@ impl Runtime {
     /// panics is undone and fails its execution with `States.Runtime`; nothing else is harmed.
     pub async fn advance_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         execution_id: &str,
         max_steps: usize,
     ) -> Result<StepOutcome, RuntimeError> {
@@ -497,16 +497,15 @@ impl Runtime {
     /// step and per task.
     pub(super) async fn advance_kept(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         execution_id: &str,
         kept: Option<store::Execution>,
         max_steps: usize,
     ) -> Result<StepOutcome, RuntimeError> {
         use futures_util::FutureExt;
-        use sqlx::Connection;
         // A saved execution loads again after the undo; an unsaved one would be lost with it.
         let again = kept.as_ref().filter(|ex| ex.unsaved).cloned();
-        let mut savepoint = conn.begin().await?;
+        let mut savepoint = conn.savepoint()?;
         // Boxed: a step's future is large, and would otherwise be carried (and copied) inside
         // every caller's.
         let run = std::panic::AssertUnwindSafe(Box::pin(self.run_steps(
@@ -519,10 +518,10 @@ impl Runtime {
         .await;
         match run {
             Ok(Ok(outcome)) => {
-                savepoint.commit().await?;
+                savepoint.commit()?;
                 return Ok(outcome);
             }
-            Ok(Err(RuntimeError::Rerun)) | Err(_) => savepoint.rollback().await?,
+            Ok(Err(RuntimeError::Rerun)) | Err(_) => savepoint.rollback()?,
             Ok(Err(e)) => return Err(e),
         }
         self.inner
@@ -536,7 +535,7 @@ impl Runtime {
     /// Up to `max_steps` steps, a failed task stopping them with [`RuntimeError::Rerun`].
     async fn run_steps(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         execution_id: &str,
         mut kept: Option<store::Execution>,
         max_steps: usize,
@@ -559,20 +558,19 @@ impl Runtime {
     /// execution with `States.Runtime`, keeping the steps before it.
     async fn advance_carefully(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         execution_id: &str,
         mut kept: Option<store::Execution>,
         max_steps: usize,
     ) -> Result<StepOutcome, RuntimeError> {
         use futures_util::FutureExt;
-        use sqlx::Connection;
         let mut outcome = StepOutcome::Ready;
         // `kept`: the execution as the last step left it, so the next need not read it again;
         // while it runs on it is written only when it pauses, ends or the loop stops.
         for _ in 0..max_steps {
             // What a panicking step must not take with it: the steps before it.
             let before = kept.as_ref().filter(|ex| ex.unsaved).cloned();
-            let mut savepoint = conn.begin().await?;
+            let mut savepoint = conn.savepoint()?;
             let step = std::panic::AssertUnwindSafe(Box::pin(self.step_in(
                 &mut savepoint,
                 execution_id,
@@ -584,7 +582,7 @@ impl Runtime {
             outcome = match step {
                 Ok(result) => {
                     let outcome = result?;
-                    savepoint.commit().await?;
+                    savepoint.commit()?;
                     outcome
                 }
                 Err(panic) => {
@@ -597,7 +595,6 @@ impl Runtime {
                     tracing::error!(execution = %execution_id, panic = %message, "a step panicked; failing its execution");
                     savepoint
                         .rollback()
-                        .await
                         .map_err(|_| RuntimeError::Panicked(message.clone()))?;
                     if let Some(mut before) = before {
                         store::save_execution(conn, &mut before).await?;
@@ -619,7 +616,7 @@ impl Runtime {
     /// without reading its state, and tells its owner.
     async fn fail_unrunnable_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         id: &str,
         cause: &str,
     ) -> Result<(), RuntimeError> {
@@ -676,7 +673,7 @@ impl Runtime {
     /// the execution on as far as it goes. Returns the execution id.
     pub async fn send_task_success_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         token: &str,
         output: Value,
         guard: RunGuard,
@@ -687,7 +684,7 @@ impl Runtime {
     /// SendTaskFailure inside the caller's transaction.
     pub async fn send_task_failure_in(
         &self,
-        conn: &mut SqliteConnection,
+        conn: &mut WriteConn,
         token: &str,
         error: &str,
         cause: &str,
@@ -909,7 +906,7 @@ pub(crate) fn validate_name(name: &str) -> Result<(), RuntimeError> {
 
 /// Writes the execution a run of steps kept in memory, if it changed since it was saved.
 async fn save_unsaved(
-    conn: &mut SqliteConnection,
+    conn: &mut WriteConn,
     kept: Option<store::Execution>,
 ) -> Result<(), sqlx::Error> {
     if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {

@@ -2,16 +2,16 @@
 //! concurrency limits, callbacks inside iterations, and restarts in the middle.
 
 use orderflow::db::Db;
+use orderflow::db::WriteConn;
 use orderflow::runtime::{HandlerError, HandlerFuture, ManualClock, Registry, Runtime, TaskCall};
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 
 fn url(dir: &tempfile::TempDir) -> String {
     format!("sqlite://{}", dir.path().join("branches.sqlite3").display())
 }
 
 /// Echoes its parameters; fails with `Bad` when they hold `"fail": true`.
-fn echo<'a>(_conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn echo<'a>(_conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         if call.parameters.get("fail") == Some(&json!(true)) {
             return Err(HandlerError::task(

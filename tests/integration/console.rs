@@ -184,10 +184,12 @@ async fn only_admins_stop_executions_and_a_stopped_order_is_rejected_and_audited
     );
     let mut tx = db.begin().await.unwrap();
     let edit = sqlx::query("UPDATE audit_log SET actor = 'someone else'")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
     assert!(edit.is_err(), "the audit log cannot be changed");
-    let delete = sqlx::query("DELETE FROM audit_log").execute(&mut *tx).await;
+    let delete = sqlx::query("DELETE FROM audit_log")
+        .execute(&mut **tx)
+        .await;
     assert!(delete.is_err(), "nor emptied");
     tx.commit().await.unwrap();
 }
@@ -346,7 +348,7 @@ async fn the_order_search_finds_customers_whether_few_or_many_orders_match() {
              strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('+%d seconds', i)), o.updated_at
          FROM n, orders o WHERE o.id = 's-1'",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .unwrap();
     tx.commit().await.unwrap();
@@ -842,7 +844,7 @@ async fn the_dashboard_roll_ups_equal_counts_over_the_orders_after_every_kind_of
     let state = &app.state;
     let write = |sql: &'static str| async move {
         let mut tx = state.db().begin().await.unwrap();
-        sqlx::query(sql).execute(&mut *tx).await.unwrap();
+        sqlx::query(sql).execute(&mut **tx).await.unwrap();
         tx.commit().await.unwrap();
     };
     write(

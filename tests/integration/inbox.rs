@@ -617,7 +617,7 @@ async fn a_decision_whose_next_task_fails_is_made_again_and_recorded_once() {
         "CREATE TRIGGER refuse_processing BEFORE UPDATE OF status ON orders
          WHEN new.status = 'processed' BEGIN SELECT RAISE(IGNORE); END",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .unwrap();
     tx.commit().await.unwrap();

@@ -1,11 +1,11 @@
 //! The durable runtime on real SQLite files: transitions, callbacks, timers and restarts.
 
 use orderflow::db::Db;
+use orderflow::db::WriteConn;
 use orderflow::runtime::{
     CallbackError, Clock, HandlerError, HandlerFuture, ManualClock, Registry, Runtime, TaskCall,
 };
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,15 +14,15 @@ fn url(dir: &tempfile::TempDir) -> String {
 }
 
 /// A task that records its call in a table, then fails if asked to.
-fn record<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn record<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         sqlx::query("CREATE TABLE IF NOT EXISTS calls (state TEXT, params TEXT)")
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .await?;
         sqlx::query("INSERT INTO calls VALUES (?, ?)")
             .bind(&call.state_name)
             .bind(call.parameters.to_string())
-            .execute(&mut *conn)
+            .execute(&mut **conn)
             .await?;
         if call.parameters.get("fail") == Some(&json!(true)) {
             return Err(HandlerError::task("Boom", "asked to fail"));
@@ -422,13 +422,13 @@ async fn a_pass_loop_is_stopped_by_the_history_limit() {
 
 /// Fails with `Flaky` until it has failed `fail_times` times. A failed call's own writes roll
 /// back, so earlier failures are counted from the execution's history.
-fn flaky<'a>(conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn flaky<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let failures: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM history_events WHERE execution_id = ? AND type = 'TaskFailed'",
         )
         .bind(&call.execution_id)
-        .fetch_one(&mut *conn)
+        .fetch_one(&mut **conn)
         .await?;
         let fail_times = call.parameters["fail_times"].as_i64().unwrap_or(0);
         if failures < fail_times {
@@ -715,7 +715,7 @@ async fn an_execution_whose_definition_is_unusable_fails_instead_of_blocking_the
     let db = Db::open(&url(&dir)).await.unwrap();
     let mut tx = db.begin().await.unwrap();
     sqlx::query("UPDATE definitions SET body = 'not json'")
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();

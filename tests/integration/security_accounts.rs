@@ -358,7 +358,7 @@ async fn revoked_and_expired_tokens_are_refused_with_401_and_tokens_are_listed_w
     let mut tx = app.state.db().begin().await.unwrap();
     sqlx::query("UPDATE api_tokens SET expires_at = '2020-01-01T00:00:00.000Z' WHERE id = ?")
         .bind(expiring["id"].as_i64().unwrap())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -601,7 +601,7 @@ async fn every_audited_change_commits_with_its_audit_row_and_a_failed_one_writes
         "CREATE TRIGGER audit_unavailable BEFORE INSERT ON audit_log
          BEGIN SELECT RAISE(ABORT, 'audit log unavailable'); END",
     )
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .unwrap();
     tx.commit().await.unwrap();

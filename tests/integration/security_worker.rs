@@ -2,14 +2,14 @@
 //! and every other execution, timers included, goes on.
 
 use orderflow::db::Db;
+use orderflow::db::WriteConn;
 use orderflow::runtime::{HandlerFuture, ManualClock, Registry, Runtime, TaskCall};
 use serde_json::json;
-use sqlx::SqliteConnection;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A handler with a bug: it panics whenever it runs.
-fn poisoned<'a>(_conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+fn poisoned<'a>(_conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let items: Vec<i64> = Vec::new();
         let index = call.parameters["index"].as_u64().unwrap_or(3) as usize;

@@ -1,12 +1,12 @@
 //! Running one definition to its end on the durable runtime, for tests of ASL features.
 
 use orderflow::db::Db;
+use orderflow::db::WriteConn;
 use orderflow::runtime::{HandlerError, HandlerFuture, Registry, Runtime, TaskCall};
 use serde_json::{json, Value};
-use sqlx::SqliteConnection;
 
 /// Fails with `Exception` when asked to, else echoes its parameters.
-pub fn task<'a>(_conn: &'a mut SqliteConnection, call: TaskCall) -> HandlerFuture<'a> {
+pub fn task<'a>(_conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         if call.parameters.get("fail") == Some(&json!(true)) {
             return Err(HandlerError::task(
