@@ -144,6 +144,54 @@ impl WriteConn {
         &self.raw
     }
 
+    /// Runs one statement (prepared once per connection) and returns the rows it changed.
+    pub fn exec(&self, sql: &str, params: impl rusqlite::Params) -> Result<usize, sqlx::Error> {
+        let mut statement = self.raw.prepare_cached(sql).map_err(raw_error)?;
+        statement.execute(params).map_err(raw_error)
+    }
+
+    /// The first row of a query, decoded by `decode`, if there is one.
+    pub fn optional<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+    ) -> Result<Option<T>, sqlx::Error> {
+        let mut statement = self.raw.prepare_cached(sql).map_err(raw_error)?;
+        let mut rows = statement.query(params).map_err(raw_error)?;
+        match rows.next().map_err(raw_error)? {
+            Some(row) => decode(row).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The first row of a query, decoded by `decode`; `RowNotFound` if there is none.
+    pub fn one<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        self.optional(sql, params, decode)?
+            .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// Every row of a query, each decoded by `decode`.
+    pub fn all<T>(
+        &self,
+        sql: &str,
+        params: impl rusqlite::Params,
+        mut decode: impl FnMut(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+    ) -> Result<Vec<T>, sqlx::Error> {
+        let mut statement = self.raw.prepare_cached(sql).map_err(raw_error)?;
+        let mut rows = statement.query(params).map_err(raw_error)?;
+        let mut all = Vec::new();
+        while let Some(row) = rows.next().map_err(raw_error)? {
+            all.push(decode(row)?);
+        }
+        Ok(all)
+    }
+
     /// A savepoint inside this request's work: commit it to keep what was done in it; drop it
     /// (or roll it back) to undo that alone.
     pub fn savepoint(&mut self) -> Result<Savepoint<'_>, sqlx::Error> {

@@ -347,6 +347,38 @@ pub fn write_behind<const N: usize>(db: &Db, sql: &'static str, params: [String;
     });
 }
 
+/// A row read either way: through sqlx (the readers) or on the write connection's own thread
+/// ([`WriteConn`]), so that a table's rows are decoded in one place.
+pub trait Columns {
+    fn try_get<T: Column>(&self, name: &str) -> Result<T, sqlx::Error>;
+}
+
+/// A value both ways of reading a row can decode.
+pub trait Column:
+    for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql
+{
+}
+
+impl<T> Column for T where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + rusqlite::types::FromSql
+{
+}
+
+impl Columns for sqlx::sqlite::SqliteRow {
+    fn try_get<T: Column>(&self, name: &str) -> Result<T, sqlx::Error> {
+        sqlx::Row::try_get(self, name)
+    }
+}
+
+impl Columns for rusqlite::Row<'_> {
+    fn try_get<T: Column>(&self, name: &str) -> Result<T, sqlx::Error> {
+        self.get(name).map_err(|e| sqlx::Error::ColumnDecode {
+            index: name.to_string(),
+            source: Box::new(e),
+        })
+    }
+}
+
 /// `orderflow.sqlite3` keeps its sessions in `orderflow.sessions.sqlite3`.
 fn sessions_path(db: &std::path::Path) -> std::path::PathBuf {
     let stem = db.file_stem().unwrap_or_default().to_string_lossy();

@@ -52,8 +52,7 @@ async fn load(
     expected: &[OrderStatus],
 ) -> Result<store::OrderRow, HandlerError> {
     let id = order_id(call)?;
-    let order = store::by_id(conn, &id)
-        .await?
+    let order = store::by_id_in(conn, &id)?
         .filter(|o| o.execution_id == call.execution_id)
         .ok_or_else(|| {
             HandlerError::task(
@@ -88,7 +87,7 @@ async fn move_order(
     to: OrderStatus,
     now: &str,
 ) -> Result<(), HandlerError> {
-    if store::set_status(conn, &order.id, &order.execution_id, from, to, now).await? {
+    if store::set_status(conn, &order.id, &order.execution_id, from, to, now)? {
         Ok(())
     } else {
         Err(unexpected(order, &[from]))
@@ -178,7 +177,7 @@ fn request_approval<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFutur
             first_approver,
             due_at: due_at.as_deref(),
         };
-        store::await_approval(conn, &id, &waiting, &db::format_time(now)).await?;
+        store::await_approval(conn, &id, &waiting, &db::format_time(now))?;
         Ok(json!({ "inbox": stage.inbox() }))
     })
 }
@@ -190,7 +189,7 @@ fn process_order<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'
         let id = order_id(&call)?;
         let now = db::now();
         let (from, to) = (OrderStatus::Pending, OrderStatus::Processed);
-        if !store::set_status(conn, &id, &call.execution_id, from, to, &now).await? {
+        if !store::set_status(conn, &id, &call.execution_id, from, to, &now)? {
             // Not this execution's order, or not pending: `load` says which.
             let order = load(conn, &call, &[from]).await?;
             return Err(unexpected(&order, &[from]));
@@ -219,9 +218,8 @@ fn workflow_ended<'a>(conn: &'a mut WriteConn, ended: Ended<'a>) -> HookFuture<'
         };
         let by = ended.by.unwrap_or("(workflow)");
         let now = db::now();
-        if let Some(id) = store::reject_stopped(conn, ended.execution_id, by, &reason, &now).await?
-        {
-            store::trail(conn, &id, &now, ended.by, action, Some(&reason)).await?;
+        if let Some(id) = store::reject_stopped(conn, ended.execution_id, by, &reason, &now)? {
+            store::trail(conn, &id, &now, ended.by, action, Some(&reason))?;
         }
         Ok(())
     })

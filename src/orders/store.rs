@@ -1,11 +1,13 @@
 //! The orders and products tables. Functions take the caller's connection so that order
 //! changes commit together with the workflow step that makes them.
 
+use crate::db::{Columns, WriteConn};
 use crate::model::{
     Cents, Decision, InboxCounts, InboxSort, InboxView, OrderLine, OrderStatus, OrderSummary,
     Product, Stage, TrailEntry,
 };
-use sqlx::{Row, SqliteConnection};
+use rusqlite::params;
+use sqlx::SqliteConnection;
 
 /// An order as stored, with the secret fields pages never see.
 #[derive(Debug, Clone)]
@@ -73,7 +75,7 @@ fn decode<T>(e: impl std::fmt::Display) -> Result<T, sqlx::Error> {
     Err(sqlx::Error::Decode(e.to_string().into()))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<OrderRow, sqlx::Error> {
+fn from_row(row: &impl Columns) -> Result<OrderRow, sqlx::Error> {
     let items: String = row.try_get("items")?;
     let items = match serde_json::from_str(&items) {
         Ok(items) => items,
@@ -127,44 +129,53 @@ pub async fn products(conn: &mut SqliteConnection) -> Result<Vec<Product>, sqlx:
 }
 
 /// Inserts a new order in status `pending`.
-pub async fn insert(conn: &mut SqliteConnection, order: &OrderRow) -> Result<(), sqlx::Error> {
+pub fn insert(conn: &WriteConn, order: &OrderRow) -> Result<(), sqlx::Error> {
     let items =
         serde_json::to_string(&order.items).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query(
+    conn.exec(
         "INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents, currency,
              status, execution_id, created_at, updated_at, placed_by)
          VALUES (?, ?, ?, ?, ?, ?, 'USD', ?, ?, ?, ?, ?)",
-    )
-    .bind(&order.id)
-    .bind(&order.view_key)
-    .bind(&order.customer_name)
-    .bind(&order.customer_email)
-    .bind(items)
-    .bind(order.total.0)
-    .bind(order.status.as_str())
-    .bind(&order.execution_id)
-    .bind(&order.created_at)
-    .bind(&order.created_at)
-    .bind(&order.placed_by)
-    .execute(conn)
-    .await?;
+        params![
+            order.id,
+            order.view_key,
+            order.customer_name,
+            order.customer_email,
+            items,
+            order.total.0,
+            order.status.as_str(),
+            order.execution_id,
+            order.created_at,
+            order.created_at,
+            order.placed_by,
+        ],
+    )?;
     Ok(())
 }
 
-pub async fn exists(conn: &mut SqliteConnection, id: &str) -> Result<bool, sqlx::Error> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM orders WHERE id = ?")
-        .bind(id)
-        .fetch_one(conn)
-        .await?;
-    Ok(n > 0)
+pub fn exists(conn: &WriteConn, id: &str) -> Result<bool, sqlx::Error> {
+    let found = conn.optional("SELECT 1 AS found FROM orders WHERE id = ?", [id], |_| {
+        Ok(())
+    })?;
+    Ok(found.is_some())
 }
 
+/// The order `id`, on a reader.
 pub async fn by_id(conn: &mut SqliteConnection, id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM orders WHERE id = ?"))
         .bind(id)
         .fetch_optional(conn)
         .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// The order `id`, in the caller's write transaction.
+pub fn by_id_in(conn: &WriteConn, id: &str) -> Result<Option<OrderRow>, sqlx::Error> {
+    conn.optional(
+        &format!("SELECT {COLUMNS} FROM orders WHERE id = ?"),
+        [id],
+        |r| from_row(r),
+    )
 }
 
 pub async fn by_view_key(
@@ -180,26 +191,20 @@ pub async fn by_view_key(
 
 /// Moves the order run by `execution_id` from status `from` to `to`: the compare-and-set
 /// behind each workflow step. False if the order is not in `from`.
-pub async fn set_status(
-    conn: &mut SqliteConnection,
+pub fn set_status(
+    conn: &WriteConn,
     id: &str,
     execution_id: &str,
     from: OrderStatus,
     to: OrderStatus,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
+    let done = conn.exec(
         "UPDATE orders SET status = ?, updated_at = ?
          WHERE id = ? AND execution_id = ? AND status = ?",
-    )
-    .bind(to.as_str())
-    .bind(now)
-    .bind(id)
-    .bind(execution_id)
-    .bind(from.as_str())
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+        [to.as_str(), now, id, execution_id, from.as_str()],
+    )?;
+    Ok(done == 1)
 }
 
 /// What an order waits for: the token that resumes its workflow, which approval, and when it
@@ -212,53 +217,47 @@ pub struct Waiting<'a> {
 }
 
 /// Puts the order in the inbox (unclaimed) for the approval `waiting` describes.
-pub async fn await_approval(
-    conn: &mut SqliteConnection,
+pub fn await_approval(
+    conn: &WriteConn,
     id: &str,
     waiting: &Waiting<'_>,
     now: &str,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    conn.exec(
         "UPDATE orders SET status = 'awaiting_approval', task_token = ?, stage = ?,
              first_approver = ?, due_at = ?, claimed_by = NULL, claimed_at = NULL,
              awaiting_since = ?, updated_at = ?
          WHERE id = ?",
-    )
-    .bind(waiting.token)
-    .bind(waiting.stage.as_str())
-    .bind(waiting.first_approver)
-    .bind(waiting.due_at)
-    .bind(now)
-    .bind(now)
-    .bind(id)
-    .execute(&mut *conn)
-    .await?;
+        params![
+            waiting.token,
+            waiting.stage.as_str(),
+            waiting.first_approver,
+            waiting.due_at,
+            now,
+            now,
+            id
+        ],
+    )?;
     let action = match waiting.stage {
         Stage::Escalated => "escalated",
         _ => "waiting",
     };
-    trail(conn, id, now, None, action, Some(waiting.stage.label())).await
+    trail(conn, id, now, None, action, Some(waiting.stage.label()))
 }
 
 /// Adds an entry to the order's trail.
-pub async fn trail(
-    conn: &mut SqliteConnection,
+pub fn trail(
+    conn: &WriteConn,
     order_id: &str,
     at: &str,
     actor: Option<&str>,
     action: &str,
     detail: Option<&str>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    conn.exec(
         "INSERT INTO order_trail (order_id, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(order_id)
-    .bind(at)
-    .bind(actor)
-    .bind(action)
-    .bind(detail)
-    .execute(conn)
-    .await?;
+        params![order_id, at, actor, action, detail],
+    )?;
     Ok(())
 }
 
@@ -300,8 +299,8 @@ pub struct DecisionRecord<'a> {
 
 /// Records a decision if the order still awaits the same approval (same stage and token)
 /// and the same approver's claim, if any. Returns false if it no longer does.
-pub async fn record_decision(
-    conn: &mut SqliteConnection,
+pub fn record_decision(
+    conn: &WriteConn,
     id: &str,
     d: &DecisionRecord<'_>,
     now: &str,
@@ -313,25 +312,25 @@ pub async fn record_decision(
     } else {
         OrderStatus::Rejected
     };
-    let done = sqlx::query(
+    let done = conn.exec(
         "UPDATE orders SET status = ?, decided_by = ?, decided_at = ?, decision_reason = ?,
              task_token = NULL, claimed_by = NULL, claimed_at = NULL, due_at = NULL,
              updated_at = ?
          WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND task_token = ?
              AND claimed_by IS ?",
-    )
-    .bind(status.as_str())
-    .bind(d.by)
-    .bind(now)
-    .bind(d.reason.or(d.comment))
-    .bind(now)
-    .bind(id)
-    .bind(d.stage.as_str())
-    .bind(d.token)
-    .bind(d.claimed_by)
-    .execute(&mut *conn)
-    .await?;
-    if done.rows_affected() != 1 {
+        params![
+            status.as_str(),
+            d.by,
+            now,
+            d.reason.or(d.comment),
+            now,
+            id,
+            d.stage.as_str(),
+            d.token,
+            d.claimed_by
+        ],
+    )?;
+    if done != 1 {
         return Ok(false);
     }
     let action = if d.approved { "approved" } else { "rejected" };
@@ -340,60 +339,47 @@ pub async fn record_decision(
         (Some(text), None) | (None, Some(text)) => Some(text.to_string()),
         (None, None) => None,
     };
-    trail(conn, id, now, Some(d.by), action, detail.as_deref()).await?;
+    trail(conn, id, now, Some(d.by), action, detail.as_deref())?;
     Ok(true)
 }
 
 /// Rejects the unfinished order run by `execution_id` (its workflow was stopped); returns
 /// its id, or `None` if no unfinished order runs there.
-pub async fn reject_stopped(
-    conn: &mut SqliteConnection,
+pub fn reject_stopped(
+    conn: &WriteConn,
     execution_id: &str,
     by: &str,
     cause: &str,
     now: &str,
 ) -> Result<Option<String>, sqlx::Error> {
-    sqlx::query_scalar(
+    conn.optional(
         "UPDATE orders SET status = 'rejected', decided_by = ?, decided_at = ?,
              decision_reason = ?, task_token = NULL, claimed_by = NULL, claimed_at = NULL,
              due_at = NULL, updated_at = ?
          WHERE execution_id = ? AND status IN ('pending', 'awaiting_approval')
          RETURNING id",
+        [by, now, cause, now, execution_id],
+        |r| r.try_get("id"),
     )
-    .bind(by)
-    .bind(now)
-    .bind(cause)
-    .bind(now)
-    .bind(execution_id)
-    .fetch_optional(conn)
-    .await
 }
 
 /// Sets who works on an awaiting order if it is still `expected` (who held it before, `None`
 /// for nobody) at `stage`: the compare-and-set behind claim, unclaim, take-over and reassign.
-pub async fn set_claim(
-    conn: &mut SqliteConnection,
+pub fn set_claim(
+    conn: &WriteConn,
     id: &str,
     stage: Stage,
     expected: Option<&str>,
     claimed_by: Option<&str>,
     now: &str,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE orders SET claimed_by = ?, claimed_at = CASE WHEN ? IS NULL THEN NULL ELSE ? END,
-             updated_at = ?
-         WHERE id = ? AND status = 'awaiting_approval' AND stage = ? AND claimed_by IS ?",
-    )
-    .bind(claimed_by)
-    .bind(claimed_by)
-    .bind(now)
-    .bind(now)
-    .bind(id)
-    .bind(stage.as_str())
-    .bind(expected)
-    .execute(conn)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    let done = conn.exec(
+        "UPDATE orders SET claimed_by = ?1, claimed_at = CASE WHEN ?1 IS NULL THEN NULL ELSE ?2 END,
+             updated_at = ?2
+         WHERE id = ?3 AND status = 'awaiting_approval' AND stage = ?4 AND claimed_by IS ?5",
+        params![claimed_by, now, id, stage.as_str(), expected],
+    )?;
+    Ok(done == 1)
 }
 
 /// A page of the inbox: which orders, in what order, after which one.

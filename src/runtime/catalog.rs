@@ -198,15 +198,14 @@ impl Runtime {
         }
         let mut tx = self.db().begin().await?;
         let now = self.now();
-        let Some((token, input, execution)) =
-            store::deliver_activity_task(&mut tx, arn, &now).await?
+        let Some((token, input, execution)) = store::deliver_activity_task(&mut tx, arn, &now)?
         else {
             return Ok(None);
         };
-        if let Some(mut ex) = store::load_execution(&mut tx, &execution).await? {
+        if let Some(mut ex) = store::load_execution(&mut tx, &execution)? {
             let started = crate::engine::HistoryEvent::activity_started(worker);
-            store::append_event(&mut tx, &mut ex, started.kind, &started.details, &now).await?;
-            store::save_execution(&mut tx, &mut ex).await?;
+            store::append_event(&mut tx, &mut ex, started.kind, &started.details, &now)?;
+            store::save_execution(&mut tx, &mut ex)?;
         }
         tx.commit().await?;
         Ok(Some((token, input)))
@@ -242,8 +241,7 @@ impl Runtime {
         cause: &str,
         by: &str,
     ) -> Result<String, RuntimeError> {
-        let mut ex = store::load_execution(conn, id)
-            .await?
+        let mut ex = store::load_execution(conn, id)?
             .filter(|ex| ex.rec.parent_id.is_none())
             .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(id.to_string()))?;
         if ex.rec.status != ExecutionStatus::Running {

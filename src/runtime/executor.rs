@@ -36,8 +36,7 @@ impl Runtime {
         let mut ex = match kept.take() {
             // Only a running, ready execution is kept unsaved: this step saves it.
             Some(ex) => ex,
-            None => store::load_execution(conn, execution_id)
-                .await?
+            None => store::load_execution(conn, execution_id)?
                 .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(execution_id.to_string()))?,
         };
         if ex.rec.status != ExecutionStatus::Running {
@@ -85,7 +84,7 @@ impl Runtime {
         ex: &Execution,
     ) -> Result<Env, sqlx::Error> {
         let next_event_id = if ex.rec.enters_a_state() {
-            Some(store::next_event_id(conn, ex).await?)
+            Some(store::next_event_id(conn, ex)?)
         } else {
             None
         };
@@ -108,7 +107,7 @@ impl Runtime {
         by: Option<&str>,
         env: &Env,
     ) -> Result<(), RuntimeError> {
-        store::save_execution(conn, ex).await?;
+        store::save_execution(conn, ex)?;
         self.settle(conn, ex, env).await?;
         if let Some(ending) = ending {
             self.ended_in(conn, &ex.rec, &ending, by).await?;
@@ -154,7 +153,7 @@ impl Runtime {
         let now = env.stamp();
         match effect {
             Effect::Append(event) => {
-                store::append_event(conn, ex, event.kind, &event.details, now).await?;
+                store::append_event(conn, ex, event.kind, &event.details, now)?;
             }
             Effect::Invoke {
                 state_name,
@@ -174,12 +173,12 @@ impl Runtime {
                 return Ok(Some(Input::TaskReturned(returned)));
             }
             Effect::AwaitToken { token, task } => {
-                store::insert_token(conn, &token, &task, now).await?;
+                store::insert_token(conn, &token, &task, now)?;
             }
             Effect::SetHeartbeat { token, at } => {
-                store::set_heartbeat(conn, &token, &at).await?;
+                store::set_heartbeat(conn, &token, &at)?;
             }
-            Effect::CloseTokens => store::cancel_tokens(conn, &ex.rec.id, now).await?,
+            Effect::CloseTokens => store::cancel_tokens(conn, &ex.rec.id, now)?,
             rare @ (Effect::ExpireToken
             | Effect::AbortBranches { .. }
             | Effect::StartBranches { .. }
@@ -216,10 +215,9 @@ impl Runtime {
         let now = env.stamp();
         match effect {
             Effect::ExpireToken => {
-                let expired = match store::pending_token_of(conn, &ex.rec.id).await? {
+                let expired = match store::pending_token_of(conn, &ex.rec.id)? {
                     Some((token, task))
-                        if store::consume_token(conn, &token, TokenStatus::TimedOut, now)
-                            .await? =>
+                        if store::consume_token(conn, &token, TokenStatus::TimedOut, now)? =>
                     {
                         Some(task)
                     }
@@ -229,43 +227,42 @@ impl Runtime {
             }
             Effect::AbortBranches { fork_key, say_so } => {
                 if let (true, Some(key)) = (say_so, &fork_key) {
-                    for id in store::running_branches(conn, key).await? {
-                        if let Some(mut running) = store::load_execution(conn, &id).await? {
+                    for id in store::running_branches(conn, key)? {
+                        if let Some(mut running) = store::load_execution(conn, &id)? {
                             let aborted = Input::AbortedByParent;
                             let effects = execution::apply(None, &mut running.rec, aborted, env);
                             record_events(conn, &mut running, effects, now).await?;
-                            store::save_execution(conn, &mut running).await?;
+                            store::save_execution(conn, &mut running)?;
                         }
                     }
                 }
-                store::abort_below(conn, &ex.rec.id, fork_key.as_deref(), now).await?;
+                store::abort_below(conn, &ex.rec.id, fork_key.as_deref(), now)?;
             }
             Effect::StartBranches { runs } => {
                 // The branch runs number their events on this execution's row from here on.
-                store::share_event_count(conn, ex).await?;
+                store::share_event_count(conn, ex)?;
                 for run in runs {
                     let mut child = Execution::new(run.record, ex.definition_id);
-                    store::insert_execution(conn, &child).await?;
+                    store::insert_execution(conn, &child)?;
                     if !run.events.is_empty() {
                         for event in run.events {
-                            store::append_event(conn, &mut child, event.kind, &event.details, now)
-                                .await?;
+                            store::append_event(conn, &mut child, event.kind, &event.details, now)?;
                         }
-                        store::save_execution(conn, &mut child).await?;
+                        store::save_execution(conn, &mut child)?;
                     }
                 }
             }
             Effect::StartQueued { fork_key, index } => {
-                if let Some(id) = store::fork_branch(conn, &fork_key, index).await? {
-                    if let Some(mut queued) = store::load_execution(conn, &id).await? {
+                if let Some(id) = store::fork_branch(conn, &fork_key, index)? {
+                    if let Some(mut queued) = store::load_execution(conn, &id)? {
                         let effects = execution::apply(None, &mut queued.rec, Input::Start, env);
                         record_events(conn, &mut queued, effects, now).await?;
-                        store::save_execution(conn, &mut queued).await?;
+                        store::save_execution(conn, &mut queued)?;
                     }
                 }
             }
             Effect::CollectOutputs { fork_key } => {
-                let outputs = store::fork_outputs(conn, &fork_key).await?;
+                let outputs = store::fork_outputs(conn, &fork_key)?;
                 return Ok(Some(Input::BranchOutputs(outputs)));
             }
             _ => unreachable!("perform_rare is given only the effects it handles"),
@@ -284,7 +281,7 @@ impl Runtime {
         let (Some(parent_id), Phase::Done) = (&child.rec.parent_id, child.rec.phase) else {
             return Ok(());
         };
-        let Some(mut parent) = store::load_execution(conn, parent_id).await? else {
+        let Some(mut parent) = store::load_execution(conn, parent_id)? else {
             return Ok(());
         };
         if !parent.rec.awaits_branch_of(child.rec.fork_key.as_deref()) {
@@ -302,7 +299,7 @@ impl Runtime {
             self.perform(conn, &mut parent, effect, env, &mut None)
                 .await?;
         }
-        store::save_execution(conn, &mut parent).await?;
+        store::save_execution(conn, &mut parent)?;
         Ok(())
     }
 
@@ -386,16 +383,14 @@ impl Runtime {
         if !well_formed_token(token) {
             return Err(CallbackError::InvalidToken);
         }
-        let task = store::load_token(conn, token)
-            .await?
-            .ok_or(CallbackError::TaskDoesNotExist)?;
+        let task = store::load_token(conn, token)?.ok_or(CallbackError::TaskDoesNotExist)?;
         if task.status != "pending" {
             return Err(CallbackError::TaskTimedOut);
         }
         if task.heartbeat_seconds.is_none() {
             return Ok(());
         }
-        let Some(mut ex) = store::load_execution(conn, &task.execution_id).await? else {
+        let Some(mut ex) = store::load_execution(conn, &task.execution_id)? else {
             return Ok(());
         };
         let env = self.env(conn, &ex).await?;
@@ -407,7 +402,7 @@ impl Runtime {
         let mut ending = None;
         self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
             .await?;
-        store::save_execution(conn, &mut ex).await?;
+        store::save_execution(conn, &mut ex)?;
         Ok(())
     }
 
@@ -434,14 +429,13 @@ impl Runtime {
         } else {
             TokenStatus::Failed
         };
-        let Some(task) = store::take_token(conn, token, consumed_as, &now).await? else {
-            return Err(match store::load_token(conn, token).await? {
+        let Some(task) = store::take_token(conn, token, consumed_as, &now)? else {
+            return Err(match store::load_token(conn, token)? {
                 Some(_) => CallbackError::TaskTimedOut,
                 None => CallbackError::TaskDoesNotExist,
             });
         };
-        let mut ex = store::load_execution(conn, &task.execution_id)
-            .await?
+        let mut ex = store::load_execution(conn, &task.execution_id)?
             .ok_or_else(|| RuntimeError::ExecutionDoesNotExist(task.execution_id.clone()))?;
         if !ex.rec.awaits_token_in(&task.state_name) {
             return Err(CallbackError::TaskTimedOut);
@@ -489,7 +483,7 @@ async fn record_events(
 ) -> Result<(), sqlx::Error> {
     for effect in effects {
         if let Effect::Append(event) = effect {
-            store::append_event(conn, ex, event.kind, &event.details, now).await?;
+            store::append_event(conn, ex, event.kind, &event.details, now)?;
         } else {
             debug_assert!(
                 false,

@@ -259,8 +259,8 @@ impl Runtime {
         let machine = self.parse_definition(Some(name), definition)?;
         let now = self.now();
         let mut tx = self.db().begin().await?;
-        let id = store::intern_definition(&mut tx, definition, &now).await?;
-        store::upsert_machine(&mut tx, name, id, &now).await?;
+        let id = store::intern_definition(&mut tx, definition, &now)?;
+        store::upsert_machine(&mut tx, name, id, &now)?;
         tx.commit().await?;
         self.cache(id, Arc::new(machine));
         Ok(())
@@ -348,8 +348,7 @@ impl Runtime {
         {
             return Ok(m);
         }
-        let body = store::definition_body(conn, id)
-            .await?
+        let body = store::definition_body(conn, id)?
             .ok_or_else(|| RuntimeError::CorruptDefinition(id, "missing".into()))?;
         let machine = Arc::new(
             engine::parse(&body).map_err(|e| RuntimeError::CorruptDefinition(id, e.to_string()))?,
@@ -374,10 +373,8 @@ impl Runtime {
             }
             None => uuid::Uuid::new_v4().to_string(),
         };
-        let (definition_id, machine_role) =
-            store::machine_definition(conn, state_machine)
-                .await?
-                .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
+        let (definition_id, machine_role) = store::machine_definition(conn, state_machine)?
+            .ok_or_else(|| RuntimeError::StateMachineDoesNotExist(state_machine.to_string()))?;
         let machine = self.definition(conn, definition_id).await?;
         let size = engine::json_len(&input);
         if size > MAX_PAYLOAD_BYTES {
@@ -399,7 +396,7 @@ impl Runtime {
         let start = engine::execution::Input::Start;
         let effects = engine::execution::apply(Some(&machine), &mut ex.rec, start, &env);
         // Its id and its name are unique: a second start with either is refused here.
-        if let Err(e) = store::insert_execution(conn, &ex).await {
+        if let Err(e) = store::insert_execution(conn, &ex) {
             return Err(match e.as_database_error() {
                 Some(d) if d.is_unique_violation() => {
                     RuntimeError::ExecutionAlreadyExists(ex.rec.name)
@@ -597,7 +594,7 @@ impl Runtime {
                         .rollback()
                         .map_err(|_| RuntimeError::Panicked(message.clone()))?;
                     if let Some(mut before) = before {
-                        store::save_execution(conn, &mut before).await?;
+                        store::save_execution(conn, &mut before)?;
                     }
                     let cause = format!("orderflow failed while running this execution: {message}");
                     self.fail_unrunnable_in(conn, execution_id, &cause).await?;
@@ -620,15 +617,15 @@ impl Runtime {
         id: &str,
         cause: &str,
     ) -> Result<(), RuntimeError> {
-        let root = store::fail_unrunnable(conn, id, cause, &self.now()).await?;
-        if let Some(ex) = store::load_execution(conn, &root).await.ok().flatten() {
+        let root = store::fail_unrunnable(conn, id, cause, &self.now())?;
+        if let Some(ex) = store::load_execution(conn, &root).ok().flatten() {
             let ending = executor::Ending {
                 status: ex.rec.status,
                 error: ex.rec.error.clone(),
                 cause: ex.rec.cause.clone(),
             };
             self.ended_in(conn, &ex.rec, &ending, None).await?;
-        } else if let Some(machine) = store::execution_machine(conn, &root).await? {
+        } else if let Some(machine) = store::execution_machine(conn, &root)? {
             // The stored state no longer loads: tell the owner from the columns alone.
             if let Some(hook) = self.inner.handlers.end_hook(&machine) {
                 let ended = Ended {
@@ -742,7 +739,7 @@ impl Runtime {
     /// run it as far as it goes in one transaction, commit.
     pub async fn try_execute_task(&self) -> Result<Outcome, RuntimeError> {
         let mut tx = self.db().begin().await?;
-        let Some(id) = store::next_runnable(&mut tx, &self.now()).await? else {
+        let Some(id) = store::next_runnable(&mut tx, &self.now())? else {
             return Ok(Outcome::Empty);
         };
         match self.advance_in(&mut tx, &id, INLINE_STEPS).await {
@@ -836,7 +833,7 @@ impl Runtime {
     /// The `Resource` (as written) of the task waiting on `token`, if the token exists.
     pub async fn token_resource(&self, token: &str) -> Result<Option<String>, RuntimeError> {
         let mut conn = self.db().reader.acquire().await?;
-        Ok(store::load_token(&mut conn, token)
+        Ok(store::read_token(&mut conn, token)
             .await?
             .map(|task| task.resource))
     }
@@ -847,7 +844,7 @@ impl Runtime {
         id: &str,
     ) -> Result<Option<ExecutionInfo>, RuntimeError> {
         let mut conn = self.db().reader.acquire().await?;
-        Ok(store::load_execution(&mut conn, id)
+        Ok(store::read_execution(&mut conn, id)
             .await?
             .map(|ex| ExecutionInfo {
                 id: ex.rec.id,
@@ -910,7 +907,7 @@ async fn save_unsaved(
     kept: Option<store::Execution>,
 ) -> Result<(), sqlx::Error> {
     if let Some(mut ex) = kept.filter(|ex| ex.unsaved) {
-        store::save_execution(conn, &mut ex).await?;
+        store::save_execution(conn, &mut ex)?;
     }
     Ok(())
 }
