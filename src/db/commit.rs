@@ -601,6 +601,13 @@ async fn run(batches: Batches) {
             };
             if turns < limits.requests && started.elapsed() < limits.time {
                 next = queue.try_recv().ok();
+                if next.is_none() {
+                    // Requests started on this thread meanwhile have not asked for their turn
+                    // yet (a turn runs on this thread without waiting for anything, so they
+                    // had no chance): let them, or every batch would hold one request.
+                    tokio::task::yield_now().await;
+                    next = queue.try_recv().ok();
+                }
             }
             let between = match (next.is_some(), undone) {
                 (true, false) => Some(NEXT),

@@ -436,6 +436,81 @@ mod tests {
         assert_eq!(orders, 0);
     }
 
+    /// Write jobs started (from other threads, as requests are) while a request holds its turn
+    /// join that request's batch, although a turn runs on the writer thread without ever
+    /// waiting, which gives them no chance to ask for a turn before it ends. Statements made
+    /// both ways (sqlx, and on the writer thread) land in the same transaction, savepoints
+    /// included.
+    #[tokio::test]
+    async fn requests_started_during_a_turn_share_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!(
+            "sqlite://{}",
+            dir.path().join("b.sqlite3").display()
+        ))
+        .await
+        .unwrap();
+        let tx = db.begin().await.unwrap();
+        tx.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)", [])
+            .unwrap();
+        tx.commit().await.unwrap();
+        let commits = || {
+            db.commit_stats()
+                .commits
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let before = commits();
+        let on_writer = db.clone();
+        let started = db
+            .write(async move {
+                let tx = on_writer.begin().await?;
+                tx.exec("INSERT INTO t (n) VALUES (0)", [])?;
+                // Started from another thread while this turn is held: queued to run on the
+                // writer thread, not yet asking for turns.
+                let others = std::thread::scope(|scope| {
+                    let start = || {
+                        (1..=10_i64)
+                            .map(|n| {
+                                let db = on_writer.clone();
+                                on_writer.write(async move {
+                                    let mut tx = db.begin().await?;
+                                    if n % 2 == 0 {
+                                        sqlx::query("INSERT INTO t (n) VALUES (?)")
+                                            .bind(n)
+                                            .execute(&mut **tx)
+                                            .await?;
+                                    } else {
+                                        let nested = tx.savepoint()?;
+                                        nested.exec("INSERT INTO t (n) VALUES (?)", [n])?;
+                                        nested.commit()?;
+                                        // Undone with its savepoint alone.
+                                        let undone = tx.savepoint()?;
+                                        undone.exec("INSERT INTO t (n) VALUES (?)", [n + 100])?;
+                                    }
+                                    tx.commit().await
+                                })
+                            })
+                            .collect::<Vec<_>>()
+                    };
+                    scope.spawn(start).join()
+                })
+                .map_err(|_| commit::failed("the starting thread panicked"))?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(others)
+            })
+            .await
+            .unwrap();
+        for other in started {
+            other.await.unwrap();
+        }
+        assert_eq!(commits() - before, 1, "eleven requests, one commit");
+        let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+        assert_eq!(rows, (0..=10).collect::<Vec<i64>>());
+    }
+
     /// The writer makes no checkpoints of its own; the background checkpoints copy what it
     /// commits into the database file.
     #[tokio::test]

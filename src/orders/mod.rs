@@ -351,7 +351,7 @@ async fn place_now(
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
     let id = &order.id;
-    if given_id && store::exists(&mut tx, id)? {
+    if given_id && store::exists(&tx, id)? {
         return Err(OrderError::Duplicate(id.clone()));
     }
     let input = json!({
@@ -366,7 +366,7 @@ async fn place_now(
         execution_id: started.id().to_string(),
         ..order.clone()
     };
-    store::insert(&mut tx, &row)?;
+    store::insert(&tx, &row)?;
     let outcome = runtime
         .run_started(&mut tx, started, crate::runtime::INLINE_STEPS, guard)
         .await?;
@@ -683,7 +683,7 @@ async fn decide_now(
             claimed_by: order.claimed_by.as_deref(),
             token,
         };
-        if store::record_decision(&mut tx, &order.id, &record, &now)? {
+        if store::record_decision(&tx, &order.id, &record, &now)? {
             break token.to_string();
         }
         if fresh {
@@ -803,10 +803,10 @@ pub async fn change_claim(
         }
     }
     let now = db::now();
-    if !store::set_claim(&mut tx, order_id, order.stage, holder, new_holder, &now)? {
+    if !store::set_claim(&tx, order_id, order.stage, holder, new_holder, &now)? {
         return Err(OrderError::ClaimChanged);
     }
-    store::trail(&mut tx, order_id, &now, Some(me), action, detail.as_deref())?;
+    store::trail(&tx, order_id, &now, Some(me), action, detail.as_deref())?;
     if let Some(to) = assignee.as_ref() {
         crate::console::audit_in(&mut tx, me, "reassign order", order_id, Some(&to.username))
             .await?;

@@ -258,9 +258,9 @@ impl Runtime {
         validate_name(name)?;
         let machine = self.parse_definition(Some(name), definition)?;
         let now = self.now();
-        let mut tx = self.db().begin().await?;
-        let id = store::intern_definition(&mut tx, definition, &now)?;
-        store::upsert_machine(&mut tx, name, id, &now)?;
+        let tx = self.db().begin().await?;
+        let id = store::intern_definition(&tx, definition, &now)?;
+        store::upsert_machine(&tx, name, id, &now)?;
         tx.commit().await?;
         self.cache(id, Arc::new(machine));
         Ok(())
@@ -739,7 +739,7 @@ impl Runtime {
     /// run it as far as it goes in one transaction, commit.
     pub async fn try_execute_task(&self) -> Result<Outcome, RuntimeError> {
         let mut tx = self.db().begin().await?;
-        let Some(id) = store::next_runnable(&mut tx, &self.now())? else {
+        let Some(id) = store::next_runnable(&tx, &self.now())? else {
             return Ok(Outcome::Empty);
         };
         match self.advance_in(&mut tx, &id, INLINE_STEPS).await {
