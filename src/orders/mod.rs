@@ -315,7 +315,7 @@ async fn place(
         placed_by,
     };
     let on_writer = state.clone();
-    let id = state
+    state
         .db()
         .write(async move {
             // The workflow's first steps run without a savepoint of their own; in the rare
@@ -327,12 +327,10 @@ async fn place(
                 placed => placed,
             }
         })
-        .await?;
-    committed(state, &id).await
+        .await
 }
 
-/// The order `id` as committed, read off the writer: a write path reads back what it
-/// changed here, after its commit, rather than spend a turn of the writer on it.
+/// The order `id` as committed, read off the writer.
 async fn committed(state: &AppState, id: &str) -> Result<store::OrderRow, OrderError> {
     let mut conn = state.db().reader.acquire().await?;
     store::by_id(&mut conn, id)
@@ -341,13 +339,13 @@ async fn committed(state: &AppState, id: &str) -> Result<store::OrderRow, OrderE
 }
 
 /// [`place`] on the writer: `order` (whose id the caller chose, or was `given_id`) is
-/// saved, its execution started and run as `guard` says.
+/// saved, its execution started and run as `guard` says. Returns the order as committed.
 async fn place_now(
     state: &AppState,
     order: &store::OrderRow,
     given_id: bool,
     guard: RunGuard,
-) -> Result<String, OrderError> {
+) -> Result<store::OrderRow, OrderError> {
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
     let id = &order.id;
@@ -370,10 +368,11 @@ async fn place_now(
     let outcome = runtime
         .run_started(&mut tx, started, crate::runtime::INLINE_STEPS, guard)
         .await?;
+    let placed = store::by_id_in(&tx, id)?.ok_or_else(|| OrderError::NotFound(id.clone()))?;
     tx.commit().await?;
     runtime.after_commit(outcome);
     tracing::info!(order = %id, "order placed");
-    Ok(row.id)
+    Ok(placed)
 }
 
 /// How a line reads in the workflow input's `OrderItems`.
@@ -614,7 +613,7 @@ pub async fn decide(
     let on_writer = state.clone();
     let (reason, comment) = (reason.map(str::to_string), comment.map(str::to_string));
     let (approved, stage, by) = (verdict.approved, verdict.stage, by.clone());
-    let id = state
+    let decided = state
         .db()
         .write(async move {
             let verdict = Verdict {
@@ -633,7 +632,7 @@ pub async fn decide(
             }
         })
         .await?;
-    Ok(committed(state, &id).await?.summary())
+    Ok(decided.summary())
 }
 
 /// Whether `by` may give `verdict` on `order` as it stands, and if so the token it resumes.
@@ -658,14 +657,15 @@ fn decision_token<'o>(
 }
 
 /// [`decide`] on the writer, from the order as `seen` off it. If the order has changed since,
-/// it is read again on the writer and the rules decide on that. Returns the order's id.
+/// it is read again on the writer and the rules decide on that. Returns the order as
+/// committed.
 async fn decide_now(
     state: &AppState,
     seen: store::OrderRow,
     verdict: &Verdict<'_>,
     by: &CurrentUser,
     guard: RunGuard,
-) -> Result<String, OrderError> {
+) -> Result<store::OrderRow, OrderError> {
     let (reason, comment) = (verdict.reason, verdict.comment);
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
@@ -707,10 +707,12 @@ async fn decide_now(
     let (_, outcome) = runtime
         .send_task_success_in(&mut tx, &token, output, guard)
         .await?;
+    let decided =
+        store::by_id_in(&tx, &order.id)?.ok_or_else(|| OrderError::NotFound(order.id.clone()))?;
     tx.commit().await?;
     runtime.after_commit(outcome);
     tracing::info!(order = %order.id, approved = verdict.approved, by = %by.username, "order decided");
-    Ok(order.id)
+    Ok(decided)
 }
 
 /// What to do about who works on an order.
