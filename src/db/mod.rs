@@ -511,6 +511,31 @@ mod tests {
         assert_eq!(rows, (0..=10).collect::<Vec<i64>>());
     }
 
+    /// SQLite is compiled as `.cargo/config.toml` says: no process-wide page-cache group and
+    /// no allocation counting, the two mutexes every connection's thread queued for.
+    #[tokio::test]
+    async fn sqlite_is_built_without_process_wide_mutexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&format!(
+            "sqlite://{}",
+            dir.path().join("o.sqlite3").display()
+        ))
+        .await
+        .unwrap();
+        let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
+            .fetch_all(&db.reader)
+            .await
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
+
     /// The writer makes no checkpoints of its own; the background checkpoints copy what it
     /// commits into the database file.
     #[tokio::test]
