@@ -698,12 +698,6 @@ pub async fn page(
     if filter.to.is_some() {
         conditions.push("created_at < ?");
     }
-    if filter.min_cents.is_some() {
-        conditions.push("total_cents >= ?");
-    }
-    if filter.max_cents.is_some() {
-        conditions.push("total_cents <= ?");
-    }
     if filter.approver.is_some() {
         conditions.push("decided_by = ?");
     }
@@ -717,32 +711,77 @@ pub async fn page(
     if after.is_some() {
         conditions.push("(created_at, id) < (?, ?)");
     }
+    let mut amounts = Vec::new();
+    if filter.min_cents.is_some() {
+        amounts.push("total_cents >= ?");
+    }
+    if filter.max_cents.is_some() {
+        amounts.push("total_cents <= ?");
+    }
+    if !amounts.is_empty() {
+        // An amount range that most orders fall in would have the planner read them all by
+        // amount and sort them by time (1.3 s at a million orders). First look among the
+        // newest orders the other conditions allow: if the page fills there, it is the
+        // page (they are taken in the page's order).
+        let windowed = format!(
+            "SELECT {COLUMNS} FROM (
+                 SELECT * FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT {AMOUNT_WINDOW})
+             WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
+            conditions.join(" AND "),
+            amounts.join(" AND "),
+        );
+        let rows = list_query(&windowed, filter, search.as_ref(), after, limit)
+            .fetch_all(&mut *conn)
+            .await?;
+        if rows.len() >= limit as usize {
+            return rows.iter().map(from_row).collect();
+        }
+        // Rarer amounts: the index by amount finds few rows to sort.
+        conditions.extend(amounts);
+    }
     let sql = format!(
         "SELECT {COLUMNS} FROM orders WHERE {} ORDER BY created_at DESC, id DESC LIMIT ?",
         conditions.join(" AND ")
     );
-    let mut query = sqlx::query(&sql);
+    let rows = list_query(&sql, filter, search.as_ref(), after, limit)
+        .fetch_all(conn)
+        .await?;
+    rows.iter().map(from_row).collect()
+}
+
+/// `sql`, a query of [`page`], with its values bound in the order its conditions name them:
+/// the amounts last, then the limit.
+fn list_query<'q>(
+    sql: &'q str,
+    filter: &OrderFilter,
+    search: Option<&Search>,
+    after: Option<(&str, &str)>,
+    limit: u32,
+) -> Query<'q> {
+    let mut query = sqlx::query(sql);
     if let Some(status) = filter.status {
         query = query.bind(status.as_str());
     }
     for value in [&filter.from, &filter.to].into_iter().flatten() {
-        query = query.bind(value);
+        query = query.bind(value.clone());
+    }
+    if let Some(approver) = &filter.approver {
+        query = query.bind(approver.clone());
+    }
+    if let Some(s) = search {
+        query = s.bind(query);
+    }
+    if let Some((created, id)) = after {
+        query = query.bind(created.to_string()).bind(id.to_string());
     }
     for cents in [filter.min_cents, filter.max_cents].into_iter().flatten() {
         query = query.bind(cents);
     }
-    if let Some(approver) = &filter.approver {
-        query = query.bind(approver);
-    }
-    if let Some(s) = &search {
-        query = s.bind(query);
-    }
-    if let Some((created, id)) = after {
-        query = query.bind(created).bind(id);
-    }
-    let rows = query.bind(limit).fetch_all(conn).await?;
-    rows.iter().map(from_row).collect()
+    query.bind(limit)
 }
+
+/// How many of the newest orders [`page`] looks through first for an amount range.
+const AMOUNT_WINDOW: u32 = 5000;
 
 /// Orders per status (statuses with none are listed with 0), from the roll-up the
 /// migration `order_rollups` keeps equal to a count over `orders`.
@@ -787,8 +826,10 @@ pub async fn due_before(
     before: &str,
     limit: u32,
 ) -> Result<Vec<OrderRow>, sqlx::Error> {
+    // The partial index of waiting orders by due time, named: the planner would otherwise
+    // take every waiting order by status and sort them (86 ms at 50,000 waiting).
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM orders
+        "SELECT {COLUMNS} FROM orders INDEXED BY orders_awaiting_due
          WHERE status = 'awaiting_approval' AND due_at IS NOT NULL AND due_at < ?
          ORDER BY due_at LIMIT ?"
     ))

@@ -977,3 +977,92 @@ async fn the_roll_ups_migration_counts_the_orders_already_there() {
     .unwrap();
     assert_roll_ups_match(&db, "after deciding backfilled orders").await;
 }
+
+/// The order list's amount filters, whether most orders match (found among the newest), few
+/// do, or only old ones do (past the newest the list looks through first): every page is the
+/// next orders in the range, newest first, and paging reaches all of them.
+#[tokio::test]
+async fn the_order_list_pages_through_amount_ranges_of_any_size() {
+    let app = spawn_app().await;
+    place_for(&app, "seed", "Seed", "seed@example.com").await;
+    // bulk-0001 … bulk-6000, newer as they go; the oldest thousand cost 9,000.01 and more,
+    // the others 1.00 … 91.00 in steps of ten dollars.
+    let total = |i: i64| {
+        if i <= 1000 {
+            900_000 + i
+        } else {
+            (i % 10) * 1000 + 100
+        }
+    };
+    let mut tx = app.state.db().begin().await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+         INSERT INTO orders (id, view_key, customer_name, customer_email, items, total_cents,
+             currency, status, execution_id, created_at, updated_at)
+         SELECT printf('bulk-%04d', i), printf('bulk-key-%d', i), 'Bulk Buyer',
+             'bulk@buyer.example', '[]',
+             CASE WHEN i <= 1000 THEN 900000 + i ELSE (i % 10) * 1000 + 100 END,
+             'USD', 'processed', o.execution_id,
+             strftime('%Y-%m-%dT%H:%M:%fZ', 'now', printf('+%d seconds', i)), o.updated_at
+         FROM n, orders o WHERE o.id = 'seed'",
+    )
+    .execute(&mut **tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let all_pages = |min: Option<i64>, max: Option<i64>| {
+        let app = &app;
+        async move {
+            let filter = orderflow::orders::OrderFilter {
+                min_cents: min,
+                max_cents: max,
+                ..Default::default()
+            };
+            let (mut ids, mut cursor, mut pages) = (Vec::new(), None, 0);
+            loop {
+                let page = orderflow::orders::list(&app.state, &filter, cursor.as_deref(), 50)
+                    .await
+                    .unwrap();
+                pages += 1;
+                ids.extend(page.orders.into_iter().map(|o| o.id));
+                match page.next {
+                    Some(next) => cursor = Some(next),
+                    None => return (ids, pages),
+                }
+            }
+        }
+    };
+    // Newest first; the seed order (20.00) is the oldest.
+    let expected = |min: i64, max: i64| {
+        let mut ids = (1..=6000)
+            .rev()
+            .filter(|&i| (min..=max).contains(&total(i)))
+            .map(|i| format!("bulk-{i:04}"))
+            .collect::<Vec<_>>();
+        if (min..=max).contains(&2000) {
+            ids.push("seed".into());
+        }
+        ids
+    };
+    let same = |got: &[String], want: Vec<String>| {
+        assert_eq!(got.len(), want.len());
+        let first_difference = got.iter().zip(&want).position(|(g, w)| g != w);
+        assert_eq!(
+            first_difference,
+            None,
+            "{:?}",
+            first_difference.map(|i| (&got[i], &want[i]))
+        );
+    };
+    let (most, pages) = all_pages(Some(100), Some(9100)).await;
+    same(&most, expected(100, 9100));
+    assert_eq!((most.len(), pages), (5001, 101));
+    let (old_only, _) = all_pages(Some(900_000), None).await;
+    same(&old_only, expected(900_000, i64::MAX));
+    assert_eq!(old_only.len(), 1000);
+    let (cheap, _) = all_pages(None, Some(1100)).await;
+    same(&cheap, expected(i64::MIN, 1100));
+    let (none, pages) = all_pages(Some(9200), Some(899_999)).await;
+    assert!(none.is_empty());
+    assert_eq!(pages, 1);
+}
