@@ -101,8 +101,8 @@ struct Returned {
 }
 
 /// The write connection, inside the committer's open transaction. It dereferences to sqlx's
-/// connection; [`WriteConn::raw`] runs statements on the same SQLite connection directly, on
-/// the calling thread.
+/// connection; [`WriteConn::exec`] and the queries beside it run statements on the same SQLite
+/// connection directly, on the calling thread.
 pub struct WriteConn {
     // Declared first, so dropped first: its prepared statements are finalized while the
     // connection they belong to is still open.
@@ -137,11 +137,6 @@ impl WriteConn {
             sqlx,
             depth: 0,
         })
-    }
-
-    /// The connection, for statements run on this thread (see [`raw_error`] for their errors).
-    pub fn raw(&self) -> &rusqlite::Connection {
-        &self.raw
     }
 
     /// Runs one statement (prepared once per connection) and returns the rows it changed.
@@ -274,7 +269,8 @@ impl DerefMut for Savepoint<'_> {
     }
 }
 
-/// An error of a statement run through [`WriteConn::raw`], as sqlx would report it: a
+/// An error of a statement run on the calling thread ([`WriteConn::exec`] and the like), as
+/// sqlx would report it: a
 /// constraint broken is a database error of the same kind, a missing row is `RowNotFound`.
 pub fn raw_error(e: rusqlite::Error) -> sqlx::Error {
     match e {
@@ -289,7 +285,7 @@ pub fn raw_error(e: rusqlite::Error) -> sqlx::Error {
     }
 }
 
-/// SQLite's answer to a statement run through [`WriteConn::raw`].
+/// SQLite's answer to a statement run on the calling thread.
 #[derive(Debug)]
 struct RawError {
     code: i32,
@@ -577,7 +573,9 @@ async fn run(batches: Batches) {
         while let Some(request) = next.take() {
             stats.waiting.fetch_sub(1, Ordering::Relaxed);
             turns += 1;
-            let Some(conn) = lent.take() else { break };
+            let Some(mut conn) = lent.take() else { break };
+            // Savepoints a request left open ended with its own.
+            conn.depth = 0;
             let (back, returned) = oneshot::channel();
             let turn = WriteTx {
                 conn: Some(conn),

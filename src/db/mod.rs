@@ -2,12 +2,12 @@
 //! of many requests together (group commit), a pool of readers, a separate file for sign-in
 //! sessions, migrations applied at open, and the timestamp format stored everywhere.
 //!
-//! Write transactions make many short trips to the thread SQLite runs the write connection on.
-//! The committer, and the hot write paths ([`Db::write`]), run on a writer thread of their
-//! own that shares one CPU with that SQLite thread: a trip is then a switch between two
+//! The committer and the hot write paths ([`Db::write`]) run on a writer thread of their own,
+//! and so do their statements: the runtime's and the order domain's go straight to SQLite on
+//! it ([`WriteConn`]); the few others still make a trip to the thread sqlx keeps for the write
+//! connection, which shares the writer's CPU, so that such a trip is a switch between two
 //! threads on one core, not a wake-up of another core (on a virtual machine, an interrupt
-//! through the hypervisor). Measured on a 2-core VM, this doubled the orders placed per
-//! second.
+//! through the hypervisor).
 
 mod commit;
 
