@@ -272,7 +272,7 @@ impl DerefMut for Savepoint<'_> {
 /// An error of a statement run on the calling thread ([`WriteConn::exec`] and the like), as
 /// sqlx would report it: a
 /// constraint broken is a database error of the same kind, a missing row is `RowNotFound`.
-pub fn raw_error(e: rusqlite::Error) -> sqlx::Error {
+fn raw_error(e: rusqlite::Error) -> sqlx::Error {
     match e {
         rusqlite::Error::SqliteFailure(code, message) => {
             sqlx::Error::Database(Box::new(RawError {

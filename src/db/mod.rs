@@ -11,9 +11,7 @@
 
 mod commit;
 
-pub use commit::{
-    raw_error, BatchLimits, CommitStats, Committer, Durability, Savepoint, WriteConn, WriteTx,
-};
+pub use commit::{BatchLimits, CommitStats, Committer, Durability, Savepoint, WriteConn, WriteTx};
 
 use std::future::Future;
 use std::sync::Arc;
