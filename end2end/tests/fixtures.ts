@@ -31,7 +31,7 @@ export class Storefront {
     await this.page.getByLabel('Your name').fill(name);
     await this.page.getByLabel('Email').fill(email);
     await this.page.getByRole('button', { name: 'Place order' }).click();
-    await expect(this.page).toHaveURL(/\/orders\/[0-9a-f]{32}$/);
+    await expect(this.page).toHaveURL(/\/orders\/[0-9a-f]{44}$/);
     const heading = await this.page.getByRole('heading', { level: 1 }).textContent();
     const id = heading!.replace(/^Order /, '').trim();
     expect(id).toMatch(/^ORD-/);

@@ -170,6 +170,20 @@ fn new_order_id() -> String {
     format!("ORD-{:016X}", fresh.max(previous.wrapping_add(1)))
 }
 
+/// The secret key of a new order's page: its time in milliseconds (12 hex digits), then 128
+/// random bits (32 hex digits), the secret. The time in front puts a new key at the end of
+/// the index that finds orders by key; a random key alone wrote a page of that index per
+/// order. Keys made before this had the random part only, and still work.
+fn new_view_key(now: time::OffsetDateTime) -> String {
+    let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    format!("{:012x}{}", millis & ((1 << 48) - 1), random_hex(16))
+}
+
+/// Whether `key` has the shape of an order page's key (see [`new_view_key`]).
+fn is_view_key(key: &str) -> bool {
+    matches!(key.len(), 32 | 44) && key.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The storefront catalogue.
 pub async fn catalogue(state: &AppState) -> Result<Vec<Product>, OrderError> {
     let mut conn = state.db().reader.acquire().await?;
@@ -287,37 +301,38 @@ async fn place(
     total: Cents,
 ) -> Result<store::OrderRow, OrderError> {
     let given_id = id.is_some();
-    let id = match id {
-        Some(id) => parse_order_id(&id)?,
-        None => new_order_id(),
-    };
-    let order = store::OrderRow {
-        id,
-        view_key: random_hex(16),
-        customer_name,
-        customer_email,
-        items,
-        total,
-        status: OrderStatus::Pending,
-        // Set to its execution's id when that starts.
-        execution_id: String::new(),
-        task_token: None,
-        awaiting_since: None,
-        decided_by: None,
-        decided_at: None,
-        decision_reason: None,
-        created_at: db::now(),
-        stage: Stage::First,
-        first_approver: None,
-        due_at: None,
-        claimed_by: None,
-        claimed_at: None,
-        placed_by,
-    };
+    let id = id.as_deref().map(parse_order_id).transpose()?;
     let on_writer = state.clone();
     state
         .db()
         .write(async move {
+            // Made on the writer just before the turn is asked for, a new order's id, key and
+            // time follow the order in which orders commit: each lands after the last at the
+            // end of the indexes keyed by them, where a batch of orders shares a page.
+            let now = on_writer.runtime.clock().now();
+            let order = store::OrderRow {
+                id: id.unwrap_or_else(new_order_id),
+                view_key: new_view_key(now),
+                customer_name,
+                customer_email,
+                items,
+                total,
+                status: OrderStatus::Pending,
+                // Set to its execution's id when that starts.
+                execution_id: String::new(),
+                task_token: None,
+                awaiting_since: None,
+                decided_by: None,
+                decided_at: None,
+                decision_reason: None,
+                created_at: db::format_time(now),
+                stage: Stage::First,
+                first_approver: None,
+                due_at: None,
+                claimed_by: None,
+                claimed_at: None,
+                placed_by,
+            };
             // The workflow's first steps run without a savepoint of their own; in the rare
             // case that one of their tasks fails, the whole order is placed again with one.
             match place_now(&on_writer, &order, given_id, RunGuard::Rerun).await {
@@ -400,7 +415,7 @@ pub async fn customer_view(
     state: &AppState,
     view_key: &str,
 ) -> Result<Option<CustomerOrder>, OrderError> {
-    if view_key.len() != 32 || !view_key.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !is_view_key(view_key) {
         return Ok(None);
     }
     let mut conn = state.db().reader.acquire().await?;
@@ -933,7 +948,7 @@ pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderEr
 
 #[cfg(test)]
 mod tests {
-    use super::{new_order_id, parse_order_id, percentile};
+    use super::{is_view_key, new_order_id, new_view_key, parse_order_id, percentile};
 
     #[test]
     fn new_order_ids_are_valid_unique_and_follow_each_other() {
@@ -945,6 +960,27 @@ mod tests {
         assert_eq!(parse_order_id(id).ok().as_ref(), Some(id));
         assert_eq!(id.len(), 20);
         assert!(id.starts_with("ORD-"));
+    }
+
+    #[test]
+    fn view_keys_follow_time_and_carry_128_random_bits() {
+        let then = time::macros::datetime!(2026-12-08 01:00:00.000 UTC);
+        let keys: Vec<String> = (0..100)
+            .map(|ms| new_view_key(then + time::Duration::milliseconds(ms)))
+            .collect();
+        for pair in keys.windows(2) {
+            assert!(pair[0] < pair[1], "{} then {}", pair[0], pair[1]);
+            assert_ne!(pair[0][12..], pair[1][12..], "the secret part repeats");
+        }
+        let same_time: Vec<String> = (0..2).map(|_| new_view_key(then)).collect();
+        assert_eq!(same_time[0][..12], same_time[1][..12]);
+        assert_ne!(same_time[0], same_time[1]);
+        assert!(keys.iter().all(|k| k.len() == 44 && is_view_key(k)));
+        // Keys made before the time prefix still open their pages; nothing else looks like one.
+        assert!(is_view_key("0123456789abcdef0123456789abcdef"));
+        for bad in ["", "0123", "0123456789abcdef0123456789abcdeg", &format!("{}0", keys[0])] {
+            assert!(!is_view_key(bad), "{bad}");
+        }
     }
 
     #[test]
