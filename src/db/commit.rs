@@ -28,6 +28,13 @@ use tokio::sync::{mpsc, oneshot};
 /// `time`, so that a request queued behind it is not kept waiting long. The time is a few
 /// fsyncs' worth: a shorter cap makes batches so small that the disk, not the work, sets
 /// the pace (2 ms gave batches of 2–3 orders at 16 clients).
+///
+/// The count keeps busy clients from moving in lockstep. With no cap, 16 clients placing
+/// orders all landed in one batch: the writer then sat idle while that batch's sync and its
+/// replies went out and the next requests came in, 1.3 ms of every 3.8 (traced). Capped at 8,
+/// the requests left in the queue start the next batch at once, and the first batch's
+/// clients are back before it ends: the writer was idle 19% of the time instead of 33%, and
+/// orders/s rose 7–17% in three paired runs.
 #[derive(Clone, Copy, Debug)]
 pub struct BatchLimits {
     pub requests: usize,
@@ -37,7 +44,7 @@ pub struct BatchLimits {
 impl Default for BatchLimits {
     fn default() -> BatchLimits {
         BatchLimits {
-            requests: 512,
+            requests: 8,
             time: Duration::from_millis(10),
         }
     }
@@ -795,6 +802,38 @@ mod tests {
         );
         assert_eq!(stats.committed.load(Ordering::Relaxed), 6);
         assert_eq!(stats.undone.load(Ordering::Relaxed), 3);
+    }
+
+    /// A full batch commits without the requests queued behind it; they start the next.
+    #[tokio::test]
+    async fn a_batch_holds_at_most_its_count_of_requests() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BatchLimits {
+            requests: 3,
+            time: Duration::from_secs(60),
+        };
+        let (committer, reader) = committer(dir.path(), limits).await;
+        let mut first = committer.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        let mut waiting = Vec::new();
+        for n in 2..=7 {
+            let committer = committer.clone();
+            waiting.push(tokio::spawn(async move {
+                let mut tx = committer.begin().await?;
+                insert(&mut tx, n).await?;
+                tx.commit().await
+            }));
+        }
+        while committer.stats().waiting.load(Ordering::Relaxed) < 6 {
+            tokio::task::yield_now().await;
+        }
+        first.commit().await.unwrap();
+        for task in waiting {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(rows(&reader).await, [1, 2, 3, 4, 5, 6, 7]);
+        // 1–3, 4–6, then 7 alone.
+        assert_eq!(committer.stats().commits.load(Ordering::Relaxed), 3);
     }
 
     /// With the WAL synced off the connection, a commit is acknowledged once a sync has been

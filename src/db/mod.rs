@@ -458,6 +458,8 @@ mod tests {
                 .load(std::sync::atomic::Ordering::Relaxed)
         };
         let before = commits();
+        // As many requests as one batch holds.
+        let batch = i64::try_from(commit::BatchLimits::default().requests).unwrap();
         let on_writer = db.clone();
         let started = db
             .write(async move {
@@ -467,7 +469,7 @@ mod tests {
                 // writer thread, not yet asking for turns.
                 let others = std::thread::scope(|scope| {
                     let start = || {
-                        (1..=10_i64)
+                        (1..batch)
                             .map(|n| {
                                 let db = on_writer.clone();
                                 on_writer.write(async move {
@@ -501,12 +503,12 @@ mod tests {
         for other in started {
             other.await.unwrap();
         }
-        assert_eq!(commits() - before, 1, "eleven requests, one commit");
+        assert_eq!(commits() - before, 1, "{batch} requests, one commit");
         let rows: Vec<i64> = sqlx::query_scalar("SELECT n FROM t ORDER BY n")
             .fetch_all(&db.reader)
             .await
             .unwrap();
-        assert_eq!(rows, (0..=10).collect::<Vec<i64>>());
+        assert_eq!(rows, (0..batch).collect::<Vec<i64>>());
     }
 
     /// SQLite is compiled as `.cargo/config.toml` says: no process-wide page-cache group and
