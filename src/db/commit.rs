@@ -17,6 +17,7 @@
 
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::{SqliteConnection, SqlitePool};
+use super::RawRow;
 use std::borrow::Cow;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -157,12 +158,12 @@ impl WriteConn {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+        decode: impl FnOnce(&RawRow<'_, '_>) -> Result<T, sqlx::Error>,
     ) -> Result<Option<T>, sqlx::Error> {
         let mut statement = self.raw.prepare_cached(sql).map_err(raw_error)?;
         let mut rows = statement.query(params).map_err(raw_error)?;
         match rows.next().map_err(raw_error)? {
-            Some(row) => decode(row).map(Some),
+            Some(row) => decode(&RawRow::new(row)).map(Some),
             None => Ok(None),
         }
     }
@@ -172,7 +173,7 @@ impl WriteConn {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        decode: impl FnOnce(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+        decode: impl FnOnce(&RawRow<'_, '_>) -> Result<T, sqlx::Error>,
     ) -> Result<T, sqlx::Error> {
         self.optional(sql, params, decode)?
             .ok_or(sqlx::Error::RowNotFound)
@@ -183,13 +184,13 @@ impl WriteConn {
         &self,
         sql: &str,
         params: impl rusqlite::Params,
-        mut decode: impl FnMut(&rusqlite::Row<'_>) -> Result<T, sqlx::Error>,
+        mut decode: impl FnMut(&RawRow<'_, '_>) -> Result<T, sqlx::Error>,
     ) -> Result<Vec<T>, sqlx::Error> {
         let mut statement = self.raw.prepare_cached(sql).map_err(raw_error)?;
         let mut rows = statement.query(params).map_err(raw_error)?;
         let mut all = Vec::new();
         while let Some(row) = rows.next().map_err(raw_error)? {
-            all.push(decode(row)?);
+            all.push(decode(&RawRow::new(row))?);
         }
         Ok(all)
     }

@@ -3,7 +3,7 @@
 //! the write connection ([`WriteConn`]) they run on the calling thread, and the few that pages
 //! read through sqlx's readers (`read_*`) decode the same rows.
 
-use crate::db::{Columns, WriteConn};
+use crate::db::{Columns, RawRow, WriteConn};
 use crate::engine::{json_text, EventType};
 use crate::model::EventRow;
 use crate::model::{ExecutionStatus, TokenStatus};
@@ -705,7 +705,7 @@ pub fn upsert_machine(
 /// One execution that can make progress now: ready, waiting on a timer that is due, or past
 /// its deadline.
 pub fn next_runnable(conn: &WriteConn, now: &str) -> Result<Option<String>, sqlx::Error> {
-    let id = |row: &rusqlite::Row<'_>| row.try_get("id");
+    let id = |row: &RawRow<'_, '_>| row.try_get("id");
     let ready = conn.optional(
         "SELECT id FROM executions WHERE phase = 'ready' LIMIT 1",
         [],
