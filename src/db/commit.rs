@@ -15,9 +15,9 @@
 //! SQLite handle through which the hot statements (and the committer's own) run on the
 //! calling thread, without a trip to the thread sqlx runs the connection on.
 
+use super::RawRow;
 use sqlx::error::{DatabaseError, ErrorKind};
 use sqlx::{SqliteConnection, SqlitePool};
-use super::RawRow;
 use std::borrow::Cow;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -546,9 +546,12 @@ mod tests {
     #[tokio::test]
     async fn writer_rows_find_columns_by_name_in_any_order() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&format!("sqlite://{}", dir.path().join("b.sqlite3").display()))
-            .await
-            .unwrap();
+        let db = Db::open(&format!(
+            "sqlite://{}",
+            dir.path().join("b.sqlite3").display()
+        ))
+        .await
+        .unwrap();
         let tx = db.begin().await.unwrap();
         let read = tx
             .one("SELECT 1 AS a, 'two' AS b, 3.5 AS c", [], |row| {
@@ -566,7 +569,10 @@ mod tests {
             "{missing:?}"
         );
         let mistyped = tx.one("SELECT 'x' AS a", [], |row| row.try_get::<i64>("a"));
-        assert!(matches!(mistyped, Err(sqlx::Error::ColumnDecode { .. })), "{mistyped:?}");
+        assert!(
+            matches!(mistyped, Err(sqlx::Error::ColumnDecode { .. })),
+            "{mistyped:?}"
+        );
     }
 
     /// SQLite is compiled as `.cargo/config.toml` says: no process-wide page-cache group and

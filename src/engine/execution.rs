@@ -81,6 +81,11 @@ pub fn apply(
                 rec.timer_due_at = task.deadline();
             }
         }
+        Input::ActivityTaken { worker } => {
+            if rec.status == ExecutionStatus::Running {
+                out.push(Effect::Append(HistoryEvent::activity_started(&worker)));
+            }
+        }
         Input::EndOfStep => {
             if rec.status == ExecutionStatus::Running && rec.last_event_id >= MAX_HISTORY_EVENTS {
                 let failure = Failure {
@@ -144,6 +149,7 @@ fn apply_to_state(
         }
         Input::Stop { .. }
         | Input::Heartbeat { .. }
+        | Input::ActivityTaken { .. }
         | Input::EndOfStep
         | Input::TokenExpired(None)
         | Input::BranchEnded { .. }

@@ -108,7 +108,7 @@ fn validate_order<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<
         };
         if problem.is_some() {
             let (from, to) = (OrderStatus::Pending, OrderStatus::Invalid);
-            move_order(conn, &order, from, to, &db::now()).await?;
+            move_order(conn, &order, from, to, &db::format_time(call.now)).await?;
         }
         Ok(json!({ "isValid": problem.is_none(), "reason": problem }))
     })
@@ -158,7 +158,7 @@ fn request_approval<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFutur
             })?,
         };
         let first_approver = p.get("FirstApprover").and_then(Value::as_str);
-        let now = time::OffsetDateTime::now_utc();
+        let now = call.now;
         let due_at = p
             .get("DeadlineSeconds")
             .and_then(Value::as_i64)
@@ -187,7 +187,7 @@ fn request_approval<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFutur
 fn process_order<'a>(conn: &'a mut WriteConn, call: TaskCall) -> HandlerFuture<'a> {
     Box::pin(async move {
         let id = order_id(&call)?;
-        let now = db::now();
+        let now = db::format_time(call.now);
         let (from, to) = (OrderStatus::Pending, OrderStatus::Processed);
         if !store::set_status(conn, &id, &call.execution_id, from, to, &now)? {
             // Not this execution's order, or not pending: `load` says which.
@@ -217,7 +217,7 @@ fn workflow_ended<'a>(conn: &'a mut WriteConn, ended: Ended<'a>) -> HookFuture<'
             _ => format!("{reason}: {}", why.join(": ")),
         };
         let by = ended.by.unwrap_or("(workflow)");
-        let now = db::now();
+        let now = db::format_time(ended.now);
         if let Some(id) = store::reject_stopped(conn, ended.execution_id, by, &reason, &now)? {
             store::trail(conn, &id, &now, ended.by, action, Some(&reason))?;
         }

@@ -477,7 +477,7 @@ pub async fn inbox(
 ) -> Result<InboxResult, OrderError> {
     let limit = req.limit.clamp(1, 200);
     let after = page_after(req.cursor)?;
-    let now = time::OffsetDateTime::now_utc();
+    let now = state.runtime.clock().now();
     let waiting_before = req
         .waited_minutes
         .map(|m| db::format_time(now - time::Duration::minutes(m.clamp(0, 525_600))));
@@ -684,7 +684,7 @@ async fn decide_now(
     let (reason, comment) = (verdict.reason, verdict.comment);
     let runtime = &state.runtime;
     let mut tx = state.db().begin().await?;
-    let now = db::now();
+    let now = db::format_time(runtime.clock().now());
     let mut order = seen;
     let mut fresh = false;
     let token = loop {
@@ -819,7 +819,7 @@ pub async fn change_claim(
             ));
         }
     }
-    let now = db::now();
+    let now = db::format_time(state.runtime.clock().now());
     if !store::set_claim(&tx, order_id, order.stage, holder, new_holder, &now)? {
         return Err(OrderError::ClaimChanged);
     }
@@ -911,7 +911,7 @@ fn percentile(histogram: &[(i64, i64)], p: i64) -> Option<i64> {
 /// The dashboard: orders by status, the last `days` days of decisions (approval rate and
 /// time from order to decision), and what is due within four hours.
 pub async fn dashboard(state: &AppState, days: i64) -> Result<Dashboard, OrderError> {
-    let now = time::OffsetDateTime::now_utc();
+    let now = state.runtime.clock().now();
     let first = now.date() - time::Duration::days(days - 1);
     let mut conn = state.db().reader.acquire().await?;
     let by_status = store::count_by_status(&mut conn).await?;
@@ -978,7 +978,12 @@ mod tests {
         assert!(keys.iter().all(|k| k.len() == 44 && is_view_key(k)));
         // Keys made before the time prefix still open their pages; nothing else looks like one.
         assert!(is_view_key("0123456789abcdef0123456789abcdef"));
-        for bad in ["", "0123", "0123456789abcdef0123456789abcdeg", &format!("{}0", keys[0])] {
+        for bad in [
+            "",
+            "0123",
+            "0123456789abcdef0123456789abcdeg",
+            &format!("{}0", keys[0]),
+        ] {
             assert!(!is_view_key(bad), "{bad}");
         }
     }

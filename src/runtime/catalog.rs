@@ -196,16 +196,12 @@ impl Runtime {
         if waiting.is_none() {
             return Ok(None);
         }
-        let tx = self.db().begin().await?;
+        let mut tx = self.db().begin().await?;
         let now = self.now();
         let Some((token, input, execution)) = store::deliver_activity_task(&tx, arn, &now)? else {
             return Ok(None);
         };
-        if let Some(mut ex) = store::load_execution(&tx, &execution)? {
-            let started = crate::engine::HistoryEvent::activity_started(worker);
-            store::append_event(&tx, &mut ex, started.kind, &started.details, &now)?;
-            store::save_execution(&tx, &mut ex)?;
-        }
+        self.activity_taken_in(&mut tx, &execution, worker).await?;
         tx.commit().await?;
         Ok(Some((token, input)))
     }

@@ -168,6 +168,7 @@ impl Runtime {
                     resource,
                     parameters,
                     task_token,
+                    now: env.now,
                 };
                 let returned = self.invoke(conn, call, ex.task_undo).await?;
                 return Ok(Some(Input::TaskReturned(returned)));
@@ -319,6 +320,7 @@ impl Runtime {
             resource: resource.to_string(),
             parameters,
             task_token: None,
+            now: self.clock().now(),
         };
         let result = self.invoke(&mut tx, call, TaskUndo::Savepoint).await;
         tx.rollback().await?;
@@ -399,6 +401,28 @@ impl Runtime {
             task,
         };
         let effects = execution::apply(None, &mut ex.rec, heartbeat, &env);
+        let mut ending = None;
+        self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
+            .await?;
+        store::save_execution(conn, &mut ex)?;
+        Ok(())
+    }
+
+    /// A worker took the activity task of execution `id`: its history says so.
+    pub(super) async fn activity_taken_in(
+        &self,
+        conn: &mut WriteConn,
+        id: &str,
+        worker: &str,
+    ) -> Result<(), RuntimeError> {
+        let Some(mut ex) = store::load_execution(conn, id)? else {
+            return Ok(());
+        };
+        let env = self.env(conn, &ex).await?;
+        let taken = Input::ActivityTaken {
+            worker: worker.to_string(),
+        };
+        let effects = execution::apply(None, &mut ex.rec, taken, &env);
         let mut ending = None;
         self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
             .await?;

@@ -22,6 +22,8 @@ pub struct TaskCall {
     pub parameters: Value,
     /// Set for `.waitForTaskToken` resources: the token that resumes the execution.
     pub task_token: Option<String>,
+    /// The time of the step, by the runtime's clock: what a handler records as "now".
+    pub now: time::OffsetDateTime,
 }
 
 /// Why a handler did not return a result.
@@ -90,6 +92,8 @@ pub struct Ended<'a> {
     pub cause: Option<&'a str>,
     /// Who ended it, for a StopExecution.
     pub by: Option<&'a str>,
+    /// When, by the runtime's clock.
+    pub now: time::OffsetDateTime,
 }
 
 /// The future an end hook returns.

@@ -324,6 +324,7 @@ impl Runtime {
             error: ending.error.as_deref(),
             cause: ending.cause.as_deref(),
             by,
+            now: self.clock().now(),
         };
         Ok(hook.ended(conn, ended).await?)
     }
@@ -634,6 +635,7 @@ impl Runtime {
                     error: Some("States.Runtime"),
                     cause: Some(cause),
                     by: None,
+                    now: self.clock().now(),
                 };
                 hook.ended(conn, ended).await?;
             }

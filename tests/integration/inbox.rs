@@ -654,3 +654,74 @@ async fn a_decision_whose_next_task_fails_is_made_again_and_recorded_once() {
         .count();
     assert_eq!(approvals, 1, "{:?}", trail_actions(&app, &id).await);
 }
+
+/// The order domain keeps time by the runtime's clock, as the workflow does: an order placed,
+/// awaited, claimed, decided and processed at a time the clock was set to records that time
+/// everywhere, and what is due is judged by it.
+#[tokio::test]
+async fn orders_keep_time_by_the_runtime_clock() {
+    let policy = ApprovalPolicy {
+        timeout_seconds: 3600,
+        ..ApprovalPolicy::default()
+    };
+    // Years away from the machine's time, so that no system-clock reading can pass for it.
+    let start = time::macros::datetime!(2031-03-04 05:06:07.089 UTC);
+    let clock = ManualClock::at(start);
+    let app = spawn_app_on(policy, &clock).await;
+    let id = place(&app, "clocked-1", "500", "c@example.com").await;
+    let placed = order(&app, &id).await;
+    assert_eq!(placed.created_at, "2031-03-04T05:06:07.089Z");
+    assert_eq!(
+        placed.awaiting_since.as_deref(),
+        Some("2031-03-04T05:06:07.089Z")
+    );
+    assert_eq!(placed.due_at.as_deref(), Some("2031-03-04T06:06:07.089Z"));
+    let due = orders::dashboard(&app.state, 7).await.unwrap().due_soon;
+    assert_eq!(
+        due.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(),
+        [id.as_str()],
+        "due within four hours of the clock's time"
+    );
+
+    clock.advance(std::time::Duration::from_secs(60));
+    let ana = user(&app, "approver").await;
+    let claimed = orders::change_claim(&app.state, &id, ClaimChange::Claim, &ana)
+        .await
+        .unwrap();
+    assert_eq!(
+        claimed.claimed_at.as_deref(),
+        Some("2031-03-04T05:07:07.089Z")
+    );
+    clock.advance(std::time::Duration::from_secs(60));
+    let decided = orders::decide(&app.state, &id, &approve(), &ana)
+        .await
+        .unwrap();
+    let decision = decided.decision.expect("decided");
+    assert_eq!(decision.at, "2031-03-04T05:08:07.089Z");
+    let trail: Vec<String> = orders::trail(&app.state, &id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.at)
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            "2031-03-04T05:06:07.089Z",
+            "2031-03-04T05:07:07.089Z",
+            "2031-03-04T05:08:07.089Z"
+        ]
+    );
+    let execution = app
+        .state
+        .runtime
+        .describe_execution(&placed.execution_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let output = execution.output.expect("the workflow ended");
+    assert_eq!(
+        output["processing"]["processedAt"],
+        "2031-03-04T05:08:07.089Z"
+    );
+}

@@ -76,6 +76,8 @@ pub enum Input {
     },
     /// SendTaskHeartbeat for the pending `task` of `token`.
     Heartbeat { token: String, task: PendingTask },
+    /// A worker polling GetActivityTask took the pending activity task.
+    ActivityTaken { worker: String },
     /// The answer to [`Effect::CollectOutputs`]: the branch runs' results in branch order.
     BranchOutputs(Vec<Value>),
     /// One of the branch runs of the Parallel or Map state this execution waits in ended

@@ -628,3 +628,29 @@ fn branch_runs_end_with_iteration_events_or_an_execution_of_their_own() {
     );
     assert_eq!(branch_started(&branch), None);
 }
+
+#[test]
+fn a_worker_taking_an_activity_task_is_in_the_history_while_the_execution_runs() {
+    let m = callback_machine();
+    let (mut rec, _) = waiting(&m);
+    let taken = || Input::ActivityTaken {
+        worker: "worker-7".into(),
+    };
+    let effects = apply(None, &mut rec, taken(), &env(1000));
+    let [Effect::Append(event)] = effects.as_slice() else {
+        panic!("{effects:?}")
+    };
+    assert_eq!(event.kind, EventType::ActivityStarted);
+    assert_eq!(event.details, json!({ "workerName": "worker-7" }));
+    // The waiting task is untouched: the token still resumes it, its deadlines stand.
+    assert!(rec.awaits_token_in("Ask"));
+    assert_eq!(rec.timer_due_at, Some(stamp(3000)));
+
+    let stop = Input::Stop {
+        error: "E".into(),
+        cause: "C".into(),
+    };
+    apply(None, &mut rec, stop, &env(1500));
+    assert_eq!(rec.status, ExecutionStatus::Aborted);
+    assert!(apply(None, &mut rec, taken(), &env(2000)).is_empty());
+}
