@@ -1,11 +1,11 @@
 //! The inbox, the console's order list and the dashboard at a million orders: seeds a SQLite
 //! file with 1,000,000 orders (5% awaiting approval, the rest decided over 60 days) and prints
 //! the latency of every query those pages run — median, 90th and 99th percentile of repeated
-//! runs — first on a quiet database, then while a background task places (and decides) orders
-//! as fast as the real code path goes.
+//! runs — first on a quiet database, then while 16 concurrent clients place (and decide)
+//! orders as fast as the real code path goes.
 //!
 //! `cargo bench --features ssr --bench console` (set `ORDERS` for another size, `RUNS` for
-//! the runs per query).
+//! the runs per query, `CLIENTS` for the placing clients).
 
 use orderflow::config::Config;
 use orderflow::model::{Cents, CurrentUser, InboxSort, InboxView, OrderStatus, Role};
@@ -439,16 +439,22 @@ impl Console {
 }
 
 /// Places orders through the API's code path until `stop`, one after another as fast as they
-/// go: every other one needs approval, and of those half are decided (approved or rejected)
-/// at once, so the roll-ups and indexes change as they would in a busy shop.
-async fn place_orders(state: AppState, stop: Arc<AtomicBool>, placed: Arc<AtomicU64>) {
+/// go (one of the concurrent clients `client`): every other one needs approval, and of those
+/// half are decided (approved or rejected) at once, so the roll-ups and indexes change as they
+/// would in a busy shop.
+async fn place_orders(
+    state: AppState,
+    client: usize,
+    stop: Arc<AtomicBool>,
+    placed: Arc<AtomicU64>,
+) {
     let shop = user("bench-shop", Role::Approver);
     let decider = user("bench-decider", Role::Approver);
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let order = ApiOrder {
-            order_id: Some(format!("LOAD-{i}")),
+            order_id: Some(format!("LOAD-{client}-{i}")),
             items: vec!["Widget".into()],
             cost: Cents(if i.is_multiple_of(2) { 5_000 } else { 50_000 }),
             customer_name: format!("Load customer {}", i % 100),
@@ -495,6 +501,12 @@ async fn main() {
         n / 20,
         start.elapsed().as_secs_f64()
     );
+    let start = Instant::now();
+    orders::search::index_all(state.db()).await.unwrap();
+    println!(
+        "indexed their customers for search in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
     let approver = user("bench-approver", Role::Approver);
     let admin = user("bench-admin", Role::Admin);
     let first = orders::inbox(
@@ -536,14 +548,24 @@ async fn main() {
 
     let stop = Arc::new(AtomicBool::new(false));
     let placed = Arc::new(AtomicU64::new(0));
-    let loader = tokio::spawn(place_orders(state.clone(), stop.clone(), placed.clone()));
+    // As many clients as `scripts/bench` places with: one client alone waits for each commit
+    // and placed ~20 orders/s, which is no load.
+    let clients = env("CLIENTS", 16) as usize;
+    let loaders: Vec<_> = (0..clients)
+        .map(|client| {
+            let (state, stop, placed) = (state.clone(), stop.clone(), placed.clone());
+            tokio::spawn(place_orders(state, client, stop, placed))
+        })
+        .collect();
     tokio::time::sleep(Duration::from_secs(1)).await;
     println!("timing {runs} runs of each query while orders are placed…");
     let (start, before) = (Instant::now(), placed.load(Ordering::Relaxed));
     let busy = console.measure(runs).await;
     let rate = (placed.load(Ordering::Relaxed) - before) as f64 / start.elapsed().as_secs_f64();
     stop.store(true, Ordering::Relaxed);
-    loader.await.unwrap();
+    for loader in loaders {
+        loader.await.unwrap();
+    }
 
     println!();
     println!(

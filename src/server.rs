@@ -49,6 +49,7 @@ pub async fn state_on(
         .put_state_machine(orders::WORKFLOW, orders::WORKFLOW_DEFINITION)
         .await?;
     runtime.spawn_worker();
+    orders::search::spawn_indexer(runtime.db().clone());
     Ok(AppState {
         leptos_options,
         runtime,

@@ -2,6 +2,7 @@
 //! approvers and admins see of them, and approvers' decisions, which resume the workflow.
 
 pub mod handlers;
+pub mod search;
 mod store;
 
 use crate::db;

@@ -416,8 +416,8 @@ enum Search {
     Id(String),
     /// A LIKE pattern, checked on every row the query reads in its order.
     Customer(String),
-    /// The few orders whose customer matches, found with the trigram index `order_search`: a
-    /// JSON array of their ids.
+    /// The few orders whose customer matches, found with the trigram index `order_search` (and
+    /// its queue, see `orders::search`): a JSON array of their ids.
     Indexed(String),
 }
 
@@ -447,18 +447,12 @@ impl Search {
         if !matches!(search, Search::Customer(_)) || text.chars().count() < 3 {
             return Ok(search);
         }
-        let phrase = format!("\"{}\"", text.replace('"', "\"\""));
-        let ids: Vec<String> = sqlx::query_scalar(
-            "SELECT order_id FROM order_search WHERE order_search MATCH ? LIMIT ?",
-        )
-        .bind(&phrase)
-        .bind(INDEXED_SEARCH_LIMIT + 1)
-        .fetch_all(conn)
-        .await?;
-        Ok(if ids.len() as i64 <= INDEXED_SEARCH_LIMIT {
-            Search::Indexed(serde_json::Value::from(ids).to_string())
-        } else {
-            search
+        let ids = super::search::matching(conn, text, INDEXED_SEARCH_LIMIT + 1).await?;
+        Ok(match ids {
+            Some(ids) if ids.len() as i64 <= INDEXED_SEARCH_LIMIT => {
+                Search::Indexed(serde_json::Value::from(ids).to_string())
+            }
+            _ => search,
         })
     }
 
