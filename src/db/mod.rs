@@ -430,12 +430,18 @@ pub use crate::engine::{format_time, parse_time};
 mod tests {
     use super::*;
 
+    /// A database in a directory of its own, removed when the directory is dropped.
+    async fn temp_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.sqlite3").display());
+        let db = Db::open(&url).await.unwrap();
+        (dir, db)
+    }
+
     /// Write jobs run on the writer thread; one that panics fails its caller only.
     #[tokio::test]
     async fn a_write_job_that_panics_leaves_the_writer_thread_working() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("w.sqlite3").display());
-        let db = Db::open(&url).await.unwrap();
+        let (_dir, db) = temp_db().await;
         let caller = tokio::spawn({
             let db = db.clone();
             async move {
@@ -471,13 +477,7 @@ mod tests {
     /// included.
     #[tokio::test]
     async fn requests_started_during_a_turn_share_its_commit() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&format!(
-            "sqlite://{}",
-            dir.path().join("b.sqlite3").display()
-        ))
-        .await
-        .unwrap();
+        let (_dir, db) = temp_db().await;
         let tx = db.begin().await.unwrap();
         tx.exec("CREATE TABLE t (n INTEGER PRIMARY KEY)", [])
             .unwrap();
@@ -545,13 +545,7 @@ mod tests {
     /// name the query did not select is an error.
     #[tokio::test]
     async fn writer_rows_find_columns_by_name_in_any_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&format!(
-            "sqlite://{}",
-            dir.path().join("b.sqlite3").display()
-        ))
-        .await
-        .unwrap();
+        let (_dir, db) = temp_db().await;
         let tx = db.begin().await.unwrap();
         let read = tx
             .one("SELECT 1 AS a, 'two' AS b, 3.5 AS c", [], |row| {
@@ -579,13 +573,7 @@ mod tests {
     /// no allocation counting, the two mutexes every connection's thread queued for.
     #[tokio::test]
     async fn sqlite_is_built_without_process_wide_mutexes() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&format!(
-            "sqlite://{}",
-            dir.path().join("o.sqlite3").display()
-        ))
-        .await
-        .unwrap();
+        let (_dir, db) = temp_db().await;
         let options: Vec<String> = sqlx::query_scalar("PRAGMA compile_options")
             .fetch_all(&db.reader)
             .await

@@ -392,20 +392,12 @@ impl Runtime {
         if task.heartbeat_seconds.is_none() {
             return Ok(());
         }
-        let Some(mut ex) = store::load_execution(conn, &task.execution_id)? else {
-            return Ok(());
-        };
-        let env = self.env(conn, &ex).await?;
+        let id = task.execution_id.clone();
         let heartbeat = Input::Heartbeat {
             token: token.to_string(),
             task,
         };
-        let effects = execution::apply(None, &mut ex.rec, heartbeat, &env);
-        let mut ending = None;
-        self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
-            .await?;
-        store::save_execution(conn, &mut ex)?;
-        Ok(())
+        Ok(self.give_outside_state(conn, &id, heartbeat).await?)
     }
 
     /// A worker took the activity task of execution `id`: its history says so.
@@ -415,14 +407,25 @@ impl Runtime {
         id: &str,
         worker: &str,
     ) -> Result<(), RuntimeError> {
+        let taken = Input::ActivityTaken {
+            worker: worker.to_string(),
+        };
+        self.give_outside_state(conn, id, taken).await
+    }
+
+    /// Gives execution `id` an input its state machine has no say in (a heartbeat, a worker
+    /// taking its activity task), performs what the lifecycle decides and saves the execution.
+    async fn give_outside_state(
+        &self,
+        conn: &mut WriteConn,
+        id: &str,
+        input: Input,
+    ) -> Result<(), RuntimeError> {
         let Some(mut ex) = store::load_execution(conn, id)? else {
             return Ok(());
         };
         let env = self.env(conn, &ex).await?;
-        let taken = Input::ActivityTaken {
-            worker: worker.to_string(),
-        };
-        let effects = execution::apply(None, &mut ex.rec, taken, &env);
+        let effects = execution::apply(None, &mut ex.rec, input, &env);
         let mut ending = None;
         self.perform_all(conn, &mut ex, None, effects, &env, &mut ending)
             .await?;
