@@ -866,6 +866,74 @@ mod tests {
         }
     }
 
+    /// A full disk (here: a page limit) can make SQLite roll back the whole transaction under
+    /// a batch. Whatever its requests are told holds — a request told its changes are kept
+    /// has them, one told they failed has none — and the next batch works.
+    #[tokio::test]
+    async fn a_batch_that_sqlite_rolls_back_tells_every_request_and_the_next_batch_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BatchLimits {
+            requests: 100,
+            time: Duration::from_secs(60),
+        };
+        let (committer, reader) = committer(dir.path(), limits).await;
+        let setup = committer.begin().await.unwrap();
+        setup.exec("CREATE TABLE big (b BLOB)", []).unwrap();
+        let pages: i64 = setup
+            .one("PRAGMA page_count", [], |r| {
+                crate::db::Columns::try_get(r, "page_count")
+            })
+            .unwrap();
+        setup
+            .optional(
+                &format!("PRAGMA max_page_count = {}", pages + 2),
+                [],
+                |_| Ok(()),
+            )
+            .unwrap();
+        setup.commit().await.unwrap();
+
+        let mut first = committer.begin().await.unwrap();
+        insert(&mut first, 1).await.unwrap();
+        let filler = {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                let tx = committer.begin().await?;
+                tx.exec("INSERT INTO big (b) VALUES (zeroblob(1000000))", [])?;
+                tx.commit().await
+            })
+        };
+        let after = {
+            let committer = committer.clone();
+            tokio::spawn(async move {
+                let mut tx = committer.begin().await?;
+                insert(&mut tx, 3).await?;
+                tx.commit().await
+            })
+        };
+        while committer.stats().waiting.load(Ordering::Relaxed) < 2 {
+            tokio::task::yield_now().await;
+        }
+        let first = first.commit().await.is_ok();
+        let filler = filler.await.unwrap();
+        assert!(filler.is_err(), "a million bytes do not fit in two pages");
+        let after = after.await.unwrap().is_ok();
+        let mut kept = Vec::new();
+        if first {
+            kept.push(1);
+        }
+        if after {
+            kept.push(3);
+        }
+        assert_eq!(rows(&reader).await, kept, "told kept: {first}, {after}");
+
+        let mut next = committer.begin().await.unwrap();
+        insert(&mut next, 4).await.unwrap();
+        next.commit().await.unwrap();
+        kept.push(4);
+        assert_eq!(rows(&reader).await, kept);
+    }
+
     /// A request that gives up while it waits takes no turn, and the next batch still works.
     #[tokio::test]
     async fn a_request_cancelled_in_the_queue_is_skipped() {
