@@ -733,6 +733,19 @@ mod tests {
             .map(|_| ())
     }
 
+    /// A request, queued now, that inserts `n` and keeps it.
+    fn spawn_insert(
+        committer: &Committer,
+        n: i64,
+    ) -> tokio::task::JoinHandle<Result<(), sqlx::Error>> {
+        let committer = committer.clone();
+        tokio::spawn(async move {
+            let mut tx = committer.begin().await?;
+            insert(&mut tx, n).await?;
+            tx.commit().await
+        })
+    }
+
     async fn rows(reader: &SqlitePool) -> Vec<i64> {
         sqlx::query_scalar("SELECT n FROM t ORDER BY n")
             .fetch_all(reader)
@@ -816,15 +829,7 @@ mod tests {
         let (committer, reader) = committer(dir.path(), limits).await;
         let mut first = committer.begin().await.unwrap();
         insert(&mut first, 1).await.unwrap();
-        let mut waiting = Vec::new();
-        for n in 2..=7 {
-            let committer = committer.clone();
-            waiting.push(tokio::spawn(async move {
-                let mut tx = committer.begin().await?;
-                insert(&mut tx, n).await?;
-                tx.commit().await
-            }));
-        }
+        let waiting: Vec<_> = (2..=7).map(|n| spawn_insert(&committer, n)).collect();
         while committer.stats().waiting.load(Ordering::Relaxed) < 6 {
             tokio::task::yield_now().await;
         }
@@ -903,14 +908,7 @@ mod tests {
                 tx.commit().await
             })
         };
-        let after = {
-            let committer = committer.clone();
-            tokio::spawn(async move {
-                let mut tx = committer.begin().await?;
-                insert(&mut tx, 3).await?;
-                tx.commit().await
-            })
-        };
+        let after = spawn_insert(&committer, 3);
         while committer.stats().waiting.load(Ordering::Relaxed) < 2 {
             tokio::task::yield_now().await;
         }
